@@ -1,0 +1,161 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the storage contract. Every read-modify-write below is atomic in
+// the engine (one transaction or one conditional statement), so that two
+// instances sharing a PostgreSQL database never both win a race.
+//
+// Slices in records are stored and returned in order; a nil slice and an empty
+// one are equivalent (engines return nil or empty, callers must not care).
+// Times are stored with at least millisecond precision and returned in UTC.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// SchemaVersion is the highest migration applied.
+	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+
+	// GetOrCreateSecret returns the secret stored under name, storing
+	// candidate first when there is none. Concurrent callers with different
+	// candidates all get the one value that was stored first.
+	GetOrCreateSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
+
+	// Users. Emails are stored normalised (NormaliseEmail); lookups normalise.
+	CreateUser(ctx context.Context, u User) error // ErrDuplicate on e-mail or id
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error) // ordered by e-mail
+	// SetUserDisabled flips the flag; disabling also deletes the agent's
+	// sessions and revokes its tokens in the same transaction.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
+	// UpdatePasswordHash replaces the personal hash only if it is still
+	// oldHash (ErrConflict otherwise): used to rehash on login when the
+	// Argon2id parameters change.
+	UpdatePasswordHash(ctx context.Context, id, oldHash, newHash string, now time.Time) error
+	// SetPendingPasswordChange marks or clears "pending password change".
+	SetPendingPasswordChange(ctx context.Context, id string, pending bool, now time.Time) error
+
+	// Clients.
+	CreateClient(ctx context.Context, c Client) error // ErrDuplicate
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error) // ordered by id
+	DeleteClient(ctx context.Context, id string) error // ErrNotFound
+
+	// Auth requests. GetAuthRequest returns ErrNotFound once ExpiresAt has
+	// passed.
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
+	// CompleteAuthRequest records who authenticated and sets Done.
+	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	// Authorization codes.
+	SaveAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode marks the code used and returns its auth request. A code
+	// used before gets ErrAlreadyUsed, and every access and refresh token of
+	// the grant (GrantID == AuthRequestID) is revoked in the same transaction.
+	// An unknown or expired code, or one whose auth request is gone, gets
+	// ErrNotFound.
+	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+
+	// Tokens. CreateTokens stores an access token and, when rt is not nil, a
+	// refresh token, in one transaction.
+	CreateTokens(ctx context.Context, at AccessToken, rt *RefreshToken) error
+	// GetAccessToken returns ErrNotFound for unknown, revoked or expired.
+	GetAccessToken(ctx context.Context, id string, now time.Time) (AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string) error
+	// GetRefreshToken finds an active refresh token by hash. A token already
+	// rotated gets ErrAlreadyUsed and its whole family (GrantID) is revoked
+	// in the same transaction; unknown, revoked or expired gets ErrNotFound.
+	GetRefreshToken(ctx context.Context, tokenHash string, now time.Time) (RefreshToken, error)
+	// RotateRefreshToken retires oldHash and stores the new pair, atomically.
+	// If oldHash was already rotated (a concurrent or replayed use) it gets
+	// ErrAlreadyUsed and the whole family is revoked; if it is unknown,
+	// revoked or expired it gets ErrNotFound.
+	RotateRefreshToken(ctx context.Context, oldHash string, at AccessToken, rt RefreshToken, now time.Time) error
+	// RevokeGrant revokes every access and refresh token of a grant.
+	RevokeGrant(ctx context.Context, grantID string) error
+	// RevokeUserTokens revokes every token of an agent.
+	RevokeUserTokens(ctx context.Context, userID string) error
+
+	// Sessions. GetSession returns ErrNotFound once either expiry has passed.
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string, now time.Time) (Session, error)
+	// TouchSession records activity and pushes the idle expiry (never beyond
+	// the absolute one).
+	TouchSession(ctx context.Context, id string, now, idleExpiresAt time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+
+	// CAPTCHA challenges.
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// ConsumeChallenge deletes the challenge and returns it, whatever the
+	// answer will be: a challenge can be tried once. Concurrent callers: one
+	// gets it, the others ErrNotFound. Expired: ErrNotFound (and deleted).
+	ConsumeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
+
+	// Recovery jobs.
+	EnqueueRecoveryJob(ctx context.Context, j RecoveryJob) error
+	// ClaimRecoveryJobs leases up to limit jobs not leased by anyone else
+	// (or whose lease ran out) until now+lease. Concurrent claimers never get
+	// the same job while its lease runs.
+	ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]RecoveryJob, error)
+	DeleteRecoveryJob(ctx context.Context, id string) error
+
+	// Provisional passwords.
+	// IssueProvisionalPassword, in one transaction: replaces the agent's
+	// provisional password, queues the mail, deletes the recovery job if set.
+	IssueProvisionalPassword(ctx context.Context, p ProvisionalIssue) error
+	// GetProvisionalPassword returns ErrNotFound when none or expired.
+	GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (ProvisionalPassword, error)
+	DeleteProvisionalPassword(ctx context.Context, userID string) error
+	// ChangePassword, in one transaction: checks the precondition
+	// (ErrConflict when it no longer holds, changing nothing), sets the new
+	// hash, clears the pending flag, deletes the provisional password, deletes
+	// the agent's sessions but KeepSessionID, revokes all its tokens, queues
+	// the notification.
+	ChangePassword(ctx context.Context, c PasswordChange) error
+
+	// Mail outbox.
+	EnqueueMail(ctx context.Context, m OutboxMail) error
+	// ClaimMails leases up to limit pending mails due at now (NextAttemptAt
+	// <= now) by pushing their NextAttemptAt to now+lease; concurrent
+	// claimers never get the same mail (SKIP LOCKED on PostgreSQL).
+	ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxMail, error)
+	// MarkMailSent sets status sent, SentAt, and clears the bodies.
+	MarkMailSent(ctx context.Context, id string, now time.Time) error
+	// MarkMailRetry counts an attempt and schedules the next one.
+	MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error
+	// MarkMailFailed counts the last attempt and gives up.
+	MarkMailFailed(ctx context.Context, id string, lastError string) error
+	// ListMails lists the outbox, newest first; status "" means any.
+	ListMails(ctx context.Context, status string, limit int) ([]OutboxMail, error)
+
+	// Rate-limit counters: fixed windows keyed by a string.
+	// HitCounter counts one hit on key and returns the count in the current
+	// window (the first hit of a window returns 1; a window starts at the first
+	// hit after the previous one ended). Atomic across instances.
+	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
+
+	// Signing keys.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error) // oldest first
+	// AddSigningKey stores k only if the newest stored key's ID is
+	// expectNewestID ("" for an empty table); ErrConflict otherwise. This is
+	// the compare-and-swap that keeps two instances from rotating twice.
+	AddSigningKey(ctx context.Context, k SigningKey, expectNewestID string) error
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	// Audit trail.
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) // newest first
+
+	// PurgeExpired deletes expired auth requests, codes (expired more than an
+	// hour ago), sessions, challenges, provisional passwords, tokens expired
+	// or revoked, sent mails older than mailBefore, and audit events older
+	// than auditBefore (zero: keep). Returns how many rows went.
+	PurgeExpired(ctx context.Context, now, mailBefore, auditBefore time.Time) (int64, error)
+}

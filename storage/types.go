@@ -1,0 +1,278 @@
+// Package storage holds the identity provider's domain records and the one
+// storage contract (Store) that every engine implements: storage/sqlite for the
+// embedded default, storage/postgres for production. storage/storetest is the
+// conformance suite both must pass.
+//
+// Every piece of state lives here, never in process memory, so that several
+// instances behind a load balancer can share one database. Methods that decide
+// on time take `now` from the caller (the injected clock), never time.Now().
+package storage
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// Errors every engine returns for the same situations (wrapped is fine; test
+// with errors.Is).
+var (
+	// ErrNotFound: no such record, or the record has expired.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrDuplicate: a unique key (user e-mail, client id...) is already taken.
+	ErrDuplicate = errors.New("storage: duplicate")
+	// ErrAlreadyUsed: a single-use record (authorization code, refresh token)
+	// was presented a second time. The engine has already revoked what the
+	// contract says (see ConsumeAuthCode, RotateRefreshToken).
+	ErrAlreadyUsed = errors.New("storage: already used")
+	// ErrConflict: a compare-and-swap lost its race (someone else changed the
+	// record first) or its precondition no longer holds.
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// NormaliseEmail is the one form in which e-mail addresses are stored and
+// looked up: trimmed and lowercased.
+func NormaliseEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// User is an agent of a partner organisation.
+type User struct {
+	ID           string // stable opaque id, the OIDC `sub`
+	Email        string // normalised (NormaliseEmail), unique
+	Name         string
+	Organisation string
+	// PasswordHash is the personal password's Argon2id PHC string; empty when
+	// the agent has none yet (onboarding through a provisional password).
+	PasswordHash string
+	// PendingPasswordChange: the agent logged in with a provisional password
+	// and has not yet chosen a personal one. No token is issued meanwhile.
+	PendingPasswordChange bool
+	Disabled              bool
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+// Client is a relying application.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             string // Argon2id PHC string; empty for a public client
+	Public                 bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	HomeURL                string // where the secure space links to; may be empty
+	// AllowRefresh: the client may obtain refresh tokens with offline_access.
+	AllowRefresh bool
+	CreatedAt    time.Time
+}
+
+// AuthRequest is an OIDC authorization request between /authorize and the
+// code exchange.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *int64 // seconds; nil when not sent
+	LoginHint           string
+	UILocales           string
+	// Set by CompleteAuthRequest once the agent is authenticated.
+	UserID    string
+	SessionID string
+	AuthTime  time.Time
+	AMR       []string
+	Done      bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthCode is an authorization code, stored only as a hash.
+type AuthCode struct {
+	CodeHash      string
+	AuthRequestID string // also the grant id of the tokens issued from it
+	ExpiresAt     time.Time
+}
+
+// Session kinds.
+const (
+	// SessionActive is an SSO session: it lets the browser into every relying
+	// application without a new login.
+	SessionActive = "active"
+	// SessionPasswordChange unlocks nothing but the forced change form.
+	SessionPasswordChange = "password_change"
+)
+
+// Session is a browser's login. ID is the hash of the cookie value, never the
+// value itself.
+type Session struct {
+	ID                string
+	UserID            string
+	Kind              string // SessionActive or SessionPasswordChange
+	AuthTime          time.Time
+	AMR               []string
+	CreatedAt         time.Time
+	LastSeenAt        time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+}
+
+// AccessToken is an opaque access token's record.
+type AccessToken struct {
+	ID        string
+	GrantID   string // the auth request the grant started from; shared by its refresh family
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	Audience  []string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// RefreshToken is a refresh token, stored only as a hash. All tokens rotated
+// from one grant share GrantID: the family that a reuse revokes.
+type RefreshToken struct {
+	ID        string
+	TokenHash string
+	GrantID   string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	Audience  []string
+	AMR       []string
+	AuthTime  time.Time
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// SigningKey is one of the provider's token-signing keys. The private part is
+// encrypted by the caller (PrivateKeyEncrypted); the store never sees it clear.
+type SigningKey struct {
+	ID                  string // the JWK kid
+	Algorithm           string // RS256 or ES256
+	PrivateKeyEncrypted []byte
+	PublicKeyJWK        []byte // JSON of the public JWK, as published
+	CreatedAt           time.Time
+	// NotBefore: the key is published from CreatedAt but signs only from
+	// NotBefore, so that clients caching the key set know it before they meet
+	// it. The signing key is the newest one whose NotBefore has passed; an
+	// older key is retired from the moment a newer one signs, and is deleted
+	// once every token it signed has expired.
+	NotBefore time.Time
+}
+
+// Challenge kinds.
+const (
+	ChallengeImage    = "image"
+	ChallengeQuestion = "question" // the non-visual alternative
+)
+
+// Challenge is a CAPTCHA challenge. The answer is stored only as a hash, and
+// the challenge is bound to one browser (BindingHash).
+type Challenge struct {
+	ID          string
+	Kind        string
+	AnswerHash  string
+	BindingHash string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// RecoveryJob is a « Mot de passe oublié ? » request waiting to be processed in
+// the background, so that the form's answer does not depend on the address.
+type RecoveryJob struct {
+	ID            string
+	Email         string // as typed, normalised
+	ClientIP      string
+	AuthRequestID string // the pending auth request, if any (informational)
+	RequestedAt   time.Time
+}
+
+// ProvisionalPassword is an auto-generated password mailed to the agent. At
+// most one per agent: a newer one replaces the older.
+type ProvisionalPassword struct {
+	UserID    string
+	Hash      string // Argon2id PHC string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Outbox statuses.
+const (
+	MailPending = "pending"
+	MailSent    = "sent"
+	MailFailed  = "failed"
+)
+
+// OutboxMail is a message waiting to be sent, or its record once sent or
+// given up. Bodies are cleared once the mail has been sent, so a provisional
+// password does not linger in the database.
+type OutboxMail struct {
+	ID            string
+	To            string
+	Subject       string
+	TextBody      string
+	HTMLBody      string
+	Status        string
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	SentAt        *time.Time
+}
+
+// AuditEvent is one line of the audit trail.
+type AuditEvent struct {
+	ID        int64
+	Time      time.Time
+	Type      string // e.g. "login.success", "recovery.requested"
+	UserID    string
+	Email     string
+	ClientIP  string
+	UserAgent string
+	Detail    string
+}
+
+// AuditFilter narrows ListAudit. Zero values mean "any".
+type AuditFilter struct {
+	Email string
+	Since time.Time
+	Limit int // 0: engine default (1000)
+}
+
+// PasswordChange is the one transaction that sets an agent's personal
+// password (see Store.ChangePassword).
+type PasswordChange struct {
+	UserID  string
+	NewHash string
+	// Exactly one of the two preconditions is set:
+	// ExpectProvisionalHash: the provisional password row must still exist with
+	// this hash; it is deleted (consumed) by the change.
+	ExpectProvisionalHash string
+	// ExpectPasswordHash: the personal hash must still be this one (voluntary
+	// change: the agent proved knowledge of it).
+	ExpectPasswordHash string
+	// KeepSessionID: the agent's sessions are all deleted except this one
+	// (empty: all are deleted).
+	KeepSessionID string
+	// Notification is queued in the outbox in the same transaction.
+	Notification *OutboxMail
+	Now          time.Time
+}
+
+// ProvisionalIssue is the one transaction that gives an agent a provisional
+// password (see Store.IssueProvisionalPassword).
+type ProvisionalIssue struct {
+	Password ProvisionalPassword
+	Mail     OutboxMail
+	// JobID, when set, is the recovery job this issue completes; it is
+	// deleted in the same transaction.
+	JobID string
+}
