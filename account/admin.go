@@ -1,0 +1,153 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/caf-extranet/idp/account/policy"
+	idpmail "github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// InputError is a rejected administrative input: which field and why.
+type InputError struct {
+	Field   string
+	Message string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Message }
+
+// ErrDisabled: the action needs an active account.
+var ErrDisabled = errors.New("account: the account is disabled")
+
+// NewUser is what an administrator gives to create an agent's account.
+type NewUser struct {
+	Email        string
+	Name         string
+	Organisation string
+	// Password, when empty, makes the account start with a provisional
+	// password mailed to the agent (onboarding and recovery are one procedure).
+	Password string
+}
+
+// ValidateEmail accepts a bare address (no display name), without control
+// characters, and returns its normalised form.
+func ValidateEmail(email string) (string, error) {
+	e := storage.NormaliseEmail(email)
+	if e == "" {
+		return "", &InputError{"email", "is required"}
+	}
+	if strings.ContainsAny(e, "\r\n\x00 <>,;\"") || !utf8.ValidString(e) || len(e) > 254 {
+		return "", &InputError{"email", fmt.Sprintf("%q is not a valid e-mail address", email)}
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || !strings.Contains(e[strings.LastIndex(e, "@")+1:], ".") && !strings.HasSuffix(e, "@localhost") {
+		return "", &InputError{"email", fmt.Sprintf("%q is not a valid e-mail address", email)}
+	}
+	return e, nil
+}
+
+func validateText(field, v string, required bool) (string, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case required && v == "":
+		return "", &InputError{field, "is required"}
+	case !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00"):
+		return "", &InputError{field, "contains control characters or invalid UTF-8"}
+	case utf8.RuneCountInString(v) > 200:
+		return "", &InputError{field, "is longer than 200 characters"}
+	}
+	return v, nil
+}
+
+// CreateUser creates an agent's account. With a password, it must satisfy
+// the active policy; without one, a provisional password is mailed.
+func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storage.User, error) {
+	email, err := ValidateEmail(nu.Email)
+	var problems []error
+	if err != nil {
+		problems = append(problems, err)
+	}
+	name, err := validateText("name", nu.Name, true)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	org, err := validateText("organisation", nu.Organisation, false)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if nu.Password != "" {
+		if v := s.policy.Check(nu.Password, nu.Password, "", email); len(v) > 0 {
+			problems = append(problems, &InputError{"password", "breaks the password policy: " + joinViolations(v)})
+		}
+	}
+	if len(problems) > 0 {
+		return storage.User{}, errors.Join(problems...)
+	}
+	now := s.now()
+	u := storage.User{ID: storage.NewID(), Email: email, Name: name, Organisation: org, CreatedAt: now, UpdatedAt: now}
+	if nu.Password != "" {
+		if u.PasswordHash, err = s.hasher.Hash(ctx, policy.Normalize(nu.Password)); err != nil {
+			return storage.User{}, fmt.Errorf("account: hashing password: %w", err)
+		}
+	}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrDuplicate) {
+			return storage.User{}, &InputError{"email", fmt.Sprintf("an account with e-mail %s already exists", email)}
+		}
+		return storage.User{}, fmt.Errorf("account: creating user: %w", err)
+	}
+	s.audit(ctx, "admin.user_created", u, meta, "")
+	if nu.Password == "" {
+		if err := s.issueProvisional(ctx, u, "", idpmail.AccountCreated); err != nil {
+			return u, err
+		}
+		s.audit(ctx, "provisional.issued", u, meta, "account created")
+	}
+	return u, nil
+}
+
+// ResetPassword issues a provisional password to an active agent (helpdesk).
+func (s *Service) ResetPassword(ctx context.Context, email string, meta Meta) error {
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		return ErrDisabled
+	}
+	if err := s.issueProvisional(ctx, u, "", idpmail.ProvisionalPassword); err != nil {
+		return err
+	}
+	s.audit(ctx, "provisional.issued", u, meta, "helpdesk reset")
+	return nil
+}
+
+// SetDisabled disables (revoking sessions and tokens) or enables an agent.
+func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool, meta Meta) error {
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetUserDisabled(ctx, u.ID, disabled, s.now()); err != nil {
+		return err
+	}
+	typ := "admin.user_enabled"
+	if disabled {
+		typ = "admin.user_disabled"
+	}
+	s.audit(ctx, typ, u, meta, "")
+	return nil
+}
+
+func joinViolations(v []policy.Violation) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = string(x)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,144 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/caf-extranet/idp/account/policy"
+	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// CompleteForcedChange sets the personal password of an agent who logged in
+// with a provisional one. current must be that provisional password. Every
+// problem is reported at once in a *ChangeError; ErrNotPending when there is
+// nothing left to change (already changed elsewhere, or the provisional
+// password expired). On success the provisional password is consumed, the
+// pending flag cleared, every session and token of the agent revoked and the
+// notification queued, in one transaction: of two concurrent submissions,
+// even on two instances, exactly one wins.
+func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, newPassword, confirmation string, meta Meta) error {
+	now := s.now()
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("account: forced change of %s: %w", userID, err)
+	}
+	if !u.PendingPasswordChange || u.Disabled {
+		return ErrNotPending
+	}
+	prov, err := s.store.GetProvisionalPassword(ctx, u.ID, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotPending
+	}
+	if err != nil {
+		return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
+	}
+	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, u.Email)}
+	ok, err := s.verifyBounded(ctx, current, prov.Hash)
+	if err != nil {
+		return err
+	}
+	ce.CurrentWrong = !ok
+	if ce.CurrentWrong || len(ce.Violations) > 0 {
+		s.audit(ctx, "password.change_refused", u, meta, "forced")
+		return ce
+	}
+	err = s.savePassword(ctx, u, newPassword, storage.PasswordChange{ExpectProvisionalHash: prov.Hash})
+	if errors.Is(err, storage.ErrConflict) {
+		return ErrNotPending
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, "password.changed", u, meta, "forced")
+	return nil
+}
+
+// ChangePassword is the voluntary change « Mettre à jour votre mot de passe »:
+// e-mail, current password (personal, or an outstanding provisional one),
+// new password and confirmation. An unknown e-mail, a disabled account and a
+// wrong current password all report CurrentWrong, after the same work.
+func (s *Service) ChangePassword(ctx context.Context, email, current, newPassword, confirmation string, meta Meta) error {
+	now := s.now()
+	email = storage.NormaliseEmail(email)
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("account: looking up %q: %w", email, err)
+	}
+	known := err == nil
+	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, email)}
+
+	var precondition storage.PasswordChange
+	matched := false
+	if known && u.PasswordHash != "" {
+		ok, err := s.verifyBounded(ctx, current, u.PasswordHash)
+		if err != nil {
+			return err
+		}
+		if ok {
+			matched, precondition = true, storage.PasswordChange{ExpectPasswordHash: u.PasswordHash}
+		}
+	} else {
+		s.hasher.DummyVerify(ctx, current)
+	}
+	if known && !matched {
+		prov, err := s.store.GetProvisionalPassword(ctx, u.ID, now)
+		if err == nil {
+			ok, err := s.verifyBounded(ctx, current, prov.Hash)
+			if err != nil {
+				return err
+			}
+			if ok {
+				matched, precondition = true, storage.PasswordChange{ExpectProvisionalHash: prov.Hash}
+			}
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
+		}
+	}
+	ce.CurrentWrong = !matched || u.Disabled
+	if ce.CurrentWrong || len(ce.Violations) > 0 {
+		s.audit(ctx, "password.change_refused", storage.User{ID: u.ID, Email: email}, meta, "voluntary")
+		return ce
+	}
+	err = s.savePassword(ctx, u, newPassword, precondition)
+	if errors.Is(err, storage.ErrConflict) {
+		// Changed concurrently: the current password typed is no longer current.
+		return &ChangeError{CurrentWrong: true}
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, "password.changed", u, meta, "voluntary")
+	return nil
+}
+
+// savePassword hashes the new password and runs the one change transaction.
+func (s *Service) savePassword(ctx context.Context, u storage.User, newPassword string, c storage.PasswordChange) error {
+	now := s.now()
+	hash, err := s.hasher.Hash(ctx, policy.Normalize(newPassword))
+	if err != nil {
+		return fmt.Errorf("account: hashing new password: %w", err)
+	}
+	note := mail.PasswordChanged(s.cfg.Portal, u.Email, u.Name, now, now)
+	c.UserID, c.NewHash, c.Notification, c.Now = u.ID, hash, &note, now
+	if err := s.store.ChangePassword(ctx, c); err != nil {
+		return fmt.Errorf("account: saving password of %s: %w", u.ID, err)
+	}
+	s.wakeMailer()
+	return nil
+}
+
+// verifyBounded verifies a typed password, refusing over-long input before it
+// reaches the hasher.
+func (s *Service) verifyBounded(ctx context.Context, typed, hash string) (bool, error) {
+	if typed == "" || len(typed) > maxPasswordBytes {
+		s.hasher.DummyVerify(ctx, "")
+		return false, nil
+	}
+	ok, _, err := s.hasher.Verify(ctx, policy.Normalize(typed), hash)
+	if err != nil {
+		return false, fmt.Errorf("account: verifying password: %w", err)
+	}
+	return ok, nil
+}

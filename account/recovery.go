@@ -1,0 +1,149 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// recoveryLease is how long a claimed recovery job is hidden from the other
+// instances' workers; a worker that dies mid-job lets another retry it after.
+const recoveryLease = 2 * time.Minute
+
+// RequestRecovery records a « Mot de passe oublié ? » request. It does not
+// look at the address at all: whether it belongs to an active account, a
+// disabled one or nobody, the caller gets the same nil after the same work,
+// and the background worker (ProcessRecoveryJobs) decides what to send.
+// Requests beyond the per-IP hourly limit are dropped silently.
+func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) error {
+	now := s.now()
+	n, err := s.store.HitCounter(ctx, "recovery:ip:"+meta.ClientIP, time.Hour, now)
+	if err != nil {
+		return fmt.Errorf("account: counting recovery requests: %w", err)
+	}
+	email = storage.NormaliseEmail(email)
+	if n > int64(s.cfg.MaxRequestsPerIPPerHour) {
+		s.audit(ctx, "recovery.throttled", storage.User{Email: email}, meta, "per-IP limit")
+		return nil
+	}
+	job := storage.RecoveryJob{
+		ID: storage.NewID(), Email: email, ClientIP: meta.ClientIP,
+		AuthRequestID: meta.AuthRequestID, RequestedAt: now,
+	}
+	if err := s.store.EnqueueRecoveryJob(ctx, job); err != nil {
+		return fmt.Errorf("account: recording recovery request: %w", err)
+	}
+	s.audit(ctx, "recovery.requested", storage.User{Email: email}, meta, "")
+	s.wakeRecovery()
+	return nil
+}
+
+// ProcessRecoveryJobs handles the recovery requests due now and returns how
+// many it took. Every instance runs it; the store's leases keep two instances
+// off the same job.
+func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
+	jobs, err := s.store.ClaimRecoveryJobs(ctx, s.now(), recoveryLease, 20)
+	if err != nil {
+		return 0, fmt.Errorf("account: claiming recovery jobs: %w", err)
+	}
+	for i, j := range jobs {
+		if err := s.processRecoveryJob(ctx, j); err != nil {
+			// The lease runs out and the job is retried later.
+			return i, err
+		}
+	}
+	return len(jobs), nil
+}
+
+func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob) error {
+	meta := Meta{ClientIP: j.ClientIP, AuthRequestID: j.AuthRequestID}
+	u, err := s.store.GetUserByEmail(ctx, j.Email)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.audit(ctx, "recovery.ignored", storage.User{Email: j.Email}, meta, "unknown account")
+		return s.dropJob(ctx, j)
+	case err != nil:
+		return fmt.Errorf("account: recovery job %s: %w", j.ID, err)
+	case u.Disabled:
+		s.audit(ctx, "recovery.ignored", u, meta, "disabled account")
+		return s.dropJob(ctx, j)
+	}
+	n, err := s.store.HitCounter(ctx, "recovery:account:"+u.ID, time.Hour, s.now())
+	if err != nil {
+		return fmt.Errorf("account: counting recovery mails: %w", err)
+	}
+	if n > int64(s.cfg.MaxMailsPerAccountPerHour) {
+		s.audit(ctx, "recovery.throttled", u, meta, "per-account limit")
+		return s.dropJob(ctx, j)
+	}
+	if err := s.issueProvisional(ctx, u, j.ID, mail.ProvisionalPassword); err != nil {
+		return err
+	}
+	s.audit(ctx, "provisional.issued", u, meta, "recovery")
+	return nil
+}
+
+func (s *Service) dropJob(ctx context.Context, j storage.RecoveryJob) error {
+	if err := s.store.DeleteRecoveryJob(ctx, j.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("account: deleting recovery job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// composeFunc builds the mail that carries a provisional password.
+type composeFunc func(p mail.Portal, to, displayName, password string, expires, now time.Time) storage.OutboxMail
+
+// issueProvisional generates a provisional password satisfying the active
+// policy, and stores its hash with the mail that carries it (and the
+// completion of the job, if any) in one transaction.
+func (s *Service) issueProvisional(ctx context.Context, u storage.User, jobID string, compose composeFunc) error {
+	now := s.now()
+	pw, err := s.policy.Generate(s.cfg.ProvisionalLength)
+	if err != nil {
+		return fmt.Errorf("account: generating provisional password: %w", err)
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return fmt.Errorf("account: hashing provisional password: %w", err)
+	}
+	expires := now.Add(s.cfg.ProvisionalTTL)
+	issue := storage.ProvisionalIssue{
+		Password: storage.ProvisionalPassword{UserID: u.ID, Hash: hash, CreatedAt: now, ExpiresAt: expires},
+		Mail:     compose(s.cfg.Portal, u.Email, u.Name, pw, expires, now),
+		JobID:    jobID,
+	}
+	if err := s.store.IssueProvisionalPassword(ctx, issue); err != nil {
+		return fmt.Errorf("account: storing provisional password of %s: %w", u.ID, err)
+	}
+	s.wakeMailer()
+	return nil
+}
+
+// RunRecoveryWorker processes recovery jobs every interval, and at once when
+// woken by RequestRecovery on this instance, until ctx is done.
+func (s *Service) RunRecoveryWorker(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.ProcessRecoveryJobs(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "recovery jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.recoveryWake:
+		}
+	}
+}
+
+func (s *Service) wakeRecovery() {
+	select {
+	case s.recoveryWake <- struct{}{}:
+	default:
+	}
+}

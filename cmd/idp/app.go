@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/config"
+	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/passhash"
+)
+
+// portalName is how agents name the service in mails.
+const portalName = "Portail Extranet"
+
+// loadConfig reads the configuration: defaults, file, IDP_* environment.
+func loadConfig(path string, environ []string) (config.Config, error) {
+	return config.Load(path, environ)
+}
+
+// newLogger builds the structured logger; it is passed down, never global.
+func newLogger(c config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// newAccounts builds the account service.
+func newAccounts(c config.Config, store storage.Store, now func() time.Time, log *slog.Logger, wakeMailer func()) (*account.Service, error) {
+	pol, err := c.Password.Policy.Rules()
+	if err != nil {
+		return nil, err
+	}
+	hasher := passhash.NewHasher(c.Password.Hash.Params(), c.Password.Hash.MaxConcurrent)
+	return account.New(store, hasher, pol, account.Config{
+		ProvisionalLength:         c.Provisional.Length,
+		ProvisionalTTL:            c.Provisional.TTL,
+		MaxMailsPerAccountPerHour: c.Recovery.MaxMailsPerAccountPerHour,
+		MaxRequestsPerIPPerHour:   c.Recovery.MaxRequestsPerIPPerHour,
+		SessionIdle:               c.Session.IdleTimeout,
+		SessionAbsolute:           c.Session.AbsoluteTimeout,
+		Portal:                    mail.Portal{URL: strings.TrimSuffix(c.Issuer, "/") + "/login", Name: portalName},
+	}, now, log, wakeMailer), nil
+}
+
+// issuerIsLocal tells whether the issuer's host is localhost or loopback.
+func issuerIsLocal(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}
+
+// withStore loads the configuration and opens the migrated store, for the
+// administrative commands.
+func withStore(ctx context.Context, configPath string, environ []string, fn func(config.Config, migratingStore) error) error {
+	c, err := loadConfig(configPath, environ)
+	if err != nil {
+		return err
+	}
+	store, err := openMigrated(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(c, store)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs one idp command line in-process, as an administrator's script
+// would, against the database of databaseURL.
+type cli struct {
+	t       *testing.T
+	environ []string
+}
+
+func newCLI(t *testing.T, databaseURL string) *cli {
+	dir := t.TempDir()
+	return &cli{t: t, environ: []string{
+		"IDP_DATABASE_URL=" + databaseURL, "IDP_DATA_DIR=" + filepath.Join(dir, "data"),
+	}}
+}
+
+func (c *cli) run(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, c.environ, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("idp %s: exit %d, stderr %q", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// fails checks a non-zero exit with a one-line message containing want.
+func (c *cli) fails(want string, args ...string) {
+	c.t.Helper()
+	code, _, errs := c.run(args...)
+	if code == 0 {
+		c.t.Fatalf("idp %s succeeded, want an error", strings.Join(args, " "))
+	}
+	if strings.Count(strings.TrimRight(errs, "\n"), "\n") != 0 || !strings.Contains(errs, want) {
+		c.t.Fatalf("idp %s: stderr %q, want one line containing %q", strings.Join(args, " "), errs, want)
+	}
+}
+
+func TestAdminCommands(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		c := newCLI(t, dbURL)
+		c.ok("migrate")
+		out := c.ok("user", "add", "--email", " Agent@Partenaire.FR ", "--name", "Claire Dupont", "--organisation", "Mairie", "--password", "secret12")
+		if !strings.Contains(out, "agent@partenaire.fr") {
+			t.Fatalf("user add: %q", out)
+		}
+		// Onboarding without a password: a provisional one is mailed.
+		out = c.ok("user", "add", "--email", "nouveau@partenaire.fr", "--name", "Nouvel Agent")
+		if !strings.Contains(out, "provisional password mail") {
+			t.Fatalf("user add without password: %q", out)
+		}
+		c.fails("already exists", "user", "add", "--email", "agent@partenaire.fr", "--name", "Double")
+		c.fails("not a valid e-mail", "user", "add", "--email", "pas-une-adresse", "--name", "X")
+		c.fails("name: is required", "user", "add", "--email", "x@partenaire.fr")
+		c.fails("password policy", "user", "add", "--email", "y@partenaire.fr", "--name", "Y", "--password", "short")
+		c.fails("no user with e-mail", "user", "disable", "--email", "inconnu@partenaire.fr")
+		c.fails("--email is required", "user", "disable")
+		c.fails("unknown subcommand", "user", "frobnicate")
+		c.fails("flag provided but not defined", "user", "add", "--emial", "x@y.fr")
+
+		list := c.ok("user", "list")
+		if strings.Count(list, "\n") != 3 || !strings.Contains(list, "awaiting-first-login") || strings.Contains(list, "y@partenaire.fr") {
+			t.Fatalf("user list after refused commands:\n%s", list)
+		}
+		c.ok("user", "disable", "--email", "agent@partenaire.fr")
+		if list := c.ok("user", "list"); !strings.Contains(list, "disabled") {
+			t.Fatalf("not disabled:\n%s", list)
+		}
+		c.fails("disabled", "user", "reset", "--email", "agent@partenaire.fr")
+		c.ok("user", "enable", "--email", "agent@partenaire.fr")
+		c.ok("user", "reset", "--email", "agent@partenaire.fr")
+
+		out = c.ok("client", "add", "--id", "portail-rh", "--name", "Portail RH",
+			"--redirect-uri", "https://rh.example.fr/callback", "--redirect-uri", "http://localhost:3000/cb",
+			"--post-logout-redirect-uri", "https://rh.example.fr/", "--home-url", "https://rh.example.fr/")
+		if !strings.Contains(out, "client_secret: ") {
+			t.Fatalf("confidential client without secret: %q", out)
+		}
+		out = c.ok("client", "add", "--id", "spa", "--name", "SPA", "--redirect-uri", "https://spa.example.fr/cb", "--public")
+		if strings.Contains(out, "client_secret") {
+			t.Fatalf("public client got a secret: %q", out)
+		}
+		c.fails("already exists", "client", "add", "--id", "spa", "--name", "SPA", "--redirect-uri", "https://spa.example.fr/cb")
+		c.fails("http is allowed only on localhost", "client", "add", "--id", "x", "--name", "X", "--redirect-uri", "http://example.fr/cb")
+		c.fails("not an absolute URL", "client", "add", "--id", "x", "--name", "X", "--redirect-uri", "/relative")
+		c.fails("at least one --redirect-uri", "client", "add", "--id", "x", "--name", "X")
+		c.fails("--id", "client", "add", "--id", "bad id!", "--name", "X", "--redirect-uri", "https://x.fr/cb")
+		c.fails("no client with id", "client", "remove", "--id", "nope")
+		list = c.ok("client", "list")
+		if strings.Count(list, "\n") != 3 || !strings.Contains(list, "portail-rh") || !strings.Contains(list, "public") {
+			t.Fatalf("client list:\n%s", list)
+		}
+		c.ok("client", "remove", "--id", "spa")
+		if strings.Contains(c.ok("client", "list"), "spa.example.fr") {
+			t.Fatal("client not removed")
+		}
+		c.ok("keys", "rotate") // the first start creates a key, then the rotation adds one
+		keys := c.ok("keys", "list")
+		c.ok("keys", "rotate")
+		if strings.Count(c.ok("keys", "list"), "\n") != strings.Count(keys, "\n")+1 {
+			t.Fatal("keys rotate added no key")
+		}
+	})
+}
+
+func TestCLIErrors(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	for _, args := range [][]string{{"--help"}, {"version"}, {"serve", "--help"}, {"user", "--help"}, {"user", "add", "--help"},
+		{"client", "--help"}, {"client", "add", "--help"}, {"keys", "--help"}, {"migrate", "--help"}} {
+		if code, out, _ := c.run(args...); code != 0 || out == "" {
+			t.Fatalf("idp %v: exit %d, output %q", args, code, out)
+		}
+	}
+	c.fails("unknown command", "frobnicate")
+	bad := &cli{t: t, environ: []string{"IDP_LISTEN=nowhere", "IDP_ISSUER=ftp://x"}}
+	bad.fails("listen", "migrate")
+	bad.fails("issuer", "migrate")
+	down := &cli{t: t, environ: []string{"IDP_DATABASE_URL=postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}}
+	down.fails("PostgreSQL", "user", "list")
+}
+
+// TestREADMEConfigReference keeps the README's configuration table equal to
+// the configuration struct (regenerate with `go run ./cmd/idp config reference`).
+func TestREADMEConfigReference(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
+	s := string(raw)
+	i, j := strings.Index(s, start), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README lacks the config-reference markers")
+	}
+	if got := s[i+len(start) : j]; got != configReference() {
+		t.Fatalf("README's configuration table is stale; replace it with the output of `go run ./cmd/idp config reference`")
+	}
+}

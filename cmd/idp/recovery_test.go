@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/caf-extranet/idp/config"
+	"github.com/caf-extranet/idp/storage"
+)
+
+const testCaptcha = "Tq7Kp"
+
+func withTestCaptcha(c *config.Config) { c.Captcha.TestAnswer = testCaptcha }
+
+// requestRecovery goes through « Mot de passe oublié ? » from the login page
+// the browser is on, and returns the confirmation page.
+func requestRecovery(t *testing.T, b *browser, loginPage *page, email, captcha string) *page {
+	t.Helper()
+	forgotLink := findLink(t, loginPage, "Mot de passe oublié ?")
+	p := b.get(forgotLink)
+	p.mustContain("Adresse e-mail", "Saisissez le texte ci-dessus", "A quoi ça sert ?",
+		"Cette fonctionnalité nous aide à empêcher des programmes automatisés de réinitialiser les mots de passe.",
+		"Saisissez le texte tel qu'il apparaît dans l'image. N'insérez pas d'espace entre les lettres.",
+		"réservé aux seules personnes habilitées")
+	return b.submit(p.form("Valider").set("Adresse e-mail", email).set("Saisissez le texte ci-dessus", captcha))
+}
+
+func findLink(t *testing.T, p *page, text string) string {
+	t.Helper()
+	for _, a := range findAll(p.doc, isElem("a")) {
+		if nodeText(a) == text {
+			u, err := p.URL.Parse(attr(a, "href"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.String()
+		}
+	}
+	t.Fatalf("no link %q on %s: %.800s", text, p.URL, p.text())
+	return ""
+}
+
+// TestRecoveryProcedure is the agency's whole document: forgot password,
+// CAPTCHA, mail, provisional login, forced change, then the relying
+// application gets its verified ID token.
+func TestRecoveryProcedure(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, withTestCaptcha)
+		agent := e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+		secret1 := e.addClient("app1", app1Redirect, false)
+		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
+		b := newBrowser(t, e.issuer)
+
+		loginPage := b.get(rp1.authURL())
+		// A wrong CAPTCHA: the document's error, the e-mail kept, no job.
+		p := requestRecovery(t, b, loginPage, agentEmail, strings.ToLower(testCaptcha))
+		p.mustContain("la vérification du texte a échoué")
+		if got := p.form("Valider").value("Adresse e-mail"); got != agentEmail {
+			t.Fatalf("e-mail not kept after a wrong CAPTCHA: %q", got)
+		}
+		e.deliverMail()
+		if n := len(e.mails()); n != 0 {
+			t.Fatalf("%d mails after a wrong CAPTCHA", n)
+		}
+		// The right one: the confirmation, then the mail « Votre mot de passe ».
+		p = b.submit(p.form("Valider").set("Adresse e-mail", agentEmail).set("Saisissez le texte ci-dessus", testCaptcha))
+		p.mustContain("Si cette adresse correspond à un compte, un e-mail contenant un mot de passe provisoire vient de vous être envoyé.")
+		e.deliverMail()
+		msgs := e.mails()
+		if len(msgs) != 1 || msgs[0].Header.Get("Subject") == "" {
+			t.Fatalf("mails: %d", len(msgs))
+		}
+		dec := new(mimeDecoder)
+		if subj, _ := dec.DecodeHeader(msgs[0].Header.Get("Subject")); subj != "Votre mot de passe" {
+			t.Fatalf("subject %q", subj)
+		}
+		provisional := e.provisionalPassword(agentEmail)
+
+		// The personal password still works meanwhile (no lock-out by a stranger)...
+		// but we log in with the provisional one, from the link back to the login page.
+		p = b.get(findLink(t, p, "Retour à la page de connexion"))
+		p = login(t, b, p, agentEmail, provisional)
+		if p.Status != http.StatusOK {
+			t.Fatalf("after provisional login: status %d location %q", p.Status, p.Location())
+		}
+		p.mustContain("Par mesure de sécurité, veuillez maintenant personnaliser votre mot de passe.",
+			"Mot de passe actuel", "Nouveau mot de passe", "Confirmation mot de passe")
+
+		// A policy error keeps the agent here, pending, with no code.
+		bad := b.submit(p.form("Valider").set("Mot de passe actuel", provisional).
+			set("Nouveau mot de passe", "abc").set("Confirmation mot de passe", "abc"))
+		if bad.Status != http.StatusOK || bad.Location() != "" {
+			t.Fatalf("policy error: status %d location %q", bad.Status, bad.Location())
+		}
+		bad.mustContain("Par mesure de sécurité")
+		if u, _ := e.srv.store.GetUser(e.ctx, agent.ID); !u.PendingPasswordChange {
+			t.Fatal("agent not pending after the provisional login")
+		}
+
+		// A valid personal password: straight back to the relying application.
+		out := b.submit(bad.form("Valider").set("Mot de passe actuel", provisional).
+			set("Nouveau mot de passe", "nouveau2026").set("Confirmation mot de passe", "nouveau2026"))
+		li := rp1.mustExchange(rp1.callback(out.Location()))
+		if li.idToken.Subject != agent.ID {
+			t.Fatalf("subject %s", li.idToken.Subject)
+		}
+		// The provisional password is gone, the old one refused, the new one works.
+		b2 := newBrowser(t, e.issuer)
+		for _, pw := range []string{provisional, agentPass} {
+			p = login(t, b2, b2.get(rp1.authURL()), agentEmail, pw)
+			p.mustContain("Identifiant ou mot de passe incorrect")
+		}
+		out = login(t, b2, b2.get(rp1.authURL()), agentEmail, "nouveau2026")
+		rp1.mustExchange(rp1.callback(out.Location()))
+		// And the agent was told: « Votre mot de passe a été modifié ».
+		e.deliverMail()
+		msgs = e.mails()
+		last, _ := dec.DecodeHeader(msgs[len(msgs)-1].Header.Get("Subject"))
+		if last != "Votre mot de passe a été modifié" {
+			t.Fatalf("last mail %q", last)
+		}
+	})
+}
+
+// TestUnknownAddressSameAnswer: the answer never tells whether the address
+// exists, and no mail goes out for an unknown or disabled one.
+func TestUnknownAddressSameAnswer(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, withTestCaptcha)
+		e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+		e.addAgent("parti@partenaire.fr", "Parti", "", agentPass)
+		if err := e.srv.accounts.SetDisabled(e.ctx, "parti@partenaire.fr", true, accountMeta); err != nil {
+			t.Fatal(err)
+		}
+		var bodies []string
+		for _, addr := range []string{agentEmail, "inconnu@partenaire.fr", "parti@partenaire.fr"} {
+			b := newBrowser(t, e.issuer)
+			p := requestRecovery(t, b, b.get("/login"), addr, testCaptcha)
+			if p.Status != http.StatusOK {
+				t.Fatalf("%s: status %d", addr, p.Status)
+			}
+			bodies = append(bodies, p.Body)
+		}
+		if bodies[0] != bodies[1] || bodies[0] != bodies[2] {
+			t.Fatal("the confirmation differs between an existing and an unknown or disabled address")
+		}
+		e.deliverMail()
+		msgs := e.mails()
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Header.Get("To"), agentEmail) {
+			t.Fatalf("mails: %d (want exactly one, to the active agent)", len(msgs))
+		}
+	})
+}
+
+// TestPendingAgentGetsNothing tries every door while the agent holds only a
+// provisional password: authorize callback, prompt=none, a second client,
+// code exchange, refresh and userinfo with tokens obtained before.
+func TestPendingAgentGetsNothing(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, withTestCaptcha)
+		agent := e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+		secret1 := e.addClient("app1", app1Redirect, false)
+		e.addClient("app2", app2Redirect, true)
+		rp1 := newRP(t, e, "app1", secret1, app1Redirect, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
+		rp2 := newRP(t, e, "app2", "", app2Redirect)
+
+		// Before: a refresh token, an access token, and a code not yet exchanged.
+		b := newBrowser(t, e.issuer)
+		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		p := b.get(rp1.authURL())
+		pendingCode, pendingPKCE := rp1.callback(p.Location()), rp1.pkce
+
+		// A provisional password is issued and used.
+		if err := e.srv.accounts.ResetPassword(e.ctx, agentEmail, accountMeta); err != nil {
+			t.Fatal(err)
+		}
+		e.deliverMail()
+		provisional := e.provisionalPassword(agentEmail)
+		pb := newBrowser(t, e.issuer)
+		p = login(t, pb, pb.get(rp1.authURL()), agentEmail, provisional)
+		p.mustContain("Par mesure de sécurité")
+		authReqID := p.URL.Query().Get("authRequestID")
+
+		// The callback, even if the request were marked complete.
+		sess := storage.Session{UserID: agent.ID, ID: "x", AMR: []string{"pwd"}}
+		if err := e.srv.provider.Complete(e.ctx, authReqID, sess); err != nil {
+			t.Fatal(err)
+		}
+		p = pb.get(e.srv.provider.CallbackURL(authReqID))
+		if strings.Contains(p.Location(), "code=") {
+			t.Fatalf("callback gave a code to a pending agent: %s", p.Location())
+		}
+		// A second client, with the pending browser: the change form, no code.
+		p = pb.get(rp2.authURL())
+		if strings.Contains(p.Location(), "code=") {
+			t.Fatalf("second client got a code: %s", p.Location())
+		}
+		p.mustContain("Par mesure de sécurité")
+		// prompt=none: an error for the relying application, no code.
+		p = pb.get(rp2.authURL(oauth2.SetAuthURLParam("prompt", "none")))
+		if !strings.Contains(p.Location(), "error=interaction_required") && !strings.Contains(p.Location(), "error=login_required") {
+			t.Fatalf("prompt=none for a pending agent: %d %q", p.Status, p.Location())
+		}
+		// Code exchange (with the right verifier), refresh, userinfo.
+		rp1.pkce = pendingPKCE
+		if _, err := rp1.exchange(pendingCode); err == nil {
+			t.Fatal("code exchanged for a pending agent")
+		}
+		if _, err := refreshErr(rp1, li.token.RefreshToken); err == nil {
+			t.Fatal("refresh for a pending agent")
+		}
+		if _, err := rp1.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(li.token)); err == nil {
+			t.Fatal("userinfo for a pending agent")
+		}
+	})
+}

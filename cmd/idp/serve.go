@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/config"
+	loginui "github.com/caf-extranet/idp/login-ui"
+	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/provider"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+func cmdServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs, configPath := newFlagSet("serve", "serve [--config FILE]", stdout)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	srv, err := newServer(ctx, c, time.Now, log)
+	if err != nil {
+		return err
+	}
+	defer srv.store.Close()
+	return srv.run(ctx, stdout)
+}
+
+// server is everything `idp serve` runs: the HTTP handler and the workers.
+type server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    migratingStore
+	handler  http.Handler
+	provider *provider.Provider
+	accounts *account.Service
+	sender   *mail.Sender
+	janitor  *janitor
+}
+
+// newServer builds the whole application from the configuration.
+func newServer(ctx context.Context, c config.Config, now func() time.Time, log *slog.Logger) (*server, error) {
+	store, err := openMigrated(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: c, log: log, store: store}
+	if err := s.build(ctx, now); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) build(ctx context.Context, now func() time.Time) error {
+	c := s.cfg
+	secure := strings.HasPrefix(c.Issuer, "https://")
+	cryptoKey, err := secretKey(ctx, s.store, "op_crypto_key", c.Secrets.CryptoKey)
+	if err != nil {
+		return err
+	}
+	kek, err := secretKey(ctx, s.store, "key_encryption_key", c.Secrets.KeyEncryptionKey)
+	if err != nil {
+		return err
+	}
+	captchaKey, err := secretKey(ctx, s.store, "captcha_key", "")
+	if err != nil {
+		return err
+	}
+
+	var transport mail.Transport
+	if c.SMTP.Addr != "" {
+		transport = mail.NewSMTPTransport(mail.SMTPConfig{
+			Addr: c.SMTP.Addr, Username: c.SMTP.Username, Password: c.SMTP.Password,
+			Helo: c.SMTP.Helo, StartTLS: c.SMTP.StartTLS, Timeout: c.SMTP.Timeout,
+		})
+	} else {
+		transport = mail.NewFileTransport(c.MailDir(), s.log)
+	}
+	s.sender = mail.NewSender(s.store, transport, mail.SenderConfig{
+		From: c.Mail.From, PollInterval: c.Mail.PollInterval, Lease: 2 * time.Minute, BatchSize: 20,
+		GiveUpAfter: c.Mail.GiveUpAfter, Now: now, Logger: s.log,
+	})
+	s.accounts, err = newAccounts(c, s.store, now, s.log, s.sender.Wake)
+	if err != nil {
+		return err
+	}
+	s.provider, err = provider.New(ctx, s.store, provider.Config{
+		Issuer: c.Issuer, CodeTTL: c.Tokens.CodeTTL, AccessTTL: c.Tokens.AccessTTL,
+		IDTokenTTL: c.Tokens.IDTokenTTL, RefreshTTL: c.Tokens.RefreshTTL, AuthRequestTTL: c.Tokens.AuthRequestTTL,
+		KeyAlgorithm: c.Keys.Algorithm, KeyRotation: c.Keys.RotationPeriod, KeyPublishAhead: c.Keys.PublishAhead,
+		CryptoKey: cryptoKey, KeyEncryptionKey: kek,
+		SessionCookieName: loginui.SessionCookieName(secure),
+		DevMode:           issuerIsLocal(c.Issuer),
+		LogoutRedirect:    strings.TrimSuffix(c.Issuer, "/") + "/login?logged_out=1",
+	}, now, s.log)
+	if err != nil {
+		return err
+	}
+	proxies, err := parseProxies(c.HTTP.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	ui, err := loginui.New(loginui.Deps{
+		Accounts: s.accounts, AuthRequests: s.provider, Challenges: s.store,
+		Config: loginui.Config{
+			SecureCookies: secure, CaptchaLength: c.Captcha.Length, CaptchaTTL: c.Captcha.TTL,
+			CaptchaTestAnswer: c.Captcha.TestAnswer, ReloginAfterChange: c.Login.ReloginAfterChange,
+			PortalName: portalName,
+		},
+		Now: now, Logger: s.log, ClientIP: proxies.clientIP, ChallengeKey: captchaKey[:],
+	})
+	if err != nil {
+		return err
+	}
+	s.janitor = &janitor{store: s.store, now: now, log: s.log, auditRetention: c.Audit.Retention, mailRetention: 30 * 24 * time.Hour}
+
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
+	ui.Routes(r)
+	r.PathPrefix("/").Handler(s.provider.Handler())
+	s.handler = requestLog(s.log, loginui.SecurityHeaders(r, secure))
+	return nil
+}
+
+// ready: the database answers and its schema is the one this binary expects.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	if err := checkSchema(ctx, s.cfg.DatabaseURL, s.store); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// run serves until ctx is done, then drains: in-flight requests finish, the
+// mail sender finishes the message it is sending.
+func (s *server) run(ctx context.Context, stdout io.Writer) error {
+	if s.cfg.Captcha.TestAnswer != "" {
+		s.log.Warn("captcha.test_answer is set: every CAPTCHA accepts a fixed answer; for automated tests on localhost only")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.sender.Run(workCtx) })
+	wg.Go(func() { s.accounts.RunRecoveryWorker(workCtx, s.cfg.Recovery.PollInterval) })
+	wg.Go(func() { s.provider.RunKeyRotator(workCtx) })
+	wg.Go(func() { s.janitor.run(workCtx, 10*time.Minute) })
+
+	errc := make(chan error, 1)
+	tlsOn := s.cfg.TLS.CertFile != ""
+	go func() {
+		if tlsOn {
+			certs, err := newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.log)
+			if err != nil {
+				errc <- err
+				return
+			}
+			httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+			errc <- httpSrv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- httpSrv.Serve(ln)
+	}()
+	s.log.Info("idp serving", "listen", ln.Addr().String(), "issuer", s.cfg.Issuer, "tls", tlsOn)
+	fmt.Fprintf(stdout, "idp listening on %s (issuer %s)\n", ln.Addr(), s.cfg.Issuer)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	stopWork()
+	wg.Wait()
+	s.log.Info("idp stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// checkSchema compares the applied migrations with the embedded ones.
+func checkSchema(ctx context.Context, databaseURL string, store storage.Store) error {
+	v, err := store.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	want, err := latestMigration(databaseURL)
+	if err != nil {
+		return err
+	}
+	if v != want {
+		return fmt.Errorf("schema version %d, this binary expects %d", v, want)
+	}
+	return nil
+}

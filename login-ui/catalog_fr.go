@@ -1,0 +1,157 @@
+package loginui
+
+import "html/template"
+
+// catalogFR is every text the pages show, in French. The wording of the
+// agency's procedure document is reused character for character (labels,
+// buttons, the « la vérification du texte a échoué » error, the legal
+// notice). A wording change is one line here; a translation is one more file
+// like this one.
+func catalogFR() catalog {
+	return catalog{
+		lang: "fr",
+		text: map[string]string{
+			// Layout.
+			"layout.skip":         "Aller au contenu",
+			"layout.error_prefix": "Erreur : ",
+			"layout.legal":        "Conditions d'accès au service",
+			"errors.summary":      "Le formulaire n'a pas pu être validé :",
+			"errors.invalid_text": "Ce champ contient des caractères non valides.",
+
+			// Shared fields, buttons and links.
+			"field.email":        "Adresse e-mail",
+			"field.password":     "Mot de passe",
+			"field.current":      "Mot de passe actuel",
+			"field.new":          "Nouveau mot de passe",
+			"field.confirmation": "Confirmation mot de passe",
+			"button.submit":      "Valider",
+			"button.cancel":      "Annuler",
+			"link.forgot":        "Mot de passe oublié ?",
+			"link.update":        "Mettre à jour votre mot de passe",
+			"link.back_login":    "Retour à la page de connexion",
+			"link.portal":        "Accéder au portail",
+			"why.heading":        "Pourquoi changer son mot de passe ?",
+			"why.text":           "Pour des raisons de sécurité, pensez à changer régulièrement votre mot de passe.",
+			"error.email_needed": "Veuillez saisir votre adresse e-mail.",
+			"error.email_format": "Veuillez saisir une adresse e-mail valide, par exemple prenom.nom@organisme.fr.",
+
+			// Login.
+			"login.title":             "Connexion",
+			"login.invalid":           "Identifiant ou mot de passe incorrect",
+			"login.password_needed":   "Veuillez saisir votre mot de passe.",
+			"notice.password_changed": "Votre mot de passe a été modifié. Connectez-vous avec votre nouveau mot de passe.",
+			"notice.logged_out":       "Vous êtes déconnecté.",
+			"notice.heading":          "Information",
+			"login.expired.title":     "Demande de connexion expirée",
+			"login.expired.text":      "Votre demande de connexion a expiré ou n'est plus valide. Retournez sur l'application pour vous connecter à nouveau, ou accédez au portail.",
+
+			// « Mot de passe oublié ? ».
+			"forgot.title":           "Mot de passe oublié ?",
+			"forgot.intro":           "L'adresse e-mail saisie doit correspondre exactement à l'adresse déclarée lors de la création du compte. Un mot de passe provisoire vous sera envoyé par e-mail.",
+			"captcha.alt":            "Image contenant le texte à recopier",
+			"captcha.label":          "Saisissez le texte ci-dessus",
+			"captcha.hint":           "Saisissez le texte tel qu'il apparaît dans l'image. N'insérez pas d'espace entre les lettres.",
+			"captcha.why.heading":    "A quoi ça sert ?",
+			"captcha.why.text":       "Cette fonctionnalité nous aide à empêcher des programmes automatisés de réinitialiser les mots de passe.",
+			"captcha.failed":         "la vérification du texte a échoué",
+			"captcha.throttled":      "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
+			"captcha.unreadable":     "Image illisible ?",
+			"captcha.to_options":     "Autres possibilités",
+			"captcha.options":        "Vous ne pouvez pas lire l'image ?",
+			"captcha.refresh":        "Nouvelle image",
+			"captcha.ask_question":   "Je ne peux pas lire l'image : me poser une question",
+			"captcha.other_question": "Autre question",
+			"captcha.back_to_image":  "Afficher une image à la place",
+			"captcha.question":       "Combien font %s plus %s ? Répondez en chiffres.",
+			"captcha.question_hint":  "Saisissez le résultat en chiffres, sans espace.",
+			"captcha.retry":          "Réessayer",
+			"sent.title":             "Demande de réinitialisation enregistrée",
+			"sent.confirmation":      "Si cette adresse correspond à un compte, un e-mail contenant un mot de passe provisoire vient de vous être envoyé.",
+			"sent.delay":             "Vous devez recevoir, dans l'heure qui suit votre demande de réinitialisation de mot de passe, le mél « Votre mot de passe » dans votre messagerie. Si ce n'est pas le cas, vérifiez que le message n'est pas présent dans votre dossier SPAM ou bien dans la section « Courrier indésirable » de votre messagerie.",
+			"sent.next":              "Connectez-vous ensuite avec votre identifiant (adresse e-mail) et ce mot de passe provisoire : il vous sera demandé de le personnaliser.",
+
+			// Forced change.
+			"change.title":              "Personnaliser votre mot de passe",
+			"change.heading":            "Par mesure de sécurité, veuillez maintenant personnaliser votre mot de passe.",
+			"change.current_hint":       "Saisissez le mot de passe provisoire reçu par e-mail.",
+			"change.confirmation_hint":  "Confirmation demandée pour éviter une éventuelle erreur de saisie.",
+			"change.current_wrong":      "Le mot de passe actuel est incorrect. Saisissez le mot de passe provisoire reçu par e-mail.",
+			"change.current_needed":     "Veuillez saisir votre mot de passe actuel.",
+			"change.not_pending.title":  "Mot de passe provisoire expiré",
+			"change.not_pending.text":   "Votre mot de passe provisoire a expiré ou a déjà été utilisé. Demandez-en un nouveau avec « Mot de passe oublié ? ».",
+			"policy.intro":              "Le mot de passe personnel saisi doit respecter la convention suivante :",
+			"policy.lowercase":          "au moins une lettre minuscule",
+			"policy.uppercase":          "au moins une lettre majuscule",
+			"policy.digit":              "au moins un chiffre",
+			"policy.symbol":             "au moins un caractère spécial (ni lettre ni chiffre)",
+			"policy.between":            "entre %d et %d caractères",
+			"policy.at_least":           "au moins %d caractères",
+			"policy.no_email":           "ne pas contenir votre adresse e-mail",
+			"policy.not_common":         "ne pas être un mot de passe trop courant",
+			"violation.empty":           "Veuillez saisir un nouveau mot de passe.",
+			"violation.too_short":       "Le nouveau mot de passe doit contenir au moins %d caractères.",
+			"violation.too_long":        "Le nouveau mot de passe doit contenir au plus %d caractères.",
+			"violation.too_long_bytes":  "Le nouveau mot de passe est trop long.",
+			"violation.no_lowercase":    "Le nouveau mot de passe doit contenir au moins une lettre minuscule.",
+			"violation.no_uppercase":    "Le nouveau mot de passe doit contenir au moins une lettre majuscule.",
+			"violation.no_digit":        "Le nouveau mot de passe doit contenir au moins un chiffre.",
+			"violation.no_symbol":       "Le nouveau mot de passe doit contenir au moins un caractère spécial (ni lettre ni chiffre).",
+			"violation.forbidden":       "Ce mot de passe est trop courant. Veuillez en choisir un autre.",
+			"violation.contains_email":  "Le nouveau mot de passe ne doit pas contenir votre adresse e-mail.",
+			"violation.same_as_current": "Le nouveau mot de passe doit être différent du mot de passe actuel.",
+			"violation.mismatch":        "La confirmation ne correspond pas au nouveau mot de passe.",
+			"violation.other":           "Le nouveau mot de passe ne respecte pas la convention.",
+
+			// Voluntary change.
+			"password.title":         "Mettre à jour votre mot de passe",
+			"password.current_wrong": "Adresse e-mail ou mot de passe actuel incorrect.",
+
+			// Secure space.
+			"space.title":        "Espace sécurisé du portail",
+			"space.identity":     "Vous êtes connecté",
+			"space.name":         "Nom",
+			"space.email":        "Adresse e-mail",
+			"space.organisation": "Organisme",
+			"space.apps":         "Vos applications",
+			"space.no_apps":      "Aucune application n'est disponible.",
+			"space.logout":       "Se déconnecter",
+
+			// Error pages.
+			"csrf.title":      "Session du formulaire expirée",
+			"csrf.text":       "La session du formulaire a expiré. Veuillez recommencer.",
+			"link.retry":      "Revenir au formulaire",
+			"too_large.title": "Formulaire trop volumineux",
+			"too_large.text":  "Le formulaire envoyé est trop volumineux. Veuillez recommencer.",
+			"bad_form.title":  "Formulaire illisible",
+			"bad_form.text":   "Le formulaire envoyé n'a pas pu être lu. Veuillez recommencer.",
+			"internal.title":  "Erreur technique",
+			"internal.text":   "Une erreur technique est survenue. Veuillez réessayer dans quelques instants.",
+			"number.1":        "un",
+			"number.2":        "deux",
+			"number.3":        "trois",
+			"number.4":        "quatre",
+			"number.5":        "cinq",
+			"number.6":        "six",
+			"number.7":        "sept",
+			"number.8":        "huit",
+			"number.9":        "neuf",
+			"number.10":       "dix",
+			"number.11":       "onze",
+			"number.12":       "douze",
+			"number.13":       "treize",
+			"number.14":       "quatorze",
+			"number.15":       "quinze",
+			"number.16":       "seize",
+			"number.17":       "dix-sept",
+			"number.18":       "dix-huit",
+			"number.19":       "dix-neuf",
+			"number.20":       "vingt",
+		},
+		rich: map[string]template.HTML{
+			// The legal notice, on every page, with the document's bold parts.
+			"legal.1": `Ce service professionnel <strong>est réservé aux seules personnes habilitées</strong>. Si vous n'êtes pas l'une d'entre elles, l'accès et le maintien dans ce site pourront être poursuivis au titre de la Loi n° 88-19 du 5 Janvier 1988 (dite loi Godfrain), de même que les tentatives pour fausser ou entraver son fonctionnement.`,
+			"legal.2": `En accédant à ce service, vous vous engagez à limiter l'utilisation des informations auxquelles vous avez accès aux missions et finalités définies dans la convention signée entre la Caf et votre organisme.`,
+			"legal.3": `Votre hiérarchie vous a communiqué des droits d'accès <strong>qui vous sont personnellement affectés</strong>, et qui ont été notifiés au gestionnaire des habilitations de la Caf. Afin de garantir la confidentialité des données, et d'éviter toute intrusion, <strong>vous ne devez jamais communiquer ni partager votre identifiant et votre mot de passe</strong>. En cas de non-respect, votre responsabilité personnelle pourra être recherchée et la convention dénoncée.`,
+		},
+	}
+}

@@ -1,0 +1,258 @@
+package loginui
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/account/policy"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// changingBrowser has logged in with the provisional password for a new
+// auth request, and stands on the forced change form.
+func changingBrowser(t *testing.T, e *env) (b *browser, id string, form *page) {
+	t.Helper()
+	id = e.addAuthRequest(nil)
+	b = e.browser()
+	p := b.get("/login?authRequestID=" + id)
+	wantRedirect(t, b.submit(p, "/login", url.Values{"email": {agentEmail}, "password": {provisional}}), "/login/change?authRequestID="+id)
+	form = b.get("/login/change?authRequestID=" + id)
+	wantStatus(t, form, http.StatusOK)
+	return b, id, form
+}
+
+var everyViolation = []policy.Violation{
+	policy.TooShort, policy.TooLong, policy.NoLowercase, policy.NoUppercase, policy.NoDigit, policy.NoSymbol,
+	policy.Forbidden, policy.ContainsEmail, policy.SameAsCurrent, policy.ConfirmationMismatch,
+}
+
+// The messages expected next to « Nouveau mot de passe », in the order of
+// everyViolation (the confirmation mismatch goes next to the confirmation).
+var newPasswordMessages = []string{
+	"Le nouveau mot de passe doit contenir au moins 6 caractères.",
+	"Le nouveau mot de passe doit contenir au plus 20 caractères.",
+	"Le nouveau mot de passe doit contenir au moins une lettre minuscule.",
+	"Le nouveau mot de passe doit contenir au moins une lettre majuscule.",
+	"Le nouveau mot de passe doit contenir au moins un chiffre.",
+	"Le nouveau mot de passe doit contenir au moins un caractère spécial (ni lettre ni chiffre).",
+	"Ce mot de passe est trop courant. Veuillez en choisir un autre.",
+	"Le nouveau mot de passe ne doit pas contenir votre adresse e-mail.",
+	"Le nouveau mot de passe doit être différent du mot de passe actuel.",
+}
+
+func wantNoPasswordKept(t *testing.T, p *page) {
+	t.Helper()
+	for _, in := range findAll(p.doc, "input") {
+		if attr(in, "type") == "password" && hasAttr(in, "value") {
+			t.Errorf("password field %q kept a value", attr(in, "name"))
+		}
+	}
+}
+
+func TestForcedChangeShowsEveryProblemAtItsField(t *testing.T) {
+	e := newEnv(t)
+	b, id, form := changingBrowser(t, e)
+	e.accounts.forcedErr = &account.ChangeError{CurrentWrong: true, Violations: everyViolation}
+	res := b.submit(form, "/login/change", url.Values{"current": {"faux"}, "new": {"x"}, "confirmation": {"y"}})
+	wantStatus(t, res, http.StatusOK)
+	if got := res.fieldErrors(t, "current"); !slices.Equal(got, []string{"Le mot de passe actuel est incorrect. Saisissez le mot de passe provisoire reçu par e-mail."}) {
+		t.Errorf("current: %q", got)
+	}
+	if got := res.fieldErrors(t, "new"); !slices.Equal(got, newPasswordMessages) {
+		t.Errorf("new:\n%q\nwant\n%q", got, newPasswordMessages)
+	}
+	if got := res.fieldErrors(t, "confirmation"); !slices.Equal(got, []string{"La confirmation ne correspond pas au nouveau mot de passe."}) {
+		t.Errorf("confirmation: %q", got)
+	}
+	if n := len(res.summary()); n != len(everyViolation)+1 {
+		t.Errorf("summary has %d lines", n)
+	}
+	wantNoPasswordKept(t, res)
+	wantContains(t, res, "Par mesure de sécurité, veuillez maintenant personnaliser votre mot de passe.")
+	if len(e.requests.completions()) != 0 {
+		t.Fatal("completed despite the errors")
+	}
+	if action := attr(res.form(t, "/login/change"), "action"); action != "/login/change?authRequestID="+id {
+		t.Errorf("form action %q lost the auth request", action)
+	}
+}
+
+func TestForcedChangeSuccessRenewsSessionAndCompletes(t *testing.T) {
+	e := newEnv(t)
+	b, id, form := changingBrowser(t, e)
+	old := b.cookie(SessionCookieName(false))
+	res := b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantRedirect(t, res, e.requests.CallbackURL(id))
+	fresh := sessionCookieOf(t, res.resp).Value
+	if fresh == "" || fresh == old {
+		t.Fatal("session cookie not renewed")
+	}
+	if _, err := e.accounts.Session(t.Context(), old); err == nil {
+		t.Fatal("the restricted session survived")
+	}
+	s, err := e.accounts.Session(t.Context(), fresh)
+	if err != nil || s.Kind != storage.SessionActive {
+		t.Fatalf("new session %+v %v", s, err)
+	}
+	got := e.requests.completions()
+	if len(got) != 1 || got[0].AuthRequestID != id || got[0].Session.ID != s.ID {
+		t.Fatalf("completions %+v", got)
+	}
+	// The agent now reaches the secure space.
+	wantStatus(t, b.get("/espace"), http.StatusOK)
+}
+
+func TestForcedChangeWithoutAuthRequestGoesToSecureSpace(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.get("/login")
+	wantRedirect(t, b.post("/login", url.Values{"csrf": {b.cookie("idp_csrf")}, "email": {agentEmail}, "password": {provisional}}), "/login/change")
+	res := b.post("/login/change", url.Values{"csrf": {b.cookie("idp_csrf")}, "current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantRedirect(t, res, "/espace")
+}
+
+func TestForcedChangeThenRelogin(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ReloginAfterChange = true })
+	b, id, form := changingBrowser(t, e)
+	res := b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantRedirect(t, res, "/login?authRequestID="+id+"&info=password_changed")
+	if c := sessionCookieOf(t, res.resp); c.MaxAge >= 0 {
+		t.Errorf("session cookie not cleared: %+v", c)
+	}
+	if e.accounts.sessionCount() != 0 || len(e.requests.completions()) != 0 {
+		t.Fatal("a session or a completion was left")
+	}
+	p := b.get(res.resp.Header.Get("Location"))
+	wantStatus(t, p, http.StatusOK)
+	wantContains(t, p, "Votre mot de passe a été modifié. Connectez-vous avec votre nouveau mot de passe.")
+	p.input(t, "password")
+}
+
+func TestForcedChangeNeedsChangeSession(t *testing.T) {
+	e := newEnv(t)
+	id := e.addAuthRequest(nil)
+	wantRedirect(t, e.browser().get("/login/change?authRequestID="+id), "/login?authRequestID="+id)
+	b := e.browser()
+	b.loginAs(agentPassword)
+	wantRedirect(t, b.get("/login/change?authRequestID="+id), "/login?authRequestID="+id)
+	res := b.post("/login/change?authRequestID="+id, url.Values{"csrf": {b.cookie("idp_csrf")}, "current": {agentPassword}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantRedirect(t, res, "/login?authRequestID="+id)
+	if len(e.accounts.forcedCalls) != 0 {
+		t.Fatal("forced change without a change session")
+	}
+}
+
+func TestForcedChangeNotPending(t *testing.T) {
+	e := newEnv(t)
+	b, id, form := changingBrowser(t, e)
+	e.accounts.forcedErr = account.ErrNotPending
+	res := b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res, "Votre mot de passe provisoire a expiré")
+	if !slices.ContainsFunc(findAll(res.doc, "a"), func(a *htmlNode) bool {
+		return attr(a, "href") == "/login/forgot?authRequestID="+id && text(a) == "Mot de passe oublié ?"
+	}) {
+		t.Error("no link to « Mot de passe oublié ? »")
+	}
+	if c := sessionCookieOf(t, res.resp); c.MaxAge >= 0 {
+		t.Error("session cookie not cleared")
+	}
+	if e.accounts.sessionCount() != 0 {
+		t.Error("the restricted session survived")
+	}
+}
+
+func TestForcedChangeOverlongPasswordNeverReachesService(t *testing.T) {
+	e := newEnv(t)
+	b, _, form := changingBrowser(t, e)
+	long := strings.Repeat("a1", maxPasswordBytes)
+	res := b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {long}, "confirmation": {long}})
+	if got := res.fieldErrors(t, "new"); !slices.Equal(got, []string{"Le nouveau mot de passe est trop long."}) {
+		t.Errorf("new: %q", got)
+	}
+	if len(e.accounts.forcedCalls) != 0 {
+		t.Fatal("service called with an over-long password")
+	}
+}
+
+func TestVoluntaryChange(t *testing.T) {
+	e := newEnv(t)
+	id := e.addAuthRequest(nil)
+	b := e.browser()
+	form := b.get("/login/password?authRequestID=" + id)
+	wantContains(t, form, "Mettre à jour votre mot de passe")
+	if !slices.ContainsFunc(findAll(form.doc, "a"), func(a *htmlNode) bool {
+		return text(a) == "Annuler" && attr(a, "href") == "/login?authRequestID="+id
+	}) {
+		t.Error("« Annuler » does not lead back to the login of the same request")
+	}
+
+	e.accounts.changeErr = &account.ChangeError{CurrentWrong: true, Violations: []policy.Violation{policy.NoDigit, policy.ConfirmationMismatch}}
+	res := b.submit(form, "/login/password", url.Values{"email": {agentEmail}, "current": {"faux"}, "new": {"abcdef"}, "confirmation": {"abcdeg"}})
+	wantStatus(t, res, http.StatusOK)
+	if got := res.fieldErrors(t, "current"); !slices.Equal(got, []string{"Adresse e-mail ou mot de passe actuel incorrect."}) {
+		t.Errorf("current: %q", got)
+	}
+	if got := res.fieldErrors(t, "new"); !slices.Equal(got, []string{"Le nouveau mot de passe doit contenir au moins un chiffre."}) {
+		t.Errorf("new: %q", got)
+	}
+	if got := res.fieldErrors(t, "confirmation"); !slices.Equal(got, []string{"La confirmation ne correspond pas au nouveau mot de passe."}) {
+		t.Errorf("confirmation: %q", got)
+	}
+	if attr(res.input(t, "email"), "value") != agentEmail {
+		t.Error("address not kept")
+	}
+	wantNoPasswordKept(t, res)
+
+	e.accounts.changeErr = nil
+	ok := b.submit(res, "/login/password", url.Values{"email": {agentEmail}, "current": {agentPassword}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantRedirect(t, ok, "/login?authRequestID="+id+"&info=password_changed")
+	if !slices.Equal(e.accounts.changeCalls, []string{agentEmail, agentEmail}) {
+		t.Errorf("ChangePassword calls %q", e.accounts.changeCalls)
+	}
+	wantContains(t, b.get(ok.resp.Header.Get("Location")), "Votre mot de passe a été modifié.")
+}
+
+func TestVoluntaryChangeWithoutAddress(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	form := b.get("/login/password")
+	res := b.submit(form, "/login/password", url.Values{"email": {""}, "current": {""}, "new": {"abc"}, "confirmation": {"abc"}})
+	if got := res.fieldErrors(t, "email"); !slices.Equal(got, []string{"Veuillez saisir votre adresse e-mail."}) {
+		t.Errorf("email: %q", got)
+	}
+	if got := res.fieldErrors(t, "current"); !slices.Equal(got, []string{"Veuillez saisir votre mot de passe actuel."}) {
+		t.Errorf("current: %q", got)
+	}
+	if got := res.fieldErrors(t, "new"); !slices.Equal(got, []string{"Le nouveau mot de passe doit contenir au moins 6 caractères.", "Le nouveau mot de passe doit contenir au moins un chiffre."}) {
+		t.Errorf("new: %q", got)
+	}
+	if len(e.accounts.changeCalls) != 0 {
+		t.Error("service asked about an empty address")
+	}
+}
+
+func TestPolicyHelpFollowsTheActivePolicy(t *testing.T) {
+	c := catalogFR()
+	render := func(p policy.Policy) []string {
+		var out []string
+		for _, m := range policyRules(p) {
+			s, err := c.resolve(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	if got := render(policy.Default()); !slices.Equal(got, []string{"au moins une lettre minuscule", "au moins un chiffre", "entre 6 et 20 caractères"}) {
+		t.Errorf("default: %q", got)
+	}
+	if got := render(policy.NIST()); !slices.Equal(got, []string{"entre 15 et 64 caractères", "ne pas contenir votre adresse e-mail"}) {
+		t.Errorf("NIST: %q", got)
+	}
+}

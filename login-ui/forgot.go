@@ -1,0 +1,228 @@
+package loginui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// CAPTCHA throttles, per client address and fixed window: beyond either, no
+// challenge is drawn until the window ends.
+const (
+	captchaWindow          = 10 * time.Minute
+	maxChallengesPerWindow = 60
+	maxWrongPerWindow      = 30
+	// maxAnswerBytes: longer answers are wrong without being hashed.
+	maxAnswerBytes = 64
+	// maxChallengeID: ids are storage.NewID's 32 hex characters.
+	maxChallengeID = 64
+)
+
+// challengeView is the CAPTCHA part of the form. A zero value means no
+// challenge could be drawn (throttled).
+type challengeView struct {
+	ID    string
+	Kind  string
+	Image template.URL // set for storage.ChallengeImage
+}
+
+// forgotPageData is the forgot form's own content.
+type forgotPageData struct {
+	Challenge challengeView
+	// Question: the form offers (or shows) the question alternative.
+	Question bool
+}
+
+// forgotView is the form with the typed address kept.
+func (h *Handler) forgotView(id, email string) *view {
+	v := newView(msg("forgot.title"), id)
+	v.addField(field{ID: "email", Type: "email", Label: msg("field.email"), Value: email, Autocomplete: "email"})
+	return v
+}
+
+// forgotPage is GET /login/forgot: the form with a new image.
+func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
+	id, _ := authRequestParam(r)
+	token := h.ensureCSRF(w, r)
+	h.renderForgot(w, r, h.forgotView(id, ""), storage.ChallengeImage, token, false, false)
+}
+
+// forgotSubmit is POST /login/forgot. The CAPTCHA is checked before anything
+// looks at the address; past it, the address only has to look like one, and
+// the answer is the same 303 whatever it is: RequestRecovery records a job
+// and the background worker decides.
+func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, _ := authRequestParam(r)
+	token, _ := h.browserToken(r) // present: postForm checked it
+	f := readFields(r, "email", "captcha", "challenge", "kind")
+	kind := storage.ChallengeImage
+	if f.get("kind") == storage.ChallengeQuestion {
+		kind = storage.ChallengeQuestion
+	}
+
+	// « Nouvelle image » and the question alternative post the form, so the
+	// typed address is kept; the current challenge is spent.
+	if pressed(r, "refresh") || pressed(r, "question") {
+		if err := h.discardChallenge(ctx, f.get("challenge")); err != nil {
+			h.internalError(w, r, "discarding challenge", err)
+			return
+		}
+		kind = storage.ChallengeImage
+		if pressed(r, "question") {
+			kind = storage.ChallengeQuestion
+		}
+		v := h.forgotView(id, f.get("email"))
+		v.markBad(f.Bad)
+		h.renderForgot(w, r, v, kind, token, false, false)
+		return
+	}
+
+	solved, err := h.checkAnswer(ctx, f.get("challenge"), f.get("captcha"), token)
+	if err != nil {
+		h.internalError(w, r, "checking captcha", err)
+		return
+	}
+	email := strings.TrimSpace(f.get("email"))
+	v := h.forgotView(id, email)
+	v.markBad(f.Bad)
+	if !solved {
+		n, err := h.challenges.HitCounter(ctx, "captcha:wrong:"+h.clientIP(r), captchaWindow, h.now())
+		if err != nil {
+			h.internalError(w, r, "counting wrong answers", err)
+			return
+		}
+		h.renderForgot(w, r, v, kind, token, true, n > maxWrongPerWindow)
+		return
+	}
+	if len(v.Errors) == 0 {
+		switch {
+		case email == "":
+			v.fieldError("email", msg("error.email_needed"))
+		case !plausibleEmail(email):
+			v.fieldError("email", msg("error.email_format"))
+		}
+	}
+	if len(v.Errors) > 0 {
+		h.renderForgot(w, r, v, kind, token, false, false)
+		return
+	}
+	if err := h.accounts.RequestRecovery(ctx, email, h.meta(r, id)); err != nil {
+		h.internalError(w, r, "recording recovery request", err)
+		return
+	}
+	http.Redirect(w, r, link(pathForgotSent, id), http.StatusSeeOther)
+}
+
+// renderForgot draws a new challenge of kind into the form and renders it.
+// captchaFailed puts « la vérification du texte a échoué » next to the
+// answer field. When throttled (or when drawing hits the throttle) the form
+// comes without a challenge, with status 429.
+func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, v *view, kind, token string, captchaFailed, throttled bool) {
+	v.CSRF = token
+	data := forgotPageData{Question: kind == storage.ChallengeQuestion}
+	if !throttled {
+		ch, question, drawn, err := h.newChallenge(r.Context(), r, kind, token)
+		if err != nil {
+			h.internalError(w, r, "drawing challenge", err)
+			return
+		}
+		throttled = !drawn
+		data.Challenge = ch
+		if drawn {
+			answer := field{ID: "captcha", Type: "text", Label: msg("captcha.label"), Hint: msg("captcha.hint"),
+				Autocomplete: "off", Verbatim: true}
+			if kind == storage.ChallengeQuestion {
+				answer.Label, answer.Hint, answer.InputMode = question, msg("captcha.question_hint"), "numeric"
+			}
+			v.addField(answer)
+			if captchaFailed {
+				v.fieldError("captcha", msg("captcha.failed"))
+			}
+		}
+	}
+	status := http.StatusOK
+	if throttled {
+		v.formError(msg("captcha.throttled"))
+		status = http.StatusTooManyRequests
+	}
+	v.Data = data
+	h.render(w, r, status, "forgot", v)
+}
+
+// newChallenge stores a new challenge bound to the browser and returns what
+// the form shows of it; drawn is false beyond the per-address throttle.
+func (h *Handler) newChallenge(ctx context.Context, r *http.Request, kind, token string) (ch challengeView, question message, drawn bool, err error) {
+	now := h.now()
+	n, err := h.challenges.HitCounter(ctx, "captcha:new:"+h.clientIP(r), captchaWindow, now)
+	if err != nil {
+		return challengeView{}, message{}, false, fmt.Errorf("counting challenges: %w", err)
+	}
+	if n > maxChallengesPerWindow {
+		return challengeView{}, message{}, false, nil
+	}
+	ch = challengeView{ID: storage.NewID(), Kind: kind}
+	var answer string
+	if kind == storage.ChallengeQuestion {
+		question, answer, err = h.captcha.questionChallenge()
+	} else {
+		answer, ch.Image, err = h.captcha.imageChallenge()
+	}
+	if err != nil {
+		return challengeView{}, message{}, false, err
+	}
+	err = h.challenges.CreateChallenge(ctx, storage.Challenge{
+		ID: ch.ID, Kind: kind, AnswerHash: h.captcha.answerHash(answer),
+		BindingHash: h.captcha.bindingHash(token), CreatedAt: now, ExpiresAt: now.Add(h.cfg.CaptchaTTL),
+	})
+	if err != nil {
+		return challengeView{}, message{}, false, fmt.Errorf("storing challenge: %w", err)
+	}
+	return ch, question, true, nil
+}
+
+// checkAnswer consumes the challenge first (one try, right or wrong), then
+// compares the answer exactly and checks that this browser got the
+// challenge. Missing, unknown, expired and replayed challenges are wrong.
+func (h *Handler) checkAnswer(ctx context.Context, challengeID, answer, token string) (bool, error) {
+	if challengeID == "" || len(challengeID) > maxChallengeID {
+		return false, nil
+	}
+	c, err := h.challenges.ConsumeChallenge(ctx, challengeID, h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("consuming challenge: %w", err)
+	}
+	if answer == "" || len(answer) > maxAnswerBytes || token == "" {
+		return false, nil
+	}
+	bound := h.captcha.matchesBinding(token, c.BindingHash)
+	right := h.captcha.matches(answer, c.AnswerHash)
+	return bound && right, nil
+}
+
+// discardChallenge spends a challenge the agent asked to replace.
+func (h *Handler) discardChallenge(ctx context.Context, challengeID string) error {
+	if challengeID == "" || len(challengeID) > maxChallengeID {
+		return nil
+	}
+	if _, err := h.challenges.ConsumeChallenge(ctx, challengeID, h.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("consuming challenge: %w", err)
+	}
+	return nil
+}
+
+// forgotSentPage is GET /login/forgot/sent: the same confirmation for every
+// request, since it knows nothing of the address.
+func (h *Handler) forgotSentPage(w http.ResponseWriter, r *http.Request) {
+	id, _ := authRequestParam(r)
+	h.render(w, r, http.StatusOK, "sent", newView(msg("sent.title"), id))
+}

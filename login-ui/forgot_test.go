@@ -1,0 +1,337 @@
+package loginui
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+)
+
+func (a *fakeAccounts) recoveryCalls() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.recoveries)
+}
+
+func challengeID(t *testing.T, p *page) string {
+	t.Helper()
+	return attr(p.input(t, "challenge"), "value")
+}
+
+// wantCaptchaFailed checks a refused answer: the document's message next to
+// the field, the address kept, nothing recorded, a fresh challenge drawn.
+func wantCaptchaFailed(t *testing.T, e *env, p *page, email, previousChallenge string) {
+	t.Helper()
+	wantStatus(t, p, http.StatusOK)
+	if got := p.fieldErrors(t, "captcha"); !slices.Equal(got, []string{"la vérification du texte a échoué"}) {
+		t.Errorf("captcha errors %q", got)
+	}
+	if got := attr(p.input(t, "email"), "value"); got != email {
+		t.Errorf("e-mail not kept: %q", got)
+	}
+	if got := e.accounts.recoveryCalls(); len(got) != 0 {
+		t.Errorf("RequestRecovery called: %q", got)
+	}
+	if fresh := challengeID(t, p); fresh == "" || fresh == previousChallenge {
+		t.Errorf("no fresh challenge: %q after %q", fresh, previousChallenge)
+	}
+	if len(findAll(p.doc, "img")) != 1 {
+		t.Error("no new image")
+	}
+}
+
+func TestForgotRightAnswerRecordsRecoveryAndRedirects(t *testing.T) {
+	e := newEnv(t)
+	id := e.addAuthRequest(nil)
+	b := e.browser()
+	p := b.get("/login/forgot?authRequestID=" + id)
+	wantStatus(t, p, http.StatusOK)
+	res := b.submit(p, "/login/forgot", url.Values{"email": {" " + agentEmail + " "}, "captcha": {testAnswer}})
+	wantRedirect(t, res, "/login/forgot/sent?authRequestID="+id)
+	if got := e.accounts.recoveryCalls(); !slices.Equal(got, []string{agentEmail}) {
+		t.Fatalf("RequestRecovery calls %q", got)
+	}
+	sent := b.get(res.resp.Header.Get("Location"))
+	wantStatus(t, sent, http.StatusOK)
+	wantContains(t, sent, "Si cette adresse correspond à un compte, un e-mail contenant un mot de passe provisoire vient de vous être envoyé.")
+	back := findAll(sent.doc, "a")
+	if !slices.ContainsFunc(back, func(a *html.Node) bool { return attr(a, "href") == "/login?authRequestID="+id }) {
+		t.Error("no link back to the login page of the same auth request")
+	}
+}
+
+func TestForgotWorksWithoutAuthRequest(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	res := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantRedirect(t, res, "/login/forgot/sent")
+	if len(e.accounts.recoveryCalls()) != 1 {
+		t.Fatal("RequestRecovery not called")
+	}
+}
+
+func TestForgotWrongAnswers(t *testing.T) {
+	cases := map[string]func(url.Values){
+		"wrong":                func(v url.Values) { v.Set("captcha", "XyZtR") },
+		"case differs":         func(v url.Values) { v.Set("captcha", strings.ToLower(testAnswer)) },
+		"all capitals":         func(v url.Values) { v.Set("captcha", strings.ToUpper(testAnswer)) },
+		"space between":        func(v url.Values) { v.Set("captcha", testAnswer[:3]+" "+testAnswer[3:]) },
+		"surrounding spaces":   func(v url.Values) { v.Set("captcha", " "+testAnswer+" ") },
+		"empty":                func(v url.Values) { v.Set("captcha", "") },
+		"missing challenge":    func(v url.Values) { v.Del("challenge") },
+		"unknown challenge":    func(v url.Values) { v.Set("challenge", "0123456789abcdef0123456789abcdef") },
+		"over-long answer":     func(v url.Values) { v.Set("captcha", strings.Repeat(testAnswer, 100)) },
+		"invalid UTF-8 answer": func(v url.Values) { v.Set("captcha", "AbC\xffdE") },
+	}
+	e := newEnv(t)
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := e.browser()
+			p := b.get("/login/forgot")
+			before := challengeID(t, p)
+			values := url.Values{"csrf": {b.cookie("idp_csrf")}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {before}, "kind": {"image"}}
+			mutate(values)
+			res := b.post("/login/forgot", values)
+			wantCaptchaFailed(t, e, res, agentEmail, before)
+			// The challenge was spent by the wrong answer: the right one
+			// no longer passes with it.
+			values.Set("captcha", testAnswer)
+			if values.Get("challenge") == before {
+				again := b.post("/login/forgot", values)
+				wantCaptchaFailed(t, e, again, agentEmail, before)
+			}
+		})
+	}
+}
+
+func TestForgotReplayedChallengeFails(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	values := url.Values{"csrf": {b.cookie("idp_csrf")}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {challengeID(t, p)}}
+	wantRedirect(t, b.post("/login/forgot", values), "/login/forgot/sent")
+	res := b.post("/login/forgot", values)
+	if got := res.fieldErrors(t, "captcha"); !slices.Equal(got, []string{"la vérification du texte a échoué"}) {
+		t.Fatalf("replay accepted: %d %q", res.resp.StatusCode, got)
+	}
+	if got := e.accounts.recoveryCalls(); len(got) != 1 {
+		t.Fatalf("RequestRecovery calls %q", got)
+	}
+}
+
+func TestForgotExpiredChallengeFails(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	before := challengeID(t, p)
+	e.clock.Advance(10*time.Minute + time.Second)
+	res := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantCaptchaFailed(t, e, res, agentEmail, before)
+}
+
+func TestForgotChallengeBoundToItsBrowser(t *testing.T) {
+	e := newEnv(t)
+	victim, attacker := e.browser(), e.browser()
+	p := victim.get("/login/forgot")
+	attacker.get("/login/forgot")
+	res := attacker.post("/login/forgot", url.Values{
+		"csrf": {attacker.cookie("idp_csrf")}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {challengeID(t, p)},
+	})
+	wantCaptchaFailed(t, e, res, agentEmail, challengeID(t, p))
+}
+
+func TestForgotChecksCaptchaBeforeTheAddress(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	res := b.submit(p, "/login/forgot", url.Values{"email": {""}, "captcha": {"faux"}})
+	if got := res.fieldErrors(t, "email"); len(got) != 0 {
+		t.Errorf("the address was judged before the CAPTCHA: %q", got)
+	}
+	wantCaptchaFailed(t, e, res, "", challengeID(t, p))
+
+	res = b.submit(res, "/login/forgot", url.Values{"email": {"pas-une-adresse"}, "captcha": {testAnswer}})
+	if got := res.fieldErrors(t, "email"); len(got) != 1 || !strings.Contains(got[0], "adresse e-mail valide") {
+		t.Errorf("e-mail errors %q", got)
+	}
+	if len(e.accounts.recoveryCalls()) != 0 || !res.hasInput("challenge") {
+		t.Error("recorded, or no fresh challenge")
+	}
+}
+
+// The answer to « Mot de passe oublié ? » must not tell whether the address
+// has an account: same status, headers and body.
+func TestForgotAnswerIdenticalWhateverTheAddress(t *testing.T) {
+	e := newEnv(t)
+	id := e.addAuthRequest(nil)
+	b := e.browser()
+	var posts, sents []*page
+	for _, email := range []string{agentEmail, "personne@inconnu.example"} {
+		p := b.get("/login/forgot?authRequestID=" + id)
+		res := b.submit(p, "/login/forgot", url.Values{"email": {email}, "captcha": {testAnswer}})
+		posts = append(posts, res)
+		sents = append(sents, b.get(res.resp.Header.Get("Location")))
+	}
+	for _, pair := range [][]*page{posts, sents} {
+		a, c := pair[0], pair[1]
+		if a.resp.StatusCode != c.resp.StatusCode || a.body != c.body {
+			t.Errorf("answers differ: %d vs %d\n%s\n---\n%s", a.resp.StatusCode, c.resp.StatusCode, a.body, c.body)
+		}
+		ha, hc := a.resp.Header.Clone(), c.resp.Header.Clone()
+		ha.Del("Date")
+		hc.Del("Date")
+		if !headersEqual(ha, hc) {
+			t.Errorf("headers differ:\n%v\n%v", ha, hc)
+		}
+	}
+	if got := e.accounts.recoveryCalls(); len(got) != 2 {
+		t.Fatalf("RequestRecovery calls %q", got)
+	}
+}
+
+func headersEqual(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestForgotNewImageKeepsAddressAndSpendsOldChallenge(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	old := challengeID(t, p)
+	res := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "refresh": {"Nouvelle image"}})
+	wantStatus(t, res, http.StatusOK)
+	if len(res.summary()) != 0 {
+		t.Errorf("errors after « Nouvelle image »: %v", res.summary())
+	}
+	if attr(res.input(t, "email"), "value") != agentEmail || challengeID(t, res) == old {
+		t.Fatal("address lost or same challenge")
+	}
+	replay := b.post("/login/forgot", url.Values{"csrf": {b.cookie("idp_csrf")}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {old}})
+	wantCaptchaFailed(t, e, replay, agentEmail, old)
+}
+
+var questionPattern = regexp.MustCompile(`^Combien font (.+) plus (.+) \? Répondez en chiffres\.$`)
+
+// The non-visual alternative, with the real random question (no test
+// answer): the question is read, computed and answered in the same field.
+func TestForgotQuestionAlternative(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CaptchaTestAnswer = "" })
+	b := e.browser()
+	p := b.get("/login/forgot")
+	q := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "question": {"x"}})
+	wantStatus(t, q, http.StatusOK)
+	if len(findAll(q.doc, "img")) != 0 || attr(q.input(t, "kind"), "value") != "question" {
+		t.Fatal("question mode still shows an image")
+	}
+
+	// A wrong answer is refused, and another question is asked.
+	wrong := b.submit(q, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"999"}})
+	if got := wrong.fieldErrors(t, "captcha"); !slices.Equal(got, []string{"la vérification du texte a échoué"}) {
+		t.Fatalf("wrong answer: %q", got)
+	}
+	if attr(wrong.input(t, "kind"), "value") != "question" {
+		t.Error("the failure went back to the image")
+	}
+
+	answer := solveQuestion(t, wrong)
+	res := b.submit(wrong, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {answer}})
+	wantRedirect(t, res, "/login/forgot/sent")
+	if len(e.accounts.recoveryCalls()) != 1 {
+		t.Fatal("RequestRecovery not called")
+	}
+}
+
+// solveQuestion reads the label of the answer field and computes it.
+func solveQuestion(t *testing.T, p *page) string {
+	t.Helper()
+	var label string
+	for _, l := range findAll(p.doc, "label") {
+		if attr(l, "for") == "captcha" {
+			label = text(l)
+		}
+	}
+	m := questionPattern.FindStringSubmatch(label)
+	if m == nil {
+		t.Fatalf("label %q is not a question", label)
+	}
+	words := map[string]int{}
+	c := catalogFR()
+	for n := 1; n <= questionMaxOperand; n++ {
+		words[c.text["number."+strconv.Itoa(n)]] = n
+	}
+	a, okA := words[m[1]]
+	b, okB := words[m[2]]
+	if !okA || !okB {
+		t.Fatalf("unknown number words in %q", label)
+	}
+	return strconv.Itoa(a + b)
+}
+
+func TestForgotTestAnswerIsHonouredOnlyWhenSet(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CaptchaTestAnswer = "" })
+	b := e.browser()
+	p := b.get("/login/forgot")
+	res := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantCaptchaFailed(t, e, res, agentEmail, challengeID(t, p))
+}
+
+func TestForgotThrottlesChallengesPerAddress(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	for i := 0; i < maxChallengesPerWindow; i++ {
+		wantStatus(t, b.get("/login/forgot"), http.StatusOK)
+	}
+	p := b.get("/login/forgot")
+	wantStatus(t, p, http.StatusTooManyRequests)
+	wantContains(t, p, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+	if p.hasInput("challenge") || len(findAll(p.doc, "img")) != 0 {
+		t.Fatal("a challenge was drawn beyond the throttle")
+	}
+	// The window ends.
+	e.clock.Advance(captchaWindow + time.Second)
+	wantStatus(t, b.get("/login/forgot"), http.StatusOK)
+}
+
+func TestForgotThrottlesWrongAnswers(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	for i := 0; i < maxWrongPerWindow; i++ {
+		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+		wantStatus(t, p, http.StatusOK)
+	}
+	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+	wantStatus(t, p, http.StatusTooManyRequests)
+	wantContains(t, p, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+	if p.hasInput("challenge") {
+		t.Fatal("a challenge was drawn beyond the throttle")
+	}
+	if attr(p.input(t, "email"), "value") != agentEmail {
+		t.Error("address lost")
+	}
+}
+
+// A refused CSRF check spends nothing: the challenge still works after.
+func TestForgotCSRFFailureSpendsNothing(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	res := b.post("/login/forgot", url.Values{"csrf": {"faux"}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {challengeID(t, p)}})
+	wantStatus(t, res, http.StatusForbidden)
+	wantRedirect(t, b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}}), "/login/forgot/sent")
+}

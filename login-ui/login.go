@@ -1,0 +1,212 @@
+package loginui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// notices are the confirmations another page may ask the login page to show
+// (?info=...), by name: the query never carries text.
+var notices = map[string]string{
+	"password_changed": "notice.password_changed",
+	"logged_out":       "notice.logged_out",
+}
+
+const paramNotice = "info"
+
+// ssoOutcome is what GET /login does with an auth request.
+type ssoOutcome int
+
+const (
+	showLoginForm ssoOutcome = iota
+	completeWithSession
+	toChangeForm
+	failLoginRequired
+	failInteractionRequired
+)
+
+// decideSSO applies OpenID Connect's prompt and max_age to the browser's
+// session. It is pure, so that each rule is tested alone.
+func decideSSO(ar storage.AuthRequest, b browserSession, now time.Time) ssoOutcome {
+	promptNone := slices.Contains(ar.Prompt, "none")
+	promptLogin := slices.Contains(ar.Prompt, "login")
+	fresh := ar.MaxAge == nil || now.Sub(b.Sess.AuthTime) <= time.Duration(*ar.MaxAge)*time.Second
+	switch {
+	case b.active() && !promptLogin && fresh:
+		return completeWithSession
+	case promptNone && (b.changing() || b.Found && b.User.PendingPasswordChange && !b.User.Disabled):
+		// The agent is there but must choose a password first.
+		return failInteractionRequired
+	case promptNone:
+		return failLoginRequired
+	case b.changing():
+		return toChangeForm
+	}
+	return showLoginForm
+}
+
+// loginPage is GET /login: single sign-on when the browser's session allows
+// it, the login form otherwise.
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, ok := authRequestParam(r)
+	if !ok {
+		h.renderExpired(w, r)
+		return
+	}
+	b, err := h.currentSession(ctx, r)
+	if err != nil {
+		h.internalError(w, r, "login page", err)
+		return
+	}
+	v := h.loginView(id, "")
+	if key, ok := notices[r.URL.Query().Get(paramNotice)]; ok {
+		v.Notice = msg(key)
+	}
+	if id == "" {
+		switch {
+		case b.changing():
+			http.Redirect(w, r, link(pathChange, ""), http.StatusSeeOther)
+		case b.active() && v.Notice.Key == "":
+			http.Redirect(w, r, pathSpace, http.StatusSeeOther)
+		default:
+			h.render(w, r, http.StatusOK, "login", v)
+		}
+		return
+	}
+
+	ar, err := h.requests.AuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.renderExpired(w, r)
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, "loading auth request", err)
+		return
+	}
+	switch decideSSO(ar, b, h.now()) {
+	case completeWithSession:
+		h.continueToApplication(w, r, id, b.Sess)
+	case toChangeForm:
+		http.Redirect(w, r, link(pathChange, id), http.StatusSeeOther)
+	case failLoginRequired:
+		h.redirectWithOAuthError(w, r, id, "login_required")
+	case failInteractionRequired:
+		h.redirectWithOAuthError(w, r, id, "interaction_required")
+	default:
+		prefill(v, "email", ar.LoginHint)
+		h.render(w, r, http.StatusOK, "login", v)
+	}
+}
+
+// redirectWithOAuthError sends the browser back to the relying application
+// with an OAuth error (prompt=none that cannot be honoured).
+func (h *Handler) redirectWithOAuthError(w http.ResponseWriter, r *http.Request, id, oauthError string) {
+	target, err := h.requests.ErrorRedirectURL(r.Context(), id, oauthError, "")
+	if errors.Is(err, storage.ErrNotFound) {
+		h.renderExpired(w, r)
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, "building error redirect", err)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// prefill sets a field's value from the relying application's login_hint,
+// when the hint looks like an address (it is escaped when rendered anyway).
+func prefill(v *view, id, value string) {
+	if !utf8.ValidString(value) || !plausibleEmail(value) {
+		return
+	}
+	f := v.Fields[id]
+	f.Value = value
+	v.Fields[id] = f
+}
+
+// loginView is the login form with the e-mail kept (never the password).
+func (h *Handler) loginView(id, email string) *view {
+	v := newView(msg("login.title"), id)
+	v.addField(field{ID: "email", Type: "email", Label: msg("field.email"), Value: email, Autocomplete: "username"})
+	v.addField(field{ID: "password", Type: "password", Label: msg("field.password"), Autocomplete: "current-password"})
+	return v
+}
+
+// loginSubmit is POST /login. Every refusal answers 200 with the form again;
+// wrong credentials always get the one generic message.
+func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, ok := authRequestParam(r)
+	if !ok {
+		h.renderExpired(w, r)
+		return
+	}
+	if id != "" {
+		if _, err := h.requests.AuthRequest(ctx, id); errors.Is(err, storage.ErrNotFound) {
+			h.renderExpired(w, r)
+			return
+		} else if err != nil {
+			h.internalError(w, r, "loading auth request", err)
+			return
+		}
+	}
+	f := readFields(r, "email", "password")
+	email, password := f.get("email"), f.get("password")
+	v := h.loginView(id, email)
+	v.markBad(f.Bad)
+	if len(f.Bad) == 0 {
+		if email == "" {
+			v.fieldError("email", msg("error.email_needed"))
+		}
+		if password == "" {
+			v.fieldError("password", msg("login.password_needed"))
+		}
+	}
+	if len(v.Errors) > 0 {
+		h.render(w, r, http.StatusOK, "login", v)
+		return
+	}
+	if len(password) > maxPasswordBytes {
+		v.fieldError("password", msg("login.invalid"))
+		h.render(w, r, http.StatusOK, "login", v)
+		return
+	}
+
+	login, err := h.accounts.Authenticate(ctx, email, password, h.meta(r, id))
+	if errors.Is(err, account.ErrInvalidCredentials) {
+		v.fieldError("password", msg("login.invalid"))
+		h.render(w, r, http.StatusOK, "login", v)
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, "authenticating", err)
+		return
+	}
+
+	if err := h.endBrowserSession(ctx, r); err != nil {
+		h.internalError(w, r, "login", err)
+		return
+	}
+	kind := storage.SessionActive
+	if login.Provisional {
+		kind = storage.SessionPasswordChange
+	}
+	cookie, sess, err := h.accounts.StartSession(ctx, login.User.ID, kind, h.now())
+	if err != nil {
+		h.internalError(w, r, "starting session", err)
+		return
+	}
+	h.setSessionCookie(w, cookie)
+	if login.Provisional {
+		http.Redirect(w, r, link(pathChange, id), http.StatusSeeOther)
+		return
+	}
+	h.continueToApplication(w, r, id, sess)
+}

@@ -1,0 +1,113 @@
+package loginui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// SessionCookieName is the name of the browser's session cookie: with the
+// __Host- prefix when the issuer is https (browsers refuse the prefix without
+// Secure). The provider needs it to end the session at logout.
+func SessionCookieName(secure bool) string {
+	if secure {
+		return "__Host-idp_session"
+	}
+	return "idp_session"
+}
+
+// setSessionCookie hands the browser its session. No Max-Age: the cookie
+// dies with the browser, and the server's idle and absolute expiries decide
+// before that.
+func (h *Handler) setSessionCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookieName(h.cfg.SecureCookies), Value: value, Path: "/",
+		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookieName(h.cfg.SecureCookies), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// browserSession is the browser's login, if any.
+type browserSession struct {
+	Found  bool
+	Cookie string
+	Sess   storage.Session
+	User   storage.User
+}
+
+// active: an SSO session of an agent who may use it.
+func (b browserSession) active() bool {
+	return b.Found && b.Sess.Kind == storage.SessionActive && !b.User.Disabled && !b.User.PendingPasswordChange
+}
+
+// changing: the browser is between the provisional login and the forced
+// change.
+func (b browserSession) changing() bool {
+	return b.Found && b.Sess.Kind == storage.SessionPasswordChange && !b.User.Disabled
+}
+
+// currentSession looks up the browser's session cookie. An unknown or
+// expired session, or one whose agent is gone, is no session.
+func (h *Handler) currentSession(ctx context.Context, r *http.Request) (browserSession, error) {
+	c, err := r.Cookie(SessionCookieName(h.cfg.SecureCookies))
+	if err != nil || c.Value == "" {
+		return browserSession{}, nil
+	}
+	s, err := h.accounts.Session(ctx, c.Value)
+	if errors.Is(err, storage.ErrNotFound) {
+		return browserSession{}, nil
+	}
+	if err != nil {
+		return browserSession{}, fmt.Errorf("looking up session: %w", err)
+	}
+	u, err := h.accounts.User(ctx, s.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return browserSession{}, nil
+	}
+	if err != nil {
+		return browserSession{}, fmt.Errorf("looking up session's agent: %w", err)
+	}
+	return browserSession{Found: true, Cookie: c.Value, Sess: s, User: u}, nil
+}
+
+// endBrowserSession deletes the session the browser presents, if any, so a
+// new login never leaves the previous one behind.
+func (h *Handler) endBrowserSession(ctx context.Context, r *http.Request) error {
+	c, err := r.Cookie(SessionCookieName(h.cfg.SecureCookies))
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	if err := h.accounts.EndSession(ctx, c.Value); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("ending previous session: %w", err)
+	}
+	return nil
+}
+
+// continueToApplication is where a browser goes once it holds an active
+// session: the provider's callback for the auth request, or the portal's
+// secure space when the agent came without one.
+func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, authRequestID string, s storage.Session) {
+	if authRequestID == "" {
+		http.Redirect(w, r, pathSpace, http.StatusSeeOther)
+		return
+	}
+	err := h.requests.Complete(r.Context(), authRequestID, s)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.renderExpired(w, r)
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, "completing auth request", err)
+		return
+	}
+	http.Redirect(w, r, h.requests.CallbackURL(authRequestID), http.StatusSeeOther)
+}

@@ -1,0 +1,229 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testMessage = []byte("From: a@example.fr\r\nTo: b@example.fr\r\nSubject: test\r\n\r\nbody\r\n")
+
+func TestSMTPTransportStartTLSAndPlainAuth(t *testing.T) {
+	cert, pool := selfSignedCert(t)
+	srv := startSMTPServer(t, smtpServerOptions{
+		tls:  &tls.Config{Certificates: []tls.Certificate{cert}},
+		user: "mailer", pass: "s3cret",
+		// AUTH is offered only once the session is encrypted.
+	})
+	tr := NewSMTPTransport(SMTPConfig{
+		Addr: srv.Addr, Username: "mailer", Password: "s3cret", Helo: "idp.example.fr",
+		StartTLS: true, Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: pool},
+	})
+	if err := tr.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := srv.Messages()
+	if len(got) != 1 {
+		t.Fatalf("%d messages received", len(got))
+	}
+	r := got[0]
+	if !r.TLS || r.AuthUser != "mailer" || r.Helo != "idp.example.fr" {
+		t.Errorf("TLS=%v AuthUser=%q Helo=%q, want an authenticated TLS session from idp.example.fr", r.TLS, r.AuthUser, r.Helo)
+	}
+	if r.From != "no-reply@example.fr" || r.To != "agent@example.fr" {
+		t.Errorf("envelope %q -> %q", r.From, r.To)
+	}
+	if string(r.Data) != string(testMessage) {
+		t.Errorf("data = %q", r.Data)
+	}
+}
+
+func TestSMTPTransportRefusesUntrustedCertificate(t *testing.T) {
+	cert, _ := selfSignedCert(t)
+	srv := startSMTPServer(t, smtpServerOptions{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	tr := NewSMTPTransport(SMTPConfig{Addr: srv.Addr, StartTLS: true, Timeout: 5 * time.Second})
+	err := tr.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage)
+	var verr *tls.CertificateVerificationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("Send = %v, want a certificate verification error", err)
+	}
+	if IsPermanent(err) {
+		t.Error("a TLS failure is classified permanent")
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages went through", n)
+	}
+}
+
+func TestSMTPTransportRequiresOfferedStartTLS(t *testing.T) {
+	srv := startSMTPServer(t, smtpServerOptions{})
+	tr := NewSMTPTransport(SMTPConfig{Addr: srv.Addr, StartTLS: true, Timeout: 5 * time.Second})
+	err := tr.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage)
+	if !errors.Is(err, ErrNoStartTLS) {
+		t.Fatalf("Send = %v, want ErrNoStartTLS", err)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages went through in clear", n)
+	}
+}
+
+func TestSMTPConfigRefusesClearTextAuth(t *testing.T) {
+	remote := SMTPConfig{Addr: "smtp.example.fr:25", Username: "u", Password: "p"}
+	if err := remote.Validate(); !errors.Is(err, ErrInsecureAuth) {
+		t.Errorf("Validate = %v, want ErrInsecureAuth", err)
+	}
+	// Send refuses before dialling anything.
+	if err := NewSMTPTransport(remote).Send(context.Background(), "a@example.fr", "b@example.fr", testMessage); !errors.Is(err, ErrInsecureAuth) {
+		t.Errorf("Send = %v, want ErrInsecureAuth", err)
+	}
+	for _, ok := range []SMTPConfig{
+		{Addr: "smtp.example.fr:587", Username: "u", Password: "p", StartTLS: true},
+		{Addr: "127.0.0.1:25", Username: "u", Password: "p"},
+		{Addr: "smtp.example.fr:25"},
+	} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", ok, err)
+		}
+	}
+	if err := (SMTPConfig{Addr: "no-port"}).Validate(); err == nil {
+		t.Error("an address without a port validated")
+	}
+}
+
+func TestSMTPTransportPlainAuthToLocalhost(t *testing.T) {
+	srv := startSMTPServer(t, smtpServerOptions{user: "mailer", pass: "s3cret", insecureAuth: true})
+	tr := NewSMTPTransport(SMTPConfig{Addr: srv.Addr, Username: "mailer", Password: "s3cret", Timeout: 5 * time.Second})
+	if err := tr.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if got := srv.Messages(); len(got) != 1 || got[0].AuthUser != "mailer" || got[0].TLS {
+		t.Errorf("received %+v", got)
+	}
+
+	bad := NewSMTPTransport(SMTPConfig{Addr: srv.Addr, Username: "mailer", Password: "wrong", Timeout: 5 * time.Second})
+	err := bad.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage)
+	var re *ReplyError
+	if !errors.As(err, &re) || re.Command != "AUTH" || re.Code != 535 {
+		t.Fatalf("Send with a wrong password = %v, want a 535 reply to AUTH", err)
+	}
+	// The relay refuses us, not this mail: the mail waits for the
+	// configuration to be fixed.
+	if IsPermanent(err) {
+		t.Error("an authentication failure is classified permanent")
+	}
+}
+
+func TestSMTPErrorClassification(t *testing.T) {
+	for _, tc := range []struct {
+		stage     string
+		code      int
+		permanent bool
+	}{
+		{"session", 421, false},
+		{"session", 554, false},
+		{"mail", 421, false},
+		{"mail", 451, false},
+		{"mail", 550, true},
+		{"rcpt", 450, false},
+		{"rcpt", 550, true},
+		{"rcpt", 553, true},
+		{"data", 451, false},
+		{"data", 552, true},
+		{"data", 554, true},
+	} {
+		srv := startSMTPServer(t, smtpServerOptions{})
+		srv.setReject(func(stage string, _ int) error {
+			if stage == tc.stage {
+				return smtpReply(tc.code, "scripted refusal")
+			}
+			return nil
+		})
+		tr := NewSMTPTransport(SMTPConfig{Addr: srv.Addr, Timeout: 5 * time.Second})
+		err := tr.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage)
+		var re *ReplyError
+		if !errors.As(err, &re) || re.Code != tc.code || !strings.Contains(re.Message, "scripted refusal") {
+			t.Errorf("%s %d: Send = %v, want that reply", tc.stage, tc.code, err)
+			continue
+		}
+		if got := IsPermanent(err); got != tc.permanent {
+			t.Errorf("%s %d: IsPermanent = %v, want %v", tc.stage, tc.code, got, tc.permanent)
+		}
+		if n := len(srv.Messages()); n != 0 {
+			t.Errorf("%s %d: the message was accepted", tc.stage, tc.code)
+		}
+	}
+}
+
+func TestSMTPTransportConnectionRefusedIsTemporary(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	err = NewSMTPTransport(SMTPConfig{Addr: addr, Timeout: time.Second}).Send(context.Background(), "a@example.fr", "b@example.fr", testMessage)
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("Send = %v, want a temporary error", err)
+	}
+}
+
+// silentServer accepts connections and never says a word.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+func TestSMTPTransportTimesOut(t *testing.T) {
+	addr := silentServer(t)
+	start := time.Now()
+	err := NewSMTPTransport(SMTPConfig{Addr: addr, Timeout: 200 * time.Millisecond}).Send(context.Background(), "a@example.fr", "b@example.fr", testMessage)
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("Send = %v, want a temporary error", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("Send = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v with a 200ms timeout", d)
+	}
+}
+
+func TestSMTPTransportStopsOnCancel(t *testing.T) {
+	addr := silentServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	err := NewSMTPTransport(SMTPConfig{Addr: addr, Timeout: 30 * time.Second}).Send(ctx, "a@example.fr", "b@example.fr", testMessage)
+	if err == nil {
+		t.Fatal("Send succeeded against a silent server")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v after cancel", d)
+	}
+}

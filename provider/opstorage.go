@@ -1,0 +1,272 @@
+package provider
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// opStorage adapts the store to the library's op.Storage. It is the only
+// place where the library's state lives, and it all goes to the database.
+type opStorage struct {
+	store storage.Store
+	keys  *keyManager
+	cfg   Config
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+var (
+	_ op.Storage                        = (*opStorage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
+	_ op.CanTerminateSessionFromRequest = (*opStorage)(nil)
+)
+
+// errGate is what every door answers for a pending or disabled agent.
+var errGate = errors.New("provider: the agent must set a personal password first, or is disabled")
+
+func (s *opStorage) Health(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// CreateAuthRequest stores the request after our own rules on top of the
+// library's: PKCE is required for public clients and must be S256 (the
+// library would accept "plain", and a challenge without a method defaults to
+// plain).
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	c, err := s.store.GetClient(ctx, req.ClientID)
+	if err != nil {
+		return nil, oidc.ErrInvalidClient().WithParent(err)
+	}
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	if c.Public && req.CodeChallenge == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE (code_challenge with S256) is required for this client")
+	}
+	scopes := slices.Clone(req.Scopes)
+	if !c.AllowRefresh {
+		scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == oidc.ScopeOfflineAccess })
+	}
+	now := s.now()
+	r := storage.AuthRequest{
+		ID: storage.NewID(), ClientID: req.ClientID, RedirectURI: req.RedirectURI,
+		State: req.State, Nonce: req.Nonce, Scopes: scopes,
+		ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode),
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt: req.Prompt, LoginHint: req.LoginHint, UILocales: req.UILocales.String(),
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.AuthRequestTTL),
+	}
+	if req.MaxAge != nil {
+		m := int64(*req.MaxAge)
+		r.MaxAge = &m
+	}
+	if err := s.store.CreateAuthRequest(ctx, r); err != nil {
+		return nil, fmt.Errorf("provider: storing auth request: %w", err)
+	}
+	return &authRequest{r: r}, nil
+}
+
+func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	r, err := s.store.GetAuthRequest(ctx, id, s.now())
+	if err != nil {
+		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request").WithParent(err)
+	}
+	return s.gated(ctx, r)
+}
+
+// gated loads the authenticated agent's state for the gate.
+func (s *opStorage) gated(ctx context.Context, r storage.AuthRequest) (*authRequest, error) {
+	a := &authRequest{r: r}
+	if r.UserID == "" {
+		return a, nil
+	}
+	u, err := s.store.GetUser(ctx, r.UserID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	a.userAllowed = err == nil && userAllowedTokens(u)
+	return a, nil
+}
+
+// AuthRequestByCode consumes the code: it works once. A second use gets
+// invalid_grant, and the store revokes what the first one obtained.
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.store.ConsumeAuthCode(ctx, storage.HashSecret(code), s.now())
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		s.log.WarnContext(ctx, "authorization code reused: grant revoked")
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.gated(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Done() {
+		return nil, errGate
+	}
+	return a, nil
+}
+
+func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.store.SaveAuthCode(ctx, storage.AuthCode{
+		CodeHash: storage.HashSecret(code), AuthRequestID: id, ExpiresAt: s.now().Add(s.cfg.CodeTTL),
+	})
+}
+
+func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
+	err := s.store.DeleteAuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// GetClientByClientID: an unknown client is a plain error (the library turns
+// it into invalid_client / an error page, never a redirect).
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("provider: unknown client %q", id)
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return &client{c: c, idTokenLifetime: s.cfg.IDTokenTTL, devMode: s.cfg.DevMode}, nil
+}
+
+// AuthorizeClientIDSecret checks a confidential client's secret. Secrets are
+// 256-bit random values, so a SHA-256 hash is stored (see cmd/idp client add)
+// and compared in constant time: a slow password hash would only slow every
+// token request down.
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	c, err := s.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("provider: unknown client %q", id)
+	}
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if c.Public || c.SecretHash == "" {
+		return errors.New("provider: public client cannot authenticate with a secret")
+	}
+	if subtle.ConstantTimeCompare([]byte(storage.HashSecret(secret)), []byte(c.SecretHash)) != 1 {
+		return errors.New("provider: wrong client secret")
+	}
+	return nil
+}
+
+func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil // deprecated by the library; SetUserinfoFromRequest does the work
+}
+
+func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	u, err := s.allowedUser(ctx, req.GetSubject())
+	if err != nil {
+		return err
+	}
+	fillUserinfo(info, u, scopes)
+	return nil
+}
+
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
+	t, err := s.store.GetAccessToken(ctx, tokenID, s.now())
+	if err != nil || t.UserID != subject {
+		return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked")
+	}
+	u, err := s.allowedUser(ctx, t.UserID)
+	if err != nil {
+		return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked").WithParent(err)
+	}
+	fillUserinfo(info, u, t.Scopes)
+	return nil
+}
+
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	// Any error answers {"active": false}: the library marks the token
+	// active only when this returns nil.
+	t, err := s.store.GetAccessToken(ctx, tokenID, s.now())
+	if err != nil {
+		return err
+	}
+	if t.UserID != subject || !slices.Contains(t.Audience, clientID) && t.ClientID != clientID {
+		return errors.New("provider: token not issued to the introspecting client")
+	}
+	u, err := s.allowedUser(ctx, t.UserID)
+	if err != nil {
+		return err
+	}
+	info := new(oidc.UserInfo)
+	fillUserinfo(info, u, t.Scopes)
+	resp.SetUserInfo(info)
+	resp.Active = true
+	resp.Scope = t.Scopes
+	resp.ClientID = t.ClientID
+	resp.Audience = t.Audience
+	resp.Expiration = oidc.FromTime(t.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
+	resp.TokenType = oidc.BearerToken
+	return nil
+}
+
+// allowedUser returns the agent only if the gate lets tokens out for them.
+func (s *opStorage) allowedUser(ctx context.Context, id string) (storage.User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if !userAllowedTokens(u) {
+		return storage.User{}, errGate
+	}
+	return u, nil
+}
+
+func fillUserinfo(info *oidc.UserInfo, u storage.User, scopes []string) {
+	info.Subject = u.ID
+	for _, sc := range scopes {
+		switch sc {
+		case oidc.ScopeEmail:
+			info.Email = u.Email
+			info.EmailVerified = oidc.Bool(true)
+		case oidc.ScopeProfile:
+			info.Name = u.Name
+			if u.Organisation != "" {
+				info.AppendClaims("organisation", u.Organisation)
+			}
+		}
+	}
+}
+
+func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("provider: JWT profile grants are not supported")
+}
+
+func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("provider: JWT profile grants are not supported")
+}
+
+func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	return s.keys.signingKey(ctx)
+}
+
+func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.SignatureAlgorithm(s.keys.alg)}, nil
+}
+
+func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
+	return s.keys.publicKeys(ctx)
+}

@@ -1,0 +1,200 @@
+// Package provider is the OpenID Connect side of the identity provider, and
+// the only package that imports zitadel/oidc. It adapts the store to the
+// library's op.Storage, owns the signing keys, and holds THE GATE: no code,
+// token or userinfo for an agent who is pending a password change or
+// disabled, whatever door is tried.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// Config is what the provider needs from the configuration.
+type Config struct {
+	Issuer          string
+	CodeTTL         time.Duration
+	AccessTTL       time.Duration
+	IDTokenTTL      time.Duration
+	RefreshTTL      time.Duration
+	AuthRequestTTL  time.Duration
+	KeyAlgorithm    string
+	KeyRotation     time.Duration
+	KeyPublishAhead time.Duration
+	// CryptoKey encrypts the opaque access tokens; KeyEncryptionKey the
+	// signing keys' private parts. Both are shared by every instance.
+	CryptoKey        [32]byte
+	KeyEncryptionKey [32]byte
+	// SessionCookieName is the login UI's SSO cookie, ended by logout.
+	SessionCookieName string
+	// DevMode lets public clients use http redirect URIs (issuer on localhost).
+	DevMode bool
+	// LogoutRedirect is where end_session goes without a post-logout URI.
+	LogoutRedirect string
+}
+
+// Provider is the OpenID provider.
+type Provider struct {
+	op      *op.Provider
+	storage *opStorage
+	keys    *keyManager
+	origins *originCache
+	cfg     Config
+	store   storage.Store
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// New builds the provider; it creates the first signing key when the
+// database has none.
+func New(ctx context.Context, store storage.Store, cfg Config, now func() time.Time, log *slog.Logger) (*Provider, error) {
+	maxTokenLife := max(cfg.AccessTTL, cfg.IDTokenTTL)
+	keys, err := newKeyManager(store, cfg.KeyEncryptionKey, cfg.KeyAlgorithm, cfg.KeyRotation, cfg.KeyPublishAhead, maxTokenLife, now, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.ensure(ctx); err != nil {
+		return nil, fmt.Errorf("provider: signing keys: %w", err)
+	}
+	st := &opStorage{store: store, keys: keys, cfg: cfg, now: now, log: log}
+	p := &Provider{storage: st, keys: keys, cfg: cfg, store: store, now: now, log: log,
+		origins: &originCache{store: store, now: now}}
+
+	opCfg := &op.Config{
+		CryptoKey:                cfg.CryptoKey,
+		DefaultLogoutRedirectURI: cfg.LogoutRedirect,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.French},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "amr", "at_hash",
+			"azp", "email", "email_verified", "name", "organisation"},
+	}
+	opts := []op.Option{
+		op.WithCORSOptions(&cors.Options{
+			AllowedMethods:         []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:         []string{"Authorization", "Content-Type", "Accept"},
+			AllowOriginRequestFunc: p.corsAllowed,
+		}),
+		op.WithHttpInterceptors(p.endSessionCookie),
+	}
+	if strings.HasPrefix(cfg.Issuer, "http://") {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	p.op, err = op.NewProvider(opCfg, st, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
+	}
+	return p, nil
+}
+
+// Handler serves the OIDC endpoints: discovery, JWKS (/keys), /authorize and
+// its callback, /oauth/token, /oauth/introspect, /userinfo, /revoke,
+// /end_session.
+func (p *Provider) Handler() http.Handler { return p.op }
+
+// RotateKeys publishes a new signing key (see keyManager.Rotate).
+func (p *Provider) RotateKeys(ctx context.Context, force bool) (bool, error) {
+	return p.keys.Rotate(ctx, force)
+}
+
+// RunKeyRotator rotates keys when due, until ctx is done.
+func (p *Provider) RunKeyRotator(ctx context.Context) { p.keys.run(ctx, time.Minute) }
+
+// endSessionCookie hands the browser's session cookie to
+// TerminateSessionFromRequest, and clears it, on the end_session endpoint.
+func (p *Provider) endSessionCookie(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == p.op.EndSessionEndpoint().Relative() {
+			if c, err := r.Cookie(p.cfg.SessionCookieName); err == nil {
+				r = r.WithContext(context.WithValue(r.Context(), sessionCookieKey{}, c.Value))
+			}
+			http.SetCookie(w, &http.Cookie{Name: p.cfg.SessionCookieName, Value: "", Path: "/", MaxAge: -1,
+				HttpOnly: true, Secure: strings.HasPrefix(p.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// corsAllowed: cross-origin calls only to the endpoints a browser
+// application calls (token, userinfo, JWKS, discovery), and only from the
+// origin of a registered redirect URI. The library's default allows every
+// origin everywhere.
+func (p *Provider) corsAllowed(r *http.Request, origin string) bool {
+	switch r.URL.Path {
+	case p.op.TokenEndpoint().Relative(), p.op.UserinfoEndpoint().Relative(),
+		p.op.KeysEndpoint().Relative(), oidc.DiscoveryEndpoint:
+	default:
+		return false
+	}
+	return p.origins.allowed(r.Context(), origin)
+}
+
+// --- the login UI's side (loginui.AuthRequests) ---
+
+// AuthRequest returns a pending auth request.
+func (p *Provider) AuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
+	return p.store.GetAuthRequest(ctx, id, p.now())
+}
+
+// Client returns a relying application.
+func (p *Provider) Client(ctx context.Context, id string) (storage.Client, error) {
+	return p.store.GetClient(ctx, id)
+}
+
+// Clients lists the relying applications.
+func (p *Provider) Clients(ctx context.Context) ([]storage.Client, error) {
+	return p.store.ListClients(ctx)
+}
+
+// Complete records that the session's agent authenticated the request. The
+// gate still applies at the callback: a pending agent gets no code.
+func (p *Provider) Complete(ctx context.Context, authRequestID string, s storage.Session) error {
+	return p.store.CompleteAuthRequest(ctx, authRequestID, s.UserID, s.ID, s.AuthTime, s.AMR)
+}
+
+// CallbackURL is the OP's callback that turns a completed request into a
+// code for the relying application.
+func (p *Provider) CallbackURL(authRequestID string) string {
+	return strings.TrimSuffix(p.cfg.Issuer, "/") + p.op.AuthorizationEndpoint().Relative() + "/callback?id=" + url.QueryEscape(authRequestID)
+}
+
+// ErrorRedirectURL ends an auth request with an OAuth error sent back to the
+// relying application's (already validated) redirect URI.
+func (p *Provider) ErrorRedirectURL(ctx context.Context, authRequestID, oauthError, description string) (string, error) {
+	r, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(r.RedirectURI)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("error", oauthError)
+	if description != "" {
+		q.Set("error_description", description)
+	}
+	if r.State != "" {
+		q.Set("state", r.State)
+	}
+	u.RawQuery = q.Encode()
+	if err := p.store.DeleteAuthRequest(ctx, r.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", err
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,163 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// grantOf tells which grant a token request belongs to, with the refresh
+// token's details the new tokens inherit.
+func grantOf(req op.TokenRequest) (grantID, clientID string, amr []string, authTime time.Time, err error) {
+	switch r := req.(type) {
+	case *authRequest:
+		return r.r.ID, r.r.ClientID, r.r.AMR, r.r.AuthTime, nil
+	case *refreshRequest:
+		return r.t.GrantID, r.t.ClientID, r.t.AMR, r.t.AuthTime, nil
+	default:
+		return "", "", nil, time.Time{}, fmt.Errorf("provider: unsupported token request %T", req)
+	}
+}
+
+func (s *opStorage) newAccessToken(grantID, clientID string, req op.TokenRequest, now time.Time) storage.AccessToken {
+	return storage.AccessToken{
+		ID: storage.NewID(), GrantID: grantID, ClientID: clientID, UserID: req.GetSubject(),
+		Scopes: req.GetScopes(), Audience: req.GetAudience(),
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessTTL),
+	}
+}
+
+func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if _, err := s.allowedUser(ctx, req.GetSubject()); err != nil {
+		return "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
+	}
+	grantID, clientID, _, _, err := grantOf(req)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	at := s.newAccessToken(grantID, clientID, req, s.now())
+	if err := s.store.CreateTokens(ctx, at, nil); err != nil {
+		return "", time.Time{}, err
+	}
+	return at.ID, at.ExpiresAt, nil
+}
+
+// CreateAccessAndRefreshTokens issues a first pair from a code, or rotates a
+// refresh token: the presented one is retired atomically; presenting it again
+// revokes the whole family (the store does it).
+func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	if _, err := s.allowedUser(ctx, req.GetSubject()); err != nil {
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
+	}
+	grantID, clientID, amr, authTime, err := grantOf(req)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	now := s.now()
+	at := s.newAccessToken(grantID, clientID, req, now)
+	raw := storage.NewSecret()
+	rt := storage.RefreshToken{
+		ID: storage.NewID(), TokenHash: storage.HashSecret(raw), GrantID: grantID,
+		ClientID: clientID, UserID: req.GetSubject(), Scopes: req.GetScopes(),
+		Audience: req.GetAudience(), AMR: amr, AuthTime: authTime,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
+	}
+	if current == "" {
+		err = s.store.CreateTokens(ctx, at, &rt)
+	} else {
+		err = s.store.RotateRefreshToken(ctx, storage.HashSecret(current), at, rt, now)
+		if errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrNotFound) {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used or revoked").WithParent(err)
+		}
+	}
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return at.ID, raw, at.ExpiresAt, nil
+}
+
+func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
+	t, err := s.store.GetRefreshToken(ctx, storage.HashSecret(raw), s.now())
+	if err != nil {
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			s.log.WarnContext(ctx, "refresh token reused: family revoked", "grant_id", t.GrantID)
+		}
+		return nil, err
+	}
+	if _, err := s.allowedUser(ctx, t.UserID); err != nil {
+		return nil, err
+	}
+	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+}
+
+func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	return nil // replaced by TerminateSessionFromRequest
+}
+
+// TerminateSessionFromRequest ends the browser's SSO session (its cookie
+// value was put in the context by the end-session middleware) and returns
+// the validated post-logout redirect.
+func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	if raw, ok := ctx.Value(sessionCookieKey{}).(string); ok && raw != "" {
+		err := s.store.DeleteSession(ctx, storage.HashSecret(raw))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return "", err
+		}
+	}
+	return req.RedirectURI, nil
+}
+
+type sessionCookieKey struct{}
+
+// refreshRef prefixes what GetRefreshTokenInfo hands back as a "token id",
+// so that RevokeToken can tell a refresh token from an access token id.
+const refreshRef = "refresh:"
+
+// RevokeToken revokes an access token by id, or a refresh token (by the
+// reference GetRefreshTokenInfo returned), in which case the whole grant goes
+// (RFC 7009 §2.1). Unknown tokens count as revoked (RFC 7009 §2.2); a token
+// of another client is refused.
+func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	if hash, ok := strings.CutPrefix(tokenOrID, refreshRef); ok {
+		t, err := s.store.GetRefreshToken(ctx, hash, s.now())
+		if err != nil {
+			return nil
+		}
+		if t.ClientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		}
+		if err := s.store.RevokeGrant(ctx, t.GrantID); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		return nil
+	}
+	if userID == "" {
+		return nil
+	}
+	t, err := s.store.GetAccessToken(ctx, tokenOrID, s.now())
+	if err != nil {
+		return nil
+	}
+	if t.ClientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+	}
+	if err := s.store.RevokeAccessToken(ctx, t.ID); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}
+
+func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, raw string) (string, string, error) {
+	t, err := s.store.GetRefreshToken(ctx, storage.HashSecret(raw), s.now())
+	if err != nil {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return t.UserID, refreshRef + t.TokenHash, nil
+}

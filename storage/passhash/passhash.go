@@ -1,0 +1,146 @@
+// Package passhash hashes and verifies secrets (agents' passwords, client
+// secrets) with Argon2id, stored as PHC strings:
+//
+//	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
+//
+// (salt and hash in unpadded standard base64). Each hash costs MemoryKiB of
+// memory, so a Hasher bounds how many run at once: a burst of logins must not
+// exhaust the instance's memory.
+package passhash
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// ErrMalformed is returned for a stored hash that is not an Argon2id PHC
+// string this package can verify, or whose parameters are out of bounds.
+var ErrMalformed = errors.New("passhash: malformed hash")
+
+// Params are Argon2id's cost parameters and the salt and key sizes in bytes.
+type Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+	SaltLen     uint32
+	KeyLen      uint32
+}
+
+// DefaultParams is OWASP's baseline for Argon2id (19 MiB, 2 passes, 1 lane)
+// with a 16-byte salt and a 32-byte key.
+func DefaultParams() Params {
+	return Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+}
+
+// Hasher hashes and verifies with one set of parameters, running at most a
+// fixed number of derivations at once.
+type Hasher struct {
+	params Params
+	// sem holds one token per derivation in progress.
+	sem chan struct{}
+	// derive is argon2.IDKey; tests replace it to observe concurrency.
+	derive func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+}
+
+// NewHasher returns a Hasher for p. Zero fields of p take DefaultParams'
+// values. maxConcurrent bounds how many hashes run at once (each costs
+// p.MemoryKiB); 0 or less means runtime.NumCPU().
+//
+// p is not validated against the bounds of ParsePHC: an operator may choose
+// any cost, the configuration package is where limits are enforced.
+func NewHasher(p Params, maxConcurrent int) *Hasher {
+	d := DefaultParams()
+	if p.MemoryKiB == 0 {
+		p.MemoryKiB = d.MemoryKiB
+	}
+	if p.Iterations == 0 {
+		p.Iterations = d.Iterations
+	}
+	if p.Parallelism == 0 {
+		p.Parallelism = d.Parallelism
+	}
+	if p.SaltLen == 0 {
+		p.SaltLen = d.SaltLen
+	}
+	if p.KeyLen == 0 {
+		p.KeyLen = d.KeyLen
+	}
+	if maxConcurrent <= 0 {
+		maxConcurrent = runtime.NumCPU()
+	}
+	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), derive: argon2.IDKey}
+}
+
+// Params returns the parameters new hashes are made with.
+func (h *Hasher) Params() Params { return h.params }
+
+// Hash returns the PHC string of password with a fresh random salt. It waits
+// for a free slot, giving up with ctx's error when ctx ends first.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	salt := make([]byte, h.params.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("passhash: reading salt: %w", err)
+	}
+	key, err := h.run(ctx, []byte(password), salt, h.params)
+	if err != nil {
+		return "", err
+	}
+	return encodePHC(h.params, salt, key), nil
+}
+
+// Verify reports whether password matches the PHC string phc, comparing in
+// constant time. needsRehash is true when password matches but phc was made
+// with parameters other than h's, so the caller should store a fresh Hash.
+// A phc that cannot be parsed gets ErrMalformed; a ctx that ends while
+// waiting for a slot gets ctx's error.
+func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok bool, needsRehash bool, err error) {
+	p, salt, want, err := ParsePHC(phc)
+	if err != nil {
+		return false, false, err
+	}
+	got, err := h.run(ctx, []byte(password), salt, p)
+	if err != nil {
+		return false, false, err
+	}
+	if subtle.ConstantTimeCompare(got, want) != 1 {
+		return false, false, nil
+	}
+	return true, p != h.params, nil
+}
+
+// DummyVerify costs what a Verify against a hash made with h's parameters
+// costs, and yields nothing. Call it when the account is unknown, so that the
+// response time does not tell whether an address is registered.
+func (h *Hasher) DummyVerify(ctx context.Context, password string) {
+	// A zero salt is fine: the result is thrown away; only the work counts.
+	salt := make([]byte, h.params.SaltLen)
+	got, err := h.run(ctx, []byte(password), salt, h.params)
+	if err != nil {
+		return
+	}
+	// Mirror Verify's comparison so that the two paths do the same work.
+	want := make([]byte, len(got))
+	_ = subtle.ConstantTimeCompare(got, want)
+}
+
+// run derives a key with p while holding a slot of the semaphore.
+func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
+	// Checked first because select picks at random between ready cases: an
+	// already ended ctx must not start a costly derivation.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-h.sem }()
+	return h.derive(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
+}

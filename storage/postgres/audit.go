@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// defaultAuditLimit bounds ListAudit when the filter sets no limit.
+const defaultAuditLimit = 1000
+
+// AppendAudit adds one line to the audit trail. The e-mail is stored
+// normalised, the form ListAudit filters on.
+func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO audit_events (time, type, user_id, email, client_ip, user_agent, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.Time, e.Type, e.UserID, storage.NormaliseEmail(e.Email), e.ClientIP, e.UserAgent, e.Detail)
+	if err != nil {
+		return dbError("append audit", err)
+	}
+	return nil
+}
+
+// ListAudit lists audit events, newest first, narrowed by f.
+func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if f.Email != "" {
+		args = append(args, storage.NormaliseEmail(f.Email))
+		conds = append(conds, fmt.Sprintf("email = $%d", len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since)
+		conds = append(conds, fmt.Sprintf("time >= $%d", len(args)))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultAuditLimit
+	}
+	args = append(args, limit)
+	query := `SELECT id, time, type, user_id, email, client_ip, user_agent, detail FROM audit_events`
+	if len(conds) > 0 {
+		query += ` WHERE ` + strings.Join(conds, " AND ")
+	}
+	query += fmt.Sprintf(` ORDER BY time DESC, id DESC LIMIT $%d`, len(args))
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, dbError("list audit", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.AuditEvent, error) {
+		var e storage.AuditEvent
+		err := r.Scan(&e.ID, &e.Time, &e.Type, &e.UserID, &e.Email, &e.ClientIP, &e.UserAgent, &e.Detail)
+		e.Time = utc(e.Time)
+		return e, err
+	})
+	if err != nil {
+		return nil, dbError("list audit", err)
+	}
+	return events, nil
+}

@@ -1,0 +1,125 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const mailColumns = `id, to_address, subject, text_body, html_body, status, attempts, next_attempt_at,
+	last_error, created_at, sent_at`
+
+func scanMail(row rowScanner) (storage.OutboxMail, error) {
+	var m storage.OutboxMail
+	err := row.Scan(&m.ID, &m.To, &m.Subject, &m.TextBody, &m.HTMLBody, &m.Status, &m.Attempts,
+		&m.NextAttemptAt, &m.LastError, &m.CreatedAt, &m.SentAt)
+	m.NextAttemptAt, m.CreatedAt, m.SentAt = utc(m.NextAttemptAt), utc(m.CreatedAt), utcPtr(m.SentAt)
+	return m, err
+}
+
+func collectMails(rows pgx.Rows, what string) ([]storage.OutboxMail, error) {
+	mails, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.OutboxMail, error) { return scanMail(r) })
+	if err != nil {
+		return nil, dbError(what, err)
+	}
+	return mails, nil
+}
+
+// insertMail queues m. A mail without an id gets a random one and one
+// without a status is pending, so that callers building a notification
+// inside a larger change need not care.
+func insertMail(ctx context.Context, q querier, m storage.OutboxMail) error {
+	if m.ID == "" {
+		m.ID = storage.NewID()
+	}
+	if m.Status == "" {
+		m.Status = storage.MailPending
+	}
+	_, err := q.Exec(ctx, `INSERT INTO outbox (`+mailColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		m.ID, m.To, m.Subject, m.TextBody, m.HTMLBody, m.Status, m.Attempts, m.NextAttemptAt,
+		m.LastError, m.CreatedAt, m.SentAt)
+	if err != nil {
+		return dbError("enqueue mail", err)
+	}
+	return nil
+}
+
+// EnqueueMail queues a message.
+func (s *Store) EnqueueMail(ctx context.Context, m storage.OutboxMail) error {
+	return insertMail(ctx, s.pool, m)
+}
+
+// ClaimMails leases up to limit pending mails due at now, oldest due first,
+// by pushing their next attempt to now+lease. FOR UPDATE SKIP LOCKED keeps
+// concurrent claimers from taking the same mail.
+func (s *Store) ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
+	rows, err := s.pool.Query(ctx, `WITH picked AS (
+			SELECT id FROM outbox
+			WHERE status = $4 AND next_attempt_at <= $1
+			ORDER BY next_attempt_at, id
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED
+		)
+		UPDATE outbox o SET next_attempt_at = $1 + $2::bigint * interval '1 microsecond'
+		FROM picked WHERE o.id = picked.id
+		RETURNING `+prefixed("o.", mailColumns),
+		now, micros(lease), limit, storage.MailPending)
+	if err != nil {
+		return nil, dbError("claim mails", err)
+	}
+	return collectMails(rows, "claim mails")
+}
+
+// MarkMailSent records the delivery and clears the bodies, so that a
+// provisional password does not linger in the database.
+func (s *Store) MarkMailSent(ctx context.Context, id string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox
+		SET status = $2, sent_at = $3, text_body = '', html_body = '', last_error = ''
+		WHERE id = $1`, id, storage.MailSent, now)
+	return requireOne("mark mail sent", tag, err)
+}
+
+// MarkMailRetry counts an attempt and schedules the next one.
+func (s *Store) MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox
+		SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+		WHERE id = $1`, id, next, lastError)
+	return requireOne("mark mail retry", tag, err)
+}
+
+// MarkMailFailed counts the last attempt and gives up.
+func (s *Store) MarkMailFailed(ctx context.Context, id string, lastError string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox
+		SET attempts = attempts + 1, status = $2, last_error = $3
+		WHERE id = $1`, id, storage.MailFailed, lastError)
+	return requireOne("mark mail failed", tag, err)
+}
+
+// ListMails lists the outbox, newest first; status "" means any, limit <= 0
+// means no limit.
+func (s *Store) ListMails(ctx context.Context, status string, limit int) ([]storage.OutboxMail, error) {
+	var lim *int // NULL: LIMIT ALL
+	if limit > 0 {
+		lim = &limit
+	}
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	// Two statements rather than "$1 = '' OR status = $1", which would keep
+	// the planner from using the status index.
+	if status == "" {
+		rows, err = s.pool.Query(ctx, `SELECT `+mailColumns+` FROM outbox
+			ORDER BY created_at DESC, id DESC LIMIT $1`, lim)
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT `+mailColumns+` FROM outbox WHERE status = $1
+			ORDER BY created_at DESC, id DESC LIMIT $2`, status, lim)
+	}
+	if err != nil {
+		return nil, dbError("list mails", err)
+	}
+	return collectMails(rows, "list mails")
+}

@@ -1,0 +1,175 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// EnqueueRecoveryJob queues a « Mot de passe oublié ? » request.
+func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO recovery_jobs (id, email, client_ip, auth_request_id, requested_at)
+		VALUES ($1, $2, $3, $4, $5)`,
+		j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, j.RequestedAt)
+	if err != nil {
+		return dbError("enqueue recovery job", err)
+	}
+	return nil
+}
+
+// ClaimRecoveryJobs leases up to limit free jobs, oldest first, until
+// now+lease. FOR UPDATE SKIP LOCKED lets concurrent claimers pass over the
+// rows another one is taking; a row leased meanwhile fails the WHERE when
+// re-checked after the lock, so no job is handed out twice.
+func (s *Store) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.RecoveryJob, error) {
+	rows, err := s.pool.Query(ctx, `WITH picked AS (
+			SELECT id FROM recovery_jobs
+			WHERE claimed_until IS NULL OR claimed_until <= $1
+			ORDER BY requested_at, id
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED
+		)
+		UPDATE recovery_jobs j SET claimed_until = $1 + $2::bigint * interval '1 microsecond'
+		FROM picked WHERE j.id = picked.id
+		RETURNING j.id, j.email, j.client_ip, j.auth_request_id, j.requested_at`,
+		now, micros(lease), limit)
+	if err != nil {
+		return nil, dbError("claim recovery jobs", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.RecoveryJob, error) {
+		var j storage.RecoveryJob
+		err := r.Scan(&j.ID, &j.Email, &j.ClientIP, &j.AuthRequestID, &j.RequestedAt)
+		j.RequestedAt = utc(j.RequestedAt)
+		return j, err
+	})
+	if err != nil {
+		return nil, dbError("claim recovery jobs", err)
+	}
+	// RETURNING does not keep the CTE's order.
+	sort.Slice(jobs, func(a, b int) bool {
+		if !jobs[a].RequestedAt.Equal(jobs[b].RequestedAt) {
+			return jobs[a].RequestedAt.Before(jobs[b].RequestedAt)
+		}
+		return jobs[a].ID < jobs[b].ID
+	})
+	return jobs, nil
+}
+
+// DeleteRecoveryJob removes a processed job; a missing one is not an error.
+func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM recovery_jobs WHERE id = $1`, id); err != nil {
+		return dbError("delete recovery job", err)
+	}
+	return nil
+}
+
+// IssueProvisionalPassword, in one transaction: replaces the agent's
+// provisional password, queues the mail, deletes the recovery job if set.
+func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		pp := p.Password
+		_, err := tx.Exec(ctx, `INSERT INTO provisional_passwords (user_id, hash, created_at, expires_at)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id) DO UPDATE
+			SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+			pp.UserID, pp.Hash, pp.CreatedAt, pp.ExpiresAt)
+		if err != nil {
+			return dbError("issue provisional password", err)
+		}
+		if err := insertMail(ctx, tx, p.Mail); err != nil {
+			return err
+		}
+		if p.JobID == "" {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM recovery_jobs WHERE id = $1`, p.JobID); err != nil {
+			return dbError("issue provisional password: delete job", err)
+		}
+		return nil
+	})
+}
+
+// GetProvisionalPassword returns ErrNotFound when there is none or it has
+// expired.
+func (s *Store) GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (storage.ProvisionalPassword, error) {
+	var p storage.ProvisionalPassword
+	err := s.pool.QueryRow(ctx, `SELECT user_id, hash, created_at, expires_at FROM provisional_passwords
+		WHERE user_id = $1 AND expires_at > $2`, userID, now).Scan(&p.UserID, &p.Hash, &p.CreatedAt, &p.ExpiresAt)
+	if err != nil {
+		return storage.ProvisionalPassword{}, notFoundOr("get provisional password", err)
+	}
+	p.CreatedAt, p.ExpiresAt = utc(p.CreatedAt), utc(p.ExpiresAt)
+	return p, nil
+}
+
+// DeleteProvisionalPassword removes the agent's provisional password, if any.
+func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1`, userID); err != nil {
+		return dbError("delete provisional password", err)
+	}
+	return nil
+}
+
+// errBadPasswordChange: the caller must set exactly one precondition.
+var errBadPasswordChange = errors.New("postgres: change password: exactly one of ExpectProvisionalHash and ExpectPasswordHash must be set")
+
+// ChangePassword sets the agent's personal password in one transaction. The
+// user row is locked first, so concurrent changes are serialised and each
+// checks its precondition against the outcome of the previous one: two
+// changes consuming the same provisional password cannot both win.
+func (s *Store) ChangePassword(ctx context.Context, c storage.PasswordChange) error {
+	if (c.ExpectProvisionalHash == "") == (c.ExpectPasswordHash == "") {
+		return errBadPasswordChange
+	}
+	const what = "change password"
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		var current string
+		err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1 FOR UPDATE`, c.UserID).Scan(&current)
+		if err != nil {
+			return notFoundOr(what, err)
+		}
+		if c.ExpectPasswordHash != "" && current != c.ExpectPasswordHash {
+			return conflict(what + ": password changed meanwhile")
+		}
+		if c.ExpectProvisionalHash != "" {
+			// Consumed here: it must still be the one the agent typed, and
+			// unexpired.
+			tag, err := tx.Exec(ctx, `DELETE FROM provisional_passwords
+				WHERE user_id = $1 AND hash = $2 AND expires_at > $3`, c.UserID, c.ExpectProvisionalHash, c.Now)
+			if err != nil {
+				return dbError(what, err)
+			}
+			if tag.RowsAffected() == 0 {
+				return conflict(what + ": provisional password no longer valid")
+			}
+		} else if _, err := tx.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1`, c.UserID); err != nil {
+			// A personal password supersedes any pending provisional one.
+			return dbError(what, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users
+			SET password_hash = $2, pending_password_change = false, updated_at = $3 WHERE id = $1`,
+			c.UserID, c.NewHash, c.Now); err != nil {
+			return dbError(what, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`,
+			c.UserID, c.KeepSessionID); err != nil {
+			return dbError(what+": delete sessions", err)
+		}
+		if err := revokeUserTokens(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		if c.Notification == nil {
+			return nil
+		}
+		if err := insertMail(ctx, tx, *c.Notification); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const sessionColumns = `id, user_id, kind, auth_time, amr, created_at, last_seen_at, idle_expires_at, absolute_expires_at`
+
+func scanSession(row rowScanner) (storage.Session, error) {
+	var x storage.Session
+	err := row.Scan(&x.ID, &x.UserID, &x.Kind, &x.AuthTime, &x.AMR, &x.CreatedAt, &x.LastSeenAt,
+		&x.IdleExpiresAt, &x.AbsoluteExpiresAt)
+	x.AuthTime, x.CreatedAt, x.LastSeenAt = utc(x.AuthTime), utc(x.CreatedAt), utc(x.LastSeenAt)
+	x.IdleExpiresAt, x.AbsoluteExpiresAt = utc(x.IdleExpiresAt), utc(x.AbsoluteExpiresAt)
+	return x, err
+}
+
+// CreateSession stores a browser's login.
+func (s *Store) CreateSession(ctx context.Context, x storage.Session) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		x.ID, x.UserID, x.Kind, x.AuthTime, list(x.AMR), x.CreatedAt, x.LastSeenAt, x.IdleExpiresAt, x.AbsoluteExpiresAt)
+	if err != nil {
+		return dbError("create session", err)
+	}
+	return nil
+}
+
+// GetSession finds a session; ErrNotFound once either expiry has passed.
+func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (storage.Session, error) {
+	x, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id = $1 AND idle_expires_at > $2 AND absolute_expires_at > $2`, id, now))
+	if err != nil {
+		return storage.Session{}, notFoundOr("get session", err)
+	}
+	return x, nil
+}
+
+// TouchSession records activity and pushes the idle expiry, never beyond the
+// absolute one. An expired session is not revived: ErrNotFound.
+func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpiresAt time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions
+		SET last_seen_at = $2, idle_expires_at = LEAST($3::timestamptz, absolute_expires_at)
+		WHERE id = $1 AND idle_expires_at > $2 AND absolute_expires_at > $2`, id, now, idleExpiresAt)
+	return requireOne("touch session", tag, err)
+}
+
+// DeleteSession removes one session; a missing one is not an error (logout
+// twice is fine).
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id); err != nil {
+		return dbError("delete session", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions removes every session of an agent.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+		return dbError("delete user sessions", err)
+	}
+	return nil
+}
+
+const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expires_at`
+
+// CreateChallenge stores a CAPTCHA challenge.
+func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO challenges (`+challengeColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		c.ID, c.Kind, c.AnswerHash, c.BindingHash, c.CreatedAt, c.ExpiresAt)
+	if err != nil {
+		return dbError("create challenge", err)
+	}
+	return nil
+}
+
+// ConsumeChallenge deletes the challenge and returns it. One DELETE ...
+// RETURNING: of concurrent callers only the one whose delete took the row gets
+// it. An expired challenge is deleted too, and reported as ErrNotFound.
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
+	var c storage.Challenge
+	err := s.pool.QueryRow(ctx, `DELETE FROM challenges WHERE id = $1 RETURNING `+challengeColumns, id).
+		Scan(&c.ID, &c.Kind, &c.AnswerHash, &c.BindingHash, &c.CreatedAt, &c.ExpiresAt)
+	if err != nil {
+		return storage.Challenge{}, notFoundOr("consume challenge", err)
+	}
+	if !c.ExpiresAt.After(now) {
+		return storage.Challenge{}, notFound("consume challenge: expired")
+	}
+	c.CreatedAt, c.ExpiresAt = utc(c.CreatedAt), utc(c.ExpiresAt)
+	return c, nil
+}

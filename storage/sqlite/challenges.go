@@ -1,0 +1,33 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expires_at`
+
+// CreateChallenge stores a CAPTCHA challenge.
+func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
+	return exec(ctx, s.w, "create challenge", `INSERT INTO challenges (`+challengeColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Kind, c.AnswerHash, c.BindingHash, ms(c.CreatedAt), ms(c.ExpiresAt))
+}
+
+// ConsumeChallenge deletes the challenge and returns it: one statement, so of
+// concurrent callers exactly one gets the row. An expired challenge is deleted
+// all the same, and reported as ErrNotFound.
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
+	var c storage.Challenge
+	err := s.w.QueryRowContext(ctx, `DELETE FROM challenges WHERE id = ? RETURNING `+challengeColumns, id).Scan(
+		&c.ID, &c.Kind, &c.AnswerHash, &c.BindingHash, (*msTime)(&c.CreatedAt), (*msTime)(&c.ExpiresAt))
+	if err != nil {
+		return storage.Challenge{}, dbError("consume challenge", err)
+	}
+	if ms(c.ExpiresAt) <= ms(now) {
+		return storage.Challenge{}, notFound("consume challenge: expired")
+	}
+	return c, nil
+}

@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const recoveryJobColumns = `id, email, client_ip, auth_request_id, requested_at`
+
+// EnqueueRecoveryJob queues a « Mot de passe oublié ? » request, unleased.
+func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob) error {
+	if j.ID == "" {
+		j.ID = newID()
+	}
+	return exec(ctx, s.w, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
+		VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt))
+}
+
+// ClaimRecoveryJobs leases up to limit free jobs (never leased, or whose
+// lease ran out), oldest first, until now+lease. It is one UPDATE statement,
+// which SQLite runs under the write lock: concurrent claimers, in this
+// process or another, never get the same job while its lease runs.
+func (s *Store) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.RecoveryJob, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.w.QueryContext(ctx, `UPDATE recovery_jobs SET claimed_until = ?1
+		WHERE id IN (SELECT id FROM recovery_jobs WHERE claimed_until <= ?2
+			ORDER BY requested_at LIMIT ?3)
+		RETURNING `+recoveryJobColumns,
+		ms(now.Add(lease)), ms(now), limit)
+	if err != nil {
+		return nil, dbError("claim recovery jobs", err)
+	}
+	jobs, err := collect(rows, func(r rowScanner) (storage.RecoveryJob, error) {
+		var j storage.RecoveryJob
+		err := r.Scan(&j.ID, &j.Email, &j.ClientIP, &j.AuthRequestID, (*msTime)(&j.RequestedAt))
+		return j, err
+	})
+	if err != nil {
+		return nil, dbError("claim recovery jobs", err)
+	}
+	// RETURNING does not promise an order; hand the oldest out first.
+	slices.SortFunc(jobs, func(a, b storage.RecoveryJob) int {
+		if c := a.RequestedAt.Compare(b.RequestedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return jobs, nil
+}
+
+// DeleteRecoveryJob removes a job once processed; a missing one is not an
+// error (another worker whose lease ran out may have finished it).
+func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
+	return exec(ctx, s.w, "delete recovery job", `DELETE FROM recovery_jobs WHERE id = ?`, id)
+}
+
+// IssueProvisionalPassword, in one transaction: replaces the agent's
+// provisional password, queues the mail, deletes the recovery job if set.
+func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		pw := p.Password
+		if err := exec(ctx, tx, "issue provisional password", `INSERT INTO provisional_passwords
+			(user_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET
+				hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+			pw.UserID, pw.Hash, ms(pw.CreatedAt), ms(pw.ExpiresAt)); err != nil {
+			return err
+		}
+		if err := insertMail(ctx, tx, p.Mail); err != nil {
+			return err
+		}
+		if p.JobID == "" {
+			return nil
+		}
+		return exec(ctx, tx, "issue provisional password: delete job", `DELETE FROM recovery_jobs WHERE id = ?`, p.JobID)
+	})
+}
+
+// GetProvisionalPassword returns the agent's provisional password;
+// ErrNotFound when none or expired.
+func (s *Store) GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (storage.ProvisionalPassword, error) {
+	var p storage.ProvisionalPassword
+	err := s.r.QueryRowContext(ctx, `SELECT user_id, hash, created_at, expires_at FROM provisional_passwords
+		WHERE user_id = ? AND expires_at > ?`, userID, ms(now)).Scan(
+		&p.UserID, &p.Hash, (*msTime)(&p.CreatedAt), (*msTime)(&p.ExpiresAt))
+	if err != nil {
+		return storage.ProvisionalPassword{}, dbError("get provisional password", err)
+	}
+	return p, nil
+}
+
+// DeleteProvisionalPassword removes the agent's provisional password, if any.
+func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID string) error {
+	return exec(ctx, s.w, "delete provisional password", `DELETE FROM provisional_passwords WHERE user_id = ?`, userID)
+}
+
+// errPrecondition: a PasswordChange must carry exactly one precondition.
+var errPrecondition = errors.New("sqlite: change password: exactly one of ExpectProvisionalHash and ExpectPasswordHash must be set")
+
+// ChangePassword sets the agent's personal password in one transaction (see
+// storage.Store). The precondition is part of the conditional statements, so
+// a concurrent change or a second use of the provisional password gets
+// ErrConflict and the transaction changes nothing.
+func (s *Store) ChangePassword(ctx context.Context, c storage.PasswordChange) error {
+	if (c.ExpectProvisionalHash == "") == (c.ExpectPasswordHash == "") {
+		return errPrecondition
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		const what = "change password"
+		if c.ExpectProvisionalHash != "" {
+			// Consumed here: an expired provisional password no longer holds.
+			res, err := tx.ExecContext(ctx, `DELETE FROM provisional_passwords
+				WHERE user_id = ? AND hash = ? AND expires_at > ?`, c.UserID, c.ExpectProvisionalHash, ms(c.Now))
+			if err := requireChange(what, res, err); err != nil {
+				return err
+			}
+			if err := execOne(ctx, tx, what, `UPDATE users
+				SET password_hash = ?, pending_password_change = 0, updated_at = ? WHERE id = ?`,
+				c.NewHash, ms(c.Now), c.UserID); err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE users
+				SET password_hash = ?, pending_password_change = 0, updated_at = ?
+				WHERE id = ? AND password_hash = ?`, c.NewHash, ms(c.Now), c.UserID, c.ExpectPasswordHash)
+			if err := requireChange(what, res, err); err != nil {
+				return err
+			}
+			if err := exec(ctx, tx, what, `DELETE FROM provisional_passwords WHERE user_id = ?`, c.UserID); err != nil {
+				return err
+			}
+		}
+		if err := exec(ctx, tx, what+": delete sessions",
+			`DELETE FROM sessions WHERE user_id = ? AND id <> ?`, c.UserID, c.KeepSessionID); err != nil {
+			return err
+		}
+		if err := revokeUserTokens(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		if c.Notification == nil {
+			return nil
+		}
+		return insertMail(ctx, tx, *c.Notification)
+	})
+}
+
+// requireChange turns "no row changed" by a conditional statement into
+// ErrConflict: its precondition no longer holds.
+func requireChange(what string, res sql.Result, err error) error {
+	if err != nil {
+		return dbError(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return dbError(what, err)
+	}
+	if n == 0 {
+		return conflict(what)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+func challengeBehaviours() []behaviour {
+	return []behaviour{
+		{"ConsumeOnce", testChallengeConsumeOnce},
+		{"ExpiredIsDeleted", testChallengeExpired},
+		{"ConcurrentConsumersOneWinner", testChallengeRace},
+	}
+}
+
+func testChallengeConsumeOnce(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	image := newChallenge("ch-1", now)
+	question := newChallenge("ch-2", now.Add(789*time.Microsecond))
+	question.Kind = storage.ChallengeQuestion
+	mustOK(t, s.CreateChallenge(ctx, image), "CreateChallenge image")
+	mustOK(t, s.CreateChallenge(ctx, question), "CreateChallenge question")
+
+	got, err := s.ConsumeChallenge(ctx, "ch-1", now.Add(time.Minute))
+	mustOK(t, err, "ConsumeChallenge")
+	assertSame(t, "image challenge", got, image)
+	_, err = s.ConsumeChallenge(ctx, "ch-1", now.Add(time.Minute))
+	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge a second time")
+
+	got, err = s.ConsumeChallenge(ctx, "ch-2", now.Add(time.Minute))
+	mustOK(t, err, "ConsumeChallenge question")
+	assertSame(t, "question challenge", got, question)
+	_, err = s.ConsumeChallenge(ctx, "ch-unknown", now)
+	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge unknown")
+}
+
+func testChallengeExpired(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	c := newChallenge("ch-1", now)
+	mustOK(t, s.CreateChallenge(ctx, c), "CreateChallenge")
+	_, err := s.ConsumeChallenge(ctx, c.ID, c.ExpiresAt.Add(time.Second))
+	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge expired")
+	// It was deleted: even at a time when it was valid, it is gone.
+	_, err = s.ConsumeChallenge(ctx, c.ID, now)
+	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge after an expired attempt")
+}
+
+func testChallengeRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	c := newChallenge("ch-1", now)
+	mustOK(t, s.CreateChallenge(ctx, c), "CreateChallenge")
+	got := make([]storage.Challenge, 20)
+	errs := race(20, func(i int) error {
+		var err error
+		got[i], err = s.ConsumeChallenge(ctx, c.ID, now.Add(time.Second))
+		return err
+	})
+	w := oneWinner(t, "ConsumeChallenge", errs, storage.ErrNotFound)
+	assertSame(t, fmt.Sprintf("challenge returned to the winner %d", w), got[w], c)
+}

@@ -1,0 +1,212 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+func purgeBehaviours() []behaviour {
+	return []behaviour{
+		{"RemovesExpiredKeepsLive", testPurge},
+		{"CodesKeptAnHourAfterExpiry", testPurgeCodes},
+		{"ZeroBeforeKeepsMailsAndAudit", testPurgeZeroBefore},
+	}
+}
+
+// Each expired record below is checked gone by reading it at a time when it
+// was still valid: only a deletion explains ErrNotFound then.
+func testPurge(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addClient(t, s, "portail", now)
+	u1 := addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "collegue@example.fr", now)
+	secret, err := s.GetOrCreateSecret(ctx, "cookie-key", []byte("secret"))
+	mustOK(t, err, "GetOrCreateSecret")
+	key := newSigningKey("k1", now.Add(-90*24*time.Hour))
+	mustOK(t, s.AddSigningKey(ctx, key, ""), "AddSigningKey")
+	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now.Add(-time.Hour))), "EnqueueRecoveryJob")
+
+	// Auth requests.
+	arOld := newAuthRequest("ar-old", "portail", now.Add(-20*time.Minute))
+	arLive := newAuthRequest("ar-live", "portail", now)
+	for _, r := range []storage.AuthRequest{arOld, arLive} {
+		mustOK(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest "+r.ID)
+	}
+
+	// Sessions: one past its idle expiry, one past its absolute expiry.
+	idle := newSession("sess-idle", "u-1", now.Add(-2*time.Hour))
+	idle.IdleExpiresAt, idle.AbsoluteExpiresAt = now.Add(-time.Minute), now.Add(time.Hour)
+	absolute := newSession("sess-absolute", "u-1", now.Add(-2*time.Hour))
+	absolute.IdleExpiresAt, absolute.AbsoluteExpiresAt = now.Add(10*time.Minute), now.Add(-time.Minute)
+	live := newSession("sess-live", "u-1", now)
+	for _, sess := range []storage.Session{idle, absolute, live} {
+		mustOK(t, s.CreateSession(ctx, sess), "CreateSession "+sess.ID)
+	}
+
+	// Challenges.
+	chOld := newChallenge("ch-old", now.Add(-10*time.Minute))
+	chLive := newChallenge("ch-live", now)
+	for _, c := range []storage.Challenge{chOld, chLive} {
+		mustOK(t, s.CreateChallenge(ctx, c), "CreateChallenge "+c.ID)
+	}
+
+	// Provisional passwords.
+	provOld := newProvisional("u-1", "$argon2id$old", now.Add(-time.Hour))
+	provLive := newProvisional("u-2", "$argon2id$live", now)
+	for _, p := range []storage.ProvisionalPassword{provOld, provLive} {
+		issue := storage.ProvisionalIssue{Password: p, Mail: newMail("mail-prov-"+p.UserID, "agent@example.fr", now)}
+		mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword "+p.UserID)
+	}
+
+	// Tokens: expired, live, revoked, and a rotated family whose old refresh
+	// token must stay to detect a replay.
+	longAgo := now.Add(-40 * 24 * time.Hour)
+	oldAT, oldRT := addGrant(t, s, "g-old", "portail", "u-1", longAgo)
+	liveAT, liveRT := addGrant(t, s, "g-live", "portail", "u-1", now)
+	addGrant(t, s, "g-revoked", "portail", "u-1", now)
+	mustOK(t, s.RevokeGrant(ctx, "g-revoked"), "RevokeGrant")
+	_, rotatedRT := addGrant(t, s, "g-rotated", "portail", "u-1", now.Add(-2*time.Minute))
+	newAT := newAccessToken("at-g-rotated-2", "g-rotated", "portail", "u-1", now.Add(-time.Minute))
+	newRT := newRefreshToken("rt-g-rotated-2", "g-rotated", "portail", "u-1", now.Add(-time.Minute))
+	mustOK(t, s.RotateRefreshToken(ctx, rotatedRT.TokenHash, newAT, newRT, now.Add(-time.Minute)), "RotateRefreshToken")
+
+	// Mails (none of the provisional-password mails above is sent).
+	for _, id := range []string{"mail-sent-old", "mail-sent-recent", "mail-pending-old", "mail-failed-old"} {
+		addMail(t, s, id, now.Add(-11*24*time.Hour))
+	}
+	mustOK(t, s.MarkMailSent(ctx, "mail-sent-old", now.Add(-10*24*time.Hour)), "MarkMailSent old")
+	mustOK(t, s.MarkMailSent(ctx, "mail-sent-recent", now.Add(-24*time.Hour)), "MarkMailSent recent")
+	mustOK(t, s.MarkMailFailed(ctx, "mail-failed-old", "550"), "MarkMailFailed")
+
+	// Audit.
+	for _, e := range []storage.AuditEvent{
+		newAuditEvent("audit.old", "agent@example.fr", now.Add(-100*24*time.Hour)),
+		newAuditEvent("audit.recent", "agent@example.fr", now.Add(-24*time.Hour)),
+	} {
+		mustOK(t, s.AppendAudit(ctx, e), "AppendAudit")
+	}
+
+	n, err := s.PurgeExpired(ctx, now, now.Add(-7*24*time.Hour), now.Add(-30*24*time.Hour))
+	mustOK(t, err, "PurgeExpired")
+	if n <= 0 {
+		t.Errorf("PurgeExpired removed %d rows, want > 0", n)
+	}
+	n, err = s.PurgeExpired(ctx, now, now.Add(-7*24*time.Hour), now.Add(-30*24*time.Hour))
+	mustOK(t, err, "PurgeExpired again")
+	if n != 0 {
+		t.Errorf("PurgeExpired again removed %d rows, want 0", n)
+	}
+
+	_, err = s.GetAuthRequest(ctx, arOld.ID, arOld.ExpiresAt.Add(-time.Minute))
+	wantErr(t, err, storage.ErrNotFound, "expired auth request after purge")
+	_, err = s.GetAuthRequest(ctx, arLive.ID, now)
+	mustOK(t, err, "live auth request after purge")
+
+	assertSessionGone(t, s, idle.ID, idle.IdleExpiresAt.Add(-time.Minute))
+	assertSessionGone(t, s, absolute.ID, absolute.AbsoluteExpiresAt.Add(-time.Minute))
+	assertSessionLive(t, s, live.ID, now)
+
+	_, err = s.ConsumeChallenge(ctx, chOld.ID, chOld.ExpiresAt.Add(-time.Minute))
+	wantErr(t, err, storage.ErrNotFound, "expired challenge after purge")
+	_, err = s.ConsumeChallenge(ctx, chLive.ID, now)
+	mustOK(t, err, "live challenge after purge")
+
+	_, err = s.GetProvisionalPassword(ctx, "u-1", provOld.ExpiresAt.Add(-time.Minute))
+	wantErr(t, err, storage.ErrNotFound, "expired provisional password after purge")
+	_, err = s.GetProvisionalPassword(ctx, "u-2", now)
+	mustOK(t, err, "live provisional password after purge")
+
+	_, err = s.GetAccessToken(ctx, oldAT.ID, oldAT.ExpiresAt.Add(-time.Minute))
+	wantErr(t, err, storage.ErrNotFound, "expired access token after purge")
+	_, err = s.GetRefreshToken(ctx, oldRT.TokenHash, oldRT.ExpiresAt.Add(-time.Minute))
+	wantErr(t, err, storage.ErrNotFound, "expired refresh token after purge")
+	assertGrantLive(t, s, liveAT, liveRT, now)
+	_, err = s.GetRefreshToken(ctx, rotatedRT.TokenHash, now)
+	wantErr(t, err, storage.ErrAlreadyUsed, "rotated (not expired) refresh token after purge")
+
+	mails, err := s.ListMails(ctx, "", 100)
+	mustOK(t, err, "ListMails")
+	assertIDSet(t, "outbox after purge", mails,
+		"mail-prov-u-1", "mail-prov-u-2", "mail-sent-recent", "mail-pending-old", "mail-failed-old")
+
+	events, err := s.ListAudit(ctx, storage.AuditFilter{})
+	mustOK(t, err, "ListAudit")
+	assertAuditTypes(t, "audit after purge", events, "audit.recent")
+
+	// What the purge does not cover stays.
+	gotUser, err := s.GetUser(ctx, "u-1")
+	mustOK(t, err, "GetUser after purge")
+	assertSame(t, "user after purge", gotUser, u1)
+	_, err = s.GetClient(ctx, "portail")
+	mustOK(t, err, "GetClient after purge")
+	keys, err := s.ListSigningKeys(ctx)
+	mustOK(t, err, "ListSigningKeys after purge")
+	assertSameList(t, "keys after purge", keys, []storage.SigningKey{key})
+	gotSecret, err := s.GetOrCreateSecret(ctx, "cookie-key", []byte("other"))
+	mustOK(t, err, "GetOrCreateSecret after purge")
+	if string(gotSecret) != string(secret) {
+		t.Errorf("secret after purge = %q, want %q", gotSecret, secret)
+	}
+	jobs, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs after purge")
+	assertIDSet(t, "recovery jobs after purge", jobs, "job-1")
+}
+
+// A used code must outlive its expiry for an hour, so that a late replay is
+// still recognised; codes are otherwise not observable once expired, so
+// this test counts rows on a store holding nothing else that expires.
+func testPurgeCodes(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addClient(t, s, "portail", now)
+	ar := newAuthRequest("ar-1", "portail", now)
+	ar.ExpiresAt = now.Add(24 * time.Hour)
+	mustOK(t, s.CreateAuthRequest(ctx, ar), "CreateAuthRequest")
+	for _, c := range []storage.AuthCode{
+		{CodeHash: "code-expired-2h", AuthRequestID: ar.ID, ExpiresAt: now.Add(-2 * time.Hour)},
+		{CodeHash: "code-expired-10m", AuthRequestID: ar.ID, ExpiresAt: now.Add(-10 * time.Minute)},
+		{CodeHash: "code-live", AuthRequestID: ar.ID, ExpiresAt: now.Add(time.Minute)},
+	} {
+		mustOK(t, s.SaveAuthCode(ctx, c), "SaveAuthCode "+c.CodeHash)
+	}
+
+	n, err := s.PurgeExpired(ctx, now, time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired")
+	if n != 1 {
+		t.Errorf("PurgeExpired removed %d rows, want 1 (the code expired two hours ago)", n)
+	}
+	_, err = s.ConsumeAuthCode(ctx, "code-live", now)
+	mustOK(t, err, "ConsumeAuthCode of the live code after purge")
+
+	// 51 minutes later the code that expired 10 minutes before the first
+	// purge is over its hour and goes; the used one, expired for 50 minutes,
+	// stays.
+	n, err = s.PurgeExpired(ctx, now.Add(51*time.Minute), time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired later")
+	if n != 1 {
+		t.Errorf("PurgeExpired later removed %d rows, want 1 (the code expired 61 minutes ago)", n)
+	}
+}
+
+func testPurgeZeroBefore(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addMail(t, s, "mail-1", now.Add(-400*24*time.Hour))
+	mustOK(t, s.MarkMailSent(ctx, "mail-1", now.Add(-400*24*time.Hour)), "MarkMailSent")
+	mustOK(t, s.AppendAudit(ctx, newAuditEvent("audit.old", "agent@example.fr", now.Add(-400*24*time.Hour))), "AppendAudit")
+
+	n, err := s.PurgeExpired(ctx, now, time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired")
+	if n != 0 {
+		t.Errorf("PurgeExpired with zero mailBefore and auditBefore removed %d rows, want 0", n)
+	}
+	mails, err := s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertIDSet(t, "outbox after purge", mails, "mail-1")
+	events, err := s.ListAudit(ctx, storage.AuditFilter{})
+	mustOK(t, err, "ListAudit")
+	assertAuditTypes(t, "audit after purge", events, "audit.old")
+}

@@ -1,0 +1,222 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+func recoveryJobBehaviours() []behaviour {
+	return []behaviour{
+		{"ClaimLeasesJobs", testRecoveryClaimLease},
+		{"ClaimLimit", testRecoveryClaimLimit},
+		{"Delete", testRecoveryDelete},
+		{"ConcurrentClaimersNeverShare", testRecoveryClaimRace},
+	}
+}
+
+func testRecoveryClaimLease(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addClient(t, s, "portail", now)
+	ar := newAuthRequest("ar-1", "portail", now)
+	mustOK(t, s.CreateAuthRequest(ctx, ar), "CreateAuthRequest")
+	a := newRecoveryJob("job-a", "agent@example.fr", now)
+	a.AuthRequestID = ar.ID
+	b := newRecoveryJob("job-b", "inconnu@example.fr", now.Add(654*time.Microsecond))
+	for _, j := range []storage.RecoveryJob{a, b} {
+		mustOK(t, s.EnqueueRecoveryJob(ctx, j), "EnqueueRecoveryJob "+j.ID)
+	}
+
+	got, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	assertIDSet(t, "first claim", got, "job-a", "job-b")
+	for _, j := range got {
+		want := a
+		if j.ID == b.ID {
+			want = b
+		}
+		assertSame(t, "claimed job "+j.ID, j, want)
+	}
+
+	got, err = s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs while leased")
+	assertIDSet(t, "claim while leased", got)
+	got, err = s.ClaimRecoveryJobs(ctx, now.Add(59*time.Second), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs just before the lease ends")
+	assertIDSet(t, "claim just before the lease ends", got)
+
+	// The worker died: once the lease has run out, someone else takes over.
+	t1 := now.Add(61 * time.Second)
+	got, err = s.ClaimRecoveryJobs(ctx, t1, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs after the lease")
+	assertIDSet(t, "claim after the lease", got, "job-a", "job-b")
+	got, err = s.ClaimRecoveryJobs(ctx, t1.Add(time.Second), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs under the new lease")
+	assertIDSet(t, "claim under the new lease", got)
+}
+
+func testRecoveryClaimLimit(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	var all []string
+	for i := range 5 {
+		j := newRecoveryJob(fmt.Sprintf("job-%d", i), fmt.Sprintf("agent%d@example.fr", i), now.Add(time.Duration(i)*time.Second))
+		mustOK(t, s.EnqueueRecoveryJob(ctx, j), "EnqueueRecoveryJob")
+		all = append(all, j.ID)
+	}
+	t1 := now.Add(time.Minute)
+	first, err := s.ClaimRecoveryJobs(ctx, t1, time.Minute, 2)
+	mustOK(t, err, "ClaimRecoveryJobs limit 2")
+	if len(first) != 2 {
+		t.Fatalf("claim with limit 2 got %d jobs %v", len(first), ids(first))
+	}
+	rest, err := s.ClaimRecoveryJobs(ctx, t1, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs the rest")
+	assertIDSet(t, "both claims together", append(first, rest...), all...)
+}
+
+func testRecoveryDelete(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	for _, id := range []string{"job-a", "job-b"} {
+		mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob(id, "agent@example.fr", now)), "EnqueueRecoveryJob")
+	}
+	got, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	assertIDSet(t, "claim", got, "job-a", "job-b")
+	mustOK(t, s.DeleteRecoveryJob(ctx, "job-a"), "DeleteRecoveryJob")
+	got, err = s.ClaimRecoveryJobs(ctx, now.Add(2*time.Minute), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs after the lease")
+	assertIDSet(t, "claim after delete", got, "job-b")
+}
+
+func testRecoveryClaimRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const jobs = 20
+	var all []string
+	for i := range jobs {
+		j := newRecoveryJob(fmt.Sprintf("job-%02d", i), fmt.Sprintf("agent%d@example.fr", i), now)
+		mustOK(t, s.EnqueueRecoveryJob(ctx, j), "EnqueueRecoveryJob")
+		all = append(all, j.ID)
+	}
+	// Two workers claim small batches until there is nothing left.
+	var mu sync.Mutex
+	var claimed []storage.RecoveryJob
+	errs := race(2, func(int) error {
+		// Bounded, so that an engine handing out leased jobs again fails
+		// instead of looping forever.
+		for range jobs + 1 {
+			got, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 3)
+			if err != nil || len(got) == 0 {
+				return err
+			}
+			mu.Lock()
+			claimed = append(claimed, got...)
+			mu.Unlock()
+		}
+		return errors.New("still claiming jobs after more rounds than there are jobs")
+	})
+	for i, err := range errs {
+		mustOK(t, err, fmt.Sprintf("ClaimRecoveryJobs in worker %d", i))
+	}
+	assertIDSet(t, "jobs claimed by both workers (each exactly once)", claimed, all...)
+}
+
+func provisionalBehaviours() []behaviour {
+	return []behaviour{
+		{"IssueStoresQueuesMailDeletesJob", testProvisionalIssue},
+		{"SecondIssueReplacesFirst", testProvisionalReplace},
+		{"Expiry", testProvisionalExpiry},
+		{"Delete", testProvisionalDelete},
+	}
+}
+
+func testProvisionalIssue(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-2", "autre@example.fr", now)), "EnqueueRecoveryJob")
+
+	issue := storage.ProvisionalIssue{
+		Password: newProvisional("u-1", "$argon2id$prov-1", now.Add(123*time.Microsecond)),
+		Mail:     newMail("mail-1", "agent@example.fr", now),
+		JobID:    "job-1",
+	}
+	mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword")
+
+	got, err := s.GetProvisionalPassword(ctx, "u-1", now.Add(time.Minute))
+	mustOK(t, err, "GetProvisionalPassword")
+	assertSame(t, "provisional password", got, issue.Password)
+	mails, err := s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertSameList(t, "outbox after issue", mails, []storage.OutboxMail{issue.Mail})
+	claimedMails, err := s.ClaimMails(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimMails")
+	assertIDs(t, "mails claimable after issue", claimedMails, "mail-1")
+	jobs, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	assertIDSet(t, "jobs left after issue", jobs, "job-2")
+}
+
+func testProvisionalReplace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "collegue@example.fr", now)
+	first := storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$prov-1", now), Mail: newMail("mail-1", "agent@example.fr", now)}
+	mustOK(t, s.IssueProvisionalPassword(ctx, first), "IssueProvisionalPassword first")
+	other := storage.ProvisionalIssue{Password: newProvisional("u-2", "$argon2id$prov-other", now), Mail: newMail("mail-other", "collegue@example.fr", now)}
+	mustOK(t, s.IssueProvisionalPassword(ctx, other), "IssueProvisionalPassword other agent")
+
+	t1 := now.Add(5 * time.Minute)
+	second := storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$prov-2", t1), Mail: newMail("mail-2", "agent@example.fr", t1)}
+	mustOK(t, s.IssueProvisionalPassword(ctx, second), "IssueProvisionalPassword second")
+
+	got, err := s.GetProvisionalPassword(ctx, "u-1", t1)
+	mustOK(t, err, "GetProvisionalPassword")
+	assertSame(t, "replaced provisional password", got, second.Password)
+	got, err = s.GetProvisionalPassword(ctx, "u-2", t1)
+	mustOK(t, err, "GetProvisionalPassword other agent")
+	assertSame(t, "other agent's provisional password", got, other.Password)
+	mails, err := s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertIDSet(t, "outbox after two issues", mails, "mail-1", "mail-other", "mail-2")
+}
+
+func testProvisionalExpiry(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	issue := storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$prov-1", now), Mail: newMail("mail-1", "agent@example.fr", now)}
+	mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword")
+
+	_, err := s.GetProvisionalPassword(ctx, "u-1", issue.Password.ExpiresAt.Add(-time.Second))
+	mustOK(t, err, "GetProvisionalPassword just before expiry")
+	_, err = s.GetProvisionalPassword(ctx, "u-1", issue.Password.ExpiresAt.Add(time.Second))
+	wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword expired")
+	_, err = s.GetProvisionalPassword(ctx, "u-unknown", now)
+	wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword of an agent without one")
+}
+
+func testProvisionalDelete(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "collegue@example.fr", now)
+	for _, u := range []string{"u-1", "u-2"} {
+		issue := storage.ProvisionalIssue{Password: newProvisional(u, "$argon2id$prov-"+u, now), Mail: newMail("mail-"+u, "agent@example.fr", now)}
+		mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword "+u)
+	}
+	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1"), "DeleteProvisionalPassword")
+	_, err := s.GetProvisionalPassword(ctx, "u-1", now)
+	wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword after delete")
+	_, err = s.GetProvisionalPassword(ctx, "u-2", now)
+	mustOK(t, err, "GetProvisionalPassword of another agent")
+}

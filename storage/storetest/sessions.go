@@ -1,0 +1,111 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+func sessionBehaviours() []behaviour {
+	return []behaviour{
+		{"CreateAndGet", testSessionCreateAndGet},
+		{"IdleExpiry", testSessionIdleExpiry},
+		{"AbsoluteExpiry", testSessionAbsoluteExpiry},
+		{"TouchPushesIdleExpiryUpToAbsolute", testSessionTouch},
+		{"Delete", testSessionDelete},
+		{"DeleteUserSessions", testSessionDeleteUser},
+	}
+}
+
+func testSessionCreateAndGet(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	active := newSession("sess-1", "u-1", now.Add(321*time.Microsecond))
+	mustOK(t, s.CreateSession(ctx, active), "CreateSession")
+	change := newSession("sess-2", "u-1", now)
+	change.Kind, change.AMR = storage.SessionPasswordChange, []string{"pwd"}
+	mustOK(t, s.CreateSession(ctx, change), "CreateSession password_change")
+
+	got, err := s.GetSession(ctx, "sess-1", now.Add(time.Minute))
+	mustOK(t, err, "GetSession")
+	assertSame(t, "active session", got, active)
+	got, err = s.GetSession(ctx, "sess-2", now.Add(time.Minute))
+	mustOK(t, err, "GetSession password_change")
+	assertSame(t, "password-change session", got, change)
+	_, err = s.GetSession(ctx, "sess-unknown", now)
+	wantErr(t, err, storage.ErrNotFound, "GetSession unknown")
+}
+
+func testSessionIdleExpiry(t *testing.T, s storage.Store) {
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	sess := addSession(t, s, "sess-1", "u-1", now)
+	assertSessionLive(t, s, sess.ID, sess.IdleExpiresAt.Add(-time.Second))
+	assertSessionGone(t, s, sess.ID, sess.IdleExpiresAt.Add(time.Second))
+}
+
+func testSessionAbsoluteExpiry(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	// An idle expiry beyond the absolute one: the absolute one still rules.
+	sess := newSession("sess-1", "u-1", now)
+	sess.AbsoluteExpiresAt = now.Add(10 * time.Minute)
+	mustOK(t, s.CreateSession(ctx, sess), "CreateSession")
+	assertSessionLive(t, s, sess.ID, now.Add(10*time.Minute-time.Second))
+	assertSessionGone(t, s, sess.ID, now.Add(10*time.Minute+time.Second))
+}
+
+func testSessionTouch(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	sess := addSession(t, s, "sess-1", "u-1", now) // idle +30 min, absolute +1 h
+	other := addSession(t, s, "sess-2", "u-1", now)
+
+	t1 := now.Add(20 * time.Minute)
+	mustOK(t, s.TouchSession(ctx, sess.ID, t1, t1.Add(30*time.Minute)), "TouchSession")
+	// Past the first idle expiry: alive only because of the touch.
+	got, err := s.GetSession(ctx, sess.ID, now.Add(40*time.Minute))
+	mustOK(t, err, "GetSession after touch")
+	want := sess
+	want.LastSeenAt, want.IdleExpiresAt = t1, t1.Add(30*time.Minute)
+	assertSame(t, "touched session", got, want)
+	assertSessionGone(t, s, other.ID, now.Add(40*time.Minute))
+
+	t2 := now.Add(45 * time.Minute)
+	mustOK(t, s.TouchSession(ctx, sess.ID, t2, t2.Add(30*time.Minute)), "TouchSession beyond absolute")
+	got, err = s.GetSession(ctx, sess.ID, t2)
+	mustOK(t, err, "GetSession after second touch")
+	want.LastSeenAt, want.IdleExpiresAt = t2, sess.AbsoluteExpiresAt
+	assertSame(t, "session touched beyond its absolute expiry", got, want)
+	assertSessionLive(t, s, sess.ID, sess.AbsoluteExpiresAt.Add(-time.Second))
+	assertSessionGone(t, s, sess.ID, sess.AbsoluteExpiresAt.Add(time.Second))
+}
+
+func testSessionDelete(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addSession(t, s, "sess-1", "u-1", now)
+	addSession(t, s, "sess-2", "u-1", now)
+	mustOK(t, s.DeleteSession(ctx, "sess-1"), "DeleteSession")
+	assertSessionGone(t, s, "sess-1", now)
+	assertSessionLive(t, s, "sess-2", now)
+}
+
+func testSessionDeleteUser(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "collegue@example.fr", now)
+	addSession(t, s, "sess-1", "u-1", now)
+	addSession(t, s, "sess-2", "u-1", now)
+	addSession(t, s, "sess-3", "u-2", now)
+	mustOK(t, s.DeleteUserSessions(ctx, "u-1"), "DeleteUserSessions")
+	assertSessionGone(t, s, "sess-1", now)
+	assertSessionGone(t, s, "sess-2", now)
+	assertSessionLive(t, s, "sess-3", now)
+}
