@@ -48,10 +48,6 @@ const (
 	captchaHeight = 80
 )
 
-// captchaFonts: the plainest of the library's fonts. Some others (actionj)
-// have no lowercase at all, which a case-sensitive answer cannot afford.
-var captchaFonts = []string{"wqy-microhei.ttc", "RitaSmith.ttf"}
-
 // Operands of the question alternative: 1 to 20, in words.
 const questionMaxOperand = 20
 
@@ -68,8 +64,11 @@ func newCaptchaMaker(length int, testAnswer string, key []byte) (*captchaMaker, 
 		return nil, fmt.Errorf("loginui: CaptchaLength must be between 5 and 8, not %d", length)
 	}
 	background := color.RGBA{R: 255, G: 255, B: 255, A: 255}
+	// The plainest of the library's fonts: some others (actionj) have no
+	// lowercase at all, which a case-sensitive answer cannot afford.
+	fonts := []string{"wqy-microhei.ttc", "RitaSmith.ttf"}
 	driver := base64Captcha.NewDriverString(captchaHeight, captchaWidth, 0,
-		base64Captcha.OptionShowSlimeLine, length, captchaAlphabet, &background, nil, captchaFonts)
+		base64Captcha.OptionShowSlimeLine, length, captchaAlphabet, &background, nil, fonts)
 	return &captchaMaker{length: length, testAnswer: testAnswer, key: key, driver: driver}, nil
 }
 

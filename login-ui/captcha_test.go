@@ -2,10 +2,16 @@ package loginui
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"image/png"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
 )
 
 func TestCaptchaTextIsRandomFromTheAlphabet(t *testing.T) {
@@ -83,15 +89,39 @@ func TestCaptchaTestAnswerIsDrawnAndAsked(t *testing.T) {
 	}
 }
 
+type noChallenges struct{}
+
+func (noChallenges) CreateChallenge(context.Context, storage.Challenge) error { return errBoom }
+func (noChallenges) ConsumeChallenge(context.Context, string, time.Time) (storage.Challenge, error) {
+	return storage.Challenge{}, errBoom
+}
+func (noChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
+	return 0, errBoom
+}
+
 func TestNewRefusesBadSettings(t *testing.T) {
-	good := Deps{Accounts: &fakeAccounts{}, AuthRequests: newFakeRequests(), Challenges: nil,
-		Config: Config{CaptchaLength: 5, CaptchaTTL: 1}, ChallengeKey: make([]byte, 32)}
-	if _, err := New(good); err == nil {
-		t.Error("accepted without Challenges")
+	valid := func() Deps {
+		return Deps{Accounts: &fakeAccounts{}, AuthRequests: newFakeRequests(), Challenges: noChallenges{},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Config: Config{CaptchaLength: 5, CaptchaTTL: time.Minute}, ChallengeKey: make([]byte, 32)}
 	}
-	for _, n := range []int{0, 4, 9} {
-		if _, err := newCaptchaMaker(n, "", make([]byte, 32)); err == nil {
-			t.Errorf("CaptchaLength %d accepted", n)
+	if _, err := New(valid()); err != nil {
+		t.Fatalf("valid deps refused: %v", err)
+	}
+	for name, mutate := range map[string]func(*Deps){
+		"no accounts":   func(d *Deps) { d.Accounts = nil },
+		"no requests":   func(d *Deps) { d.AuthRequests = nil },
+		"no challenges": func(d *Deps) { d.Challenges = nil },
+		"no logger":     func(d *Deps) { d.Logger = nil },
+		"short key":     func(d *Deps) { d.ChallengeKey = make([]byte, 16) },
+		"no TTL":        func(d *Deps) { d.Config.CaptchaTTL = 0 },
+		"length 4":      func(d *Deps) { d.Config.CaptchaLength = 4 },
+		"length 9":      func(d *Deps) { d.Config.CaptchaLength = 9 },
+	} {
+		d := valid()
+		mutate(&d)
+		if _, err := New(d); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

@@ -165,7 +165,7 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	f := readFields(r, "current", "new", "confirmation")
 	current, newPassword, confirmation := f.get("current"), f.get("new"), f.get("confirmation")
 	v := h.changeView(id)
-	v.markBad(f.Bad)
+	v.markBad(f.bad)
 	if len(v.Errors) > 0 || oversized(v, current, newPassword, confirmation, "change.current_wrong") {
 		h.render(w, r, http.StatusOK, "change", v)
 		return
@@ -242,7 +242,7 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	email := f.get("email")
 	current, newPassword, confirmation := f.get("current"), f.get("new"), f.get("confirmation")
 	v := h.passwordView(id, email)
-	v.markBad(f.Bad)
+	v.markBad(f.bad)
 	if len(v.Errors) > 0 || oversized(v, current, newPassword, confirmation, "password.current_wrong") {
 		h.render(w, r, http.StatusOK, "password", v)
 		return

@@ -79,7 +79,7 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			kind = storage.ChallengeQuestion
 		}
 		v := h.forgotView(id, f.get("email"))
-		v.markBad(f.Bad)
+		v.markBad(f.bad)
 		h.renderForgot(w, r, v, kind, token, false, false)
 		return
 	}
@@ -91,7 +91,7 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(f.get("email"))
 	v := h.forgotView(id, email)
-	v.markBad(f.Bad)
+	v.markBad(f.bad)
 	if !solved {
 		n, err := h.challenges.HitCounter(ctx, "captcha:wrong:"+h.clientIP(r), captchaWindow, h.now())
 		if err != nil {

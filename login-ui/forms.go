@@ -84,10 +84,10 @@ func retryLink(r *http.Request) string {
 
 // formFields holds the posted values a handler asked for. A value that is
 // not valid UTF-8 or holds a NUL byte is dropped and its field listed in
-// Bad, so the page can say so next to it.
+// bad, so the page can say so next to it.
 type formFields struct {
 	values map[string]string
-	Bad    []string
+	bad    []string
 }
 
 func readFields(r *http.Request, names ...string) formFields {
@@ -95,7 +95,7 @@ func readFields(r *http.Request, names ...string) formFields {
 	for _, name := range names {
 		v := r.PostForm.Get(name)
 		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			f.Bad = append(f.Bad, name)
+			f.bad = append(f.bad, name)
 			continue
 		}
 		f.values[name] = v

@@ -638,3 +638,10 @@ func randomHex(t *testing.T) string {
 }
 
 var errBoom = errors.New("boom")
+
+// The real implementations satisfy the interfaces.
+var (
+	_ Accounts   = (*account.Service)(nil)
+	_ Challenges = (*sqlite.Store)(nil)
+	_ Challenges = storage.Store(nil)
+)

@@ -11,14 +11,18 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// notices are the confirmations another page may ask the login page to show
-// (?info=...), by name: the query never carries text.
-var notices = map[string]string{
-	"password_changed": "notice.password_changed",
-	"logged_out":       "notice.logged_out",
-}
-
+// paramNotice names a confirmation another page asks the login page to show
+// (?info=password_changed): the query never carries the text itself.
 const paramNotice = "info"
+
+// noticeKey is the catalog key of a notice name.
+func noticeKey(name string) (string, bool) {
+	switch name {
+	case "password_changed", "logged_out":
+		return "notice." + name, true
+	}
+	return "", false
+}
 
 // ssoOutcome is what GET /login does with an auth request.
 type ssoOutcome int
@@ -32,11 +36,12 @@ const (
 )
 
 // decideSSO applies OpenID Connect's prompt and max_age to the browser's
-// session. It is pure, so that each rule is tested alone.
+// session, in one place and without I/O.
 func decideSSO(ar storage.AuthRequest, b browserSession, now time.Time) ssoOutcome {
 	promptNone := slices.Contains(ar.Prompt, "none")
 	promptLogin := slices.Contains(ar.Prompt, "login")
-	fresh := ar.MaxAge == nil || now.Sub(b.Sess.AuthTime) <= time.Duration(*ar.MaxAge)*time.Second
+	// In float seconds: a huge max_age must not overflow a Duration.
+	fresh := ar.MaxAge == nil || now.Sub(b.Sess.AuthTime).Seconds() <= float64(*ar.MaxAge)
 	switch {
 	case b.active() && !promptLogin && fresh:
 		return completeWithSession
@@ -66,7 +71,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.loginView(id, "")
-	if key, ok := notices[r.URL.Query().Get(paramNotice)]; ok {
+	if key, ok := noticeKey(r.URL.Query().Get(paramNotice)); ok {
 		v.Notice = msg(key)
 	}
 	if id == "" {
@@ -160,8 +165,8 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	f := readFields(r, "email", "password")
 	email, password := f.get("email"), f.get("password")
 	v := h.loginView(id, email)
-	v.markBad(f.Bad)
-	if len(f.Bad) == 0 {
+	v.markBad(f.bad)
+	if len(f.bad) == 0 {
 		if email == "" {
 			v.fieldError("email", msg("error.email_needed"))
 		}

@@ -272,6 +272,7 @@ func TestSSODecisions(t *testing.T) {
 		{name: "prompt=login", kind: storage.SessionActive, mod: func(a *storage.AuthRequest) { a.Prompt = []string{"login"} }, want: "form"},
 		{name: "max_age exceeded", kind: storage.SessionActive, mod: func(a *storage.AuthRequest) { a.MaxAge = maxAge(60) }, advance: 2 * time.Minute, want: "form"},
 		{name: "max_age respected", kind: storage.SessionActive, mod: func(a *storage.AuthRequest) { a.MaxAge = maxAge(600) }, advance: 2 * time.Minute, want: "callback"},
+		{name: "max_age huge", kind: storage.SessionActive, mod: func(a *storage.AuthRequest) { a.MaxAge = maxAge(1 << 62) }, advance: time.Hour, want: "callback"},
 		{name: "prompt=none with session", kind: storage.SessionActive, mod: func(a *storage.AuthRequest) { a.Prompt = []string{"none"} }, want: "callback"},
 		{name: "prompt=none without session", mod: func(a *storage.AuthRequest) { a.Prompt = []string{"none"} }, want: "login_required"},
 		{name: "prompt=none, max_age exceeded", kind: storage.SessionActive, mod: func(a *storage.AuthRequest) { a.Prompt = []string{"none"}; a.MaxAge = maxAge(10) }, advance: time.Minute, want: "login_required"},

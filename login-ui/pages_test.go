@@ -161,7 +161,7 @@ func TestPagesShowTheDocumentsWording(t *testing.T) {
 	wantContains(t, pages["forgot"], "Adresse e-mail", "Saisissez le texte ci-dessus",
 		"A quoi ça sert ?", "Cette fonctionnalité nous aide à empêcher des programmes automatisés de réinitialiser les mots de passe.",
 		"Saisissez le texte tel qu'il apparaît dans l'image. N'insérez pas d'espace entre les lettres.",
-		"Valider", "Annuler")
+		"Valider", "Annuler", "Nouvelle image", "Je ne peux pas lire l'image : me poser une question")
 	wantContains(t, pages["forgot error"], "la vérification du texte a échoué")
 	wantContains(t, pages["sent"], "Si cette adresse correspond à un compte, un e-mail contenant un mot de passe provisoire vient de vous être envoyé.",
 		"« Votre mot de passe »", "SPAM", "« Courrier indésirable »")
@@ -242,9 +242,10 @@ func TestCatalogHasEveryKeyTheTemplatesUse(t *testing.T) {
 	if found < 30 {
 		t.Fatalf("only %d text calls found: the pattern is broken", found)
 	}
-	for _, key := range notices {
-		if _, err := c.get(key); err != nil {
-			t.Error(err)
+	for _, name := range []string{"password_changed", "logged_out"} {
+		key, ok := noticeKey(name)
+		if _, err := c.get(key); !ok || err != nil {
+			t.Error(name, err)
 		}
 	}
 	for n := 1; n <= questionMaxOperand; n++ {

@@ -14,18 +14,15 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// pageNames are the page templates; each defines "content" and is rendered
-// inside "layout".
-var pageNames = []string{"login", "forgot", "sent", "change", "password", "space", "message"}
-
 // parsePages parses every page once, each with the shared layout and
 // partials, at construction: a broken template stops the start-up instead of
-// a request.
+// a request. Each page defines "content", rendered inside "layout".
 func parsePages(c catalog) (map[string]*template.Template, error) {
 	funcs := c.funcs()
 	funcs["link"] = link
-	pages := make(map[string]*template.Template, len(pageNames))
-	for _, name := range pageNames {
+	names := []string{"login", "forgot", "sent", "change", "password", "space", "message"}
+	pages := make(map[string]*template.Template, len(names))
+	for _, name := range names {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("loginui: parsing page %s: %w", name, err)
