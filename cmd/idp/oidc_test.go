@@ -203,6 +203,7 @@ func TestOIDCRefusals(t *testing.T) {
 			if p.Status < 400 || p.Location() != "" {
 				t.Fatalf("status %d location %q", p.Status, p.Location())
 			}
+			p.mustContain("Connexion impossible", "Code technique : invalid_request")
 		})
 		t.Run("unknown client shows an error page", func(t *testing.T) {
 			b := newBrowser(t, e.issuer)
@@ -212,6 +213,7 @@ func TestOIDCRefusals(t *testing.T) {
 			if p.Status < 400 || p.Location() != "" {
 				t.Fatalf("status %d location %q", p.Status, p.Location())
 			}
+			p.mustContain("Connexion impossible", "Code technique : invalid_request")
 		})
 		t.Run("plain PKCE is refused", func(t *testing.T) {
 			b := newBrowser(t, e.issuer)
@@ -304,6 +306,10 @@ func TestOIDCRefusals(t *testing.T) {
 			p := b.get("/end_session?" + q.Encode())
 			if p.Status < 400 || p.Location() != "" {
 				t.Fatalf("status %d location %q", p.Status, p.Location())
+			}
+			p.mustContain("Connexion impossible")
+			if strings.Contains(p.Body, "evil.example") {
+				t.Fatal("the error page reflects the request")
 			}
 		})
 	})

@@ -137,7 +137,13 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
 	ui.Routes(r)
-	r.PathPrefix("/").Handler(s.provider.Handler())
+	op := s.provider.Handler()
+	// The browser-facing OIDC endpoints show a French page for the errors
+	// the library cannot redirect to the relying application.
+	for _, path := range []string{"/authorize", "/authorize/callback", "/end_session"} {
+		r.Handle(path, ui.OAuthErrorPages(op))
+	}
+	r.PathPrefix("/").Handler(op)
 	s.handler = requestLog(s.log, loginui.SecurityHeaders(r, secure))
 	return nil
 }

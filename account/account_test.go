@@ -1,0 +1,287 @@
+package account_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/account/policy"
+	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/passhash"
+	"github.com/caf-extranet/idp/storage/postgres"
+	"github.com/caf-extranet/idp/storage/postgres/pgtest"
+	"github.com/caf-extranet/idp/storage/sqlite"
+)
+
+// fixture is an account service on a real store with a settable clock.
+type fixture struct {
+	t   *testing.T
+	ctx context.Context
+	st  storage.Store
+	svc *account.Service
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+type migrator interface {
+	storage.Store
+	Migrate(context.Context) error
+}
+
+func engines(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	open := map[string]func(t *testing.T) migrator{
+		"sqlite": func(t *testing.T) migrator {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"postgres": func(t *testing.T) migrator {
+			s, err := postgres.Open(context.Background(), pgtest.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			st := open[name](t)
+			t.Cleanup(func() { st.Close() })
+			if err := st.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			f := &fixture{t: t, ctx: context.Background(), st: st, now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+			f.svc = account.New(st, passhash.NewHasher(passhash.DefaultParams(), 4), policy.Default(), account.Config{
+				ProvisionalLength: 12, ProvisionalTTL: 24 * time.Hour,
+				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20,
+				SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
+				Portal: mail.Portal{URL: "https://portail.example.fr/login", Name: "Portail Extranet"},
+			}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			fn(t, f)
+		})
+	}
+}
+
+var meta = account.Meta{ClientIP: "192.0.2.10", UserAgent: "test"}
+
+func (f *fixture) agent(email, password string) storage.User {
+	f.t.Helper()
+	u, err := f.svc.CreateUser(f.ctx, account.NewUser{Email: email, Name: "Agent", Password: password}, meta)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return u
+}
+
+var passwordLine = regexp.MustCompile(`(?m)^\s*([A-Za-z2-9]{12})\s*$`)
+
+// mailsTo lists the queued mails to an address, oldest first.
+func (f *fixture) mailsTo(to string) []storage.OutboxMail {
+	f.t.Helper()
+	all, err := f.st.ListMails(f.ctx, "", 1000)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []storage.OutboxMail
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].To == to {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+// recover runs the whole recovery request and returns the mailed password.
+func (f *fixture) recover(email string) string {
+	f.t.Helper()
+	if err := f.svc.RequestRecovery(f.ctx, email, meta); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	ms := f.mailsTo(storage.NormaliseEmail(email))
+	if len(ms) == 0 {
+		return ""
+	}
+	m := passwordLine.FindStringSubmatch(ms[len(ms)-1].TextBody)
+	if m == nil {
+		f.t.Fatalf("no password line in %q", ms[len(ms)-1].TextBody)
+	}
+	return m[1]
+}
+
+func TestProvisionalPasswordRules(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		u := f.agent("claire@mairie.fr", "secret12")
+		p1 := f.recover("Claire@Mairie.FR ")
+		if p1 == "" {
+			t.Fatal("no provisional password mailed")
+		}
+		// The personal password keeps working: a stranger's request locks nobody out...
+		l, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta)
+		if err != nil || l.Provisional {
+			t.Fatalf("personal login after a recovery request: %v %+v", err, l)
+		}
+		// ...and cancels the outstanding provisional password.
+		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", p1, meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatalf("provisional password after a personal login: %v", err)
+		}
+		// A newer request replaces an older provisional password.
+		p2 := f.recover("claire@mairie.fr")
+		p3 := f.recover("claire@mairie.fr")
+		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", p2, meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatalf("replaced provisional password still works: %v", err)
+		}
+		l, err = f.svc.Authenticate(f.ctx, "claire@mairie.fr", p3, meta)
+		if err != nil || !l.Provisional || !l.User.PendingPasswordChange {
+			t.Fatalf("provisional login: %v %+v", err, l)
+		}
+		// It stays usable (the agent may close the browser) until it expires.
+		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", p3, meta); err != nil {
+			t.Fatalf("second provisional login: %v", err)
+		}
+		f.advance(24*time.Hour + time.Second)
+		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", p3, meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatalf("expired provisional password: %v", err)
+		}
+		if err := f.svc.CompleteForcedChange(f.ctx, u.ID, p3, "nouveau2026", "nouveau2026", meta); !errors.Is(err, account.ErrNotPending) {
+			t.Fatalf("forced change with an expired provisional password: %v", err)
+		}
+	})
+}
+
+func TestRecoveryThrottlesAndSilence(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		f.agent("parti@mairie.fr", "secret12")
+		if err := f.svc.SetDisabled(f.ctx, "parti@mairie.fr", true, meta); err != nil {
+			t.Fatal(err)
+		}
+		for _, addr := range []string{"inconnu@mairie.fr", "parti@mairie.fr"} {
+			if err := f.svc.RequestRecovery(f.ctx, addr, meta); err != nil {
+				t.Fatalf("%s: %v", addr, err)
+			}
+		}
+		// At most 3 mails per account per hour; the answer never changes.
+		for range 5 {
+			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "198.51.100.7"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(f.mailsTo("claire@mairie.fr")); n != 3 {
+			t.Fatalf("%d mails in an hour, want 3", n)
+		}
+		if n := len(f.mailsTo("inconnu@mairie.fr")) + len(f.mailsTo("parti@mairie.fr")); n != 0 {
+			t.Fatalf("%d mails to unknown or disabled addresses", n)
+		}
+		f.advance(time.Hour + time.Second)
+		f.recover("claire@mairie.fr")
+		if n := len(f.mailsTo("claire@mairie.fr")); n != 4 {
+			t.Fatalf("the per-account limit did not reset after an hour: %d mails", n)
+		}
+		// At most 20 requests per IP per hour: beyond, nothing is even recorded.
+		for range 25 {
+			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "203.0.113.9"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		jobs, err := f.st.ClaimRecoveryJobs(f.ctx, f.clock(), time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 20 {
+			t.Fatalf("%d jobs recorded from one IP in an hour, want 20", len(jobs))
+		}
+	})
+}
+
+func TestForcedChangeHasOneWinner(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		u := f.agent("claire@mairie.fr", "secret12")
+		p := f.recover("claire@mairie.fr")
+		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", p, meta); err != nil {
+			t.Fatal(err)
+		}
+		// Every problem at once, nothing saved.
+		err := f.svc.CompleteForcedChange(f.ctx, u.ID, "wrong", "abc", "abd", meta)
+		var ce *account.ChangeError
+		if !errors.As(err, &ce) || !ce.CurrentWrong || len(ce.Violations) < 3 {
+			t.Fatalf("change error: %v %+v", err, ce)
+		}
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				pw := "nouveau" + string(rune('a'+i)) + "1"
+				if err := f.svc.CompleteForcedChange(f.ctx, u.ID, p, pw, pw, meta); err == nil {
+					wins.Add(1)
+				} else if !errors.Is(err, account.ErrNotPending) {
+					t.Errorf("loser: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d concurrent changes won, want exactly 1", wins.Load())
+		}
+		got, _ := f.st.GetUser(f.ctx, u.ID)
+		if got.PendingPasswordChange {
+			t.Fatal("still pending after the change")
+		}
+		if n := len(f.mailsTo("claire@mairie.fr")); n != 2 { // the provisional password, one notification
+			t.Fatalf("%d mails, want the provisional one and one notification", n)
+		}
+	})
+}
+
+func TestSessions(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		u := f.agent("claire@mairie.fr", "secret12")
+		raw, s, err := f.svc.StartSession(f.ctx, u.ID, storage.SessionActive, f.clock())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ID == raw || s.ID != storage.HashSecret(raw) {
+			t.Fatal("the session id stored must be the hash of the cookie value")
+		}
+		f.advance(50 * time.Minute)
+		if _, err := f.svc.Session(f.ctx, raw); err != nil {
+			t.Fatalf("active session: %v", err)
+		}
+		f.advance(50 * time.Minute) // idle 1h counted from the last activity
+		if _, err := f.svc.Session(f.ctx, raw); err != nil {
+			t.Fatalf("touched session expired: %v", err)
+		}
+		f.advance(61 * time.Minute)
+		if _, err := f.svc.Session(f.ctx, raw); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("idle session: %v", err)
+		}
+		raw, _, _ = f.svc.StartSession(f.ctx, u.ID, storage.SessionPasswordChange, f.clock())
+		f.advance(31 * time.Minute)
+		if _, err := f.svc.Session(f.ctx, raw); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("password-change sessions last 30 minutes at most: %v", err)
+		}
+	})
+}
