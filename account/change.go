@@ -34,12 +34,19 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	if err != nil {
 		return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
 	}
+	keys := keysFor("change", u.Email, meta.ClientIP)
+	if _, err := s.checkThrottle(ctx, keys); err != nil {
+		return err
+	}
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, u.Email)}
 	ok, err := s.verifyBounded(ctx, current, prov.Hash)
 	if err != nil {
 		return err
 	}
 	ce.CurrentWrong = !ok
+	if ce.CurrentWrong {
+		s.recordFailure(ctx, keys)
+	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", u, meta, "forced")
 		return ce
@@ -51,6 +58,7 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	if err != nil {
 		return err
 	}
+	s.unlockAfterRecovery(ctx, u.Email)
 	s.audit(ctx, "password.changed", u, meta, "forced")
 	return nil
 }
@@ -67,11 +75,21 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 		return fmt.Errorf("account: looking up %q: %w", email, err)
 	}
 	known := err == nil
+	keys := keysFor("change", email, meta.ClientIP)
+	if _, err := s.checkThrottle(ctx, keys); err != nil {
+		return err
+	}
+	// A login lock also holds here: only the provisional password may prove
+	// the current one until the recovery completes.
+	loginLocked, err := s.checkThrottle(ctx, keysFor("login", email, meta.ClientIP))
+	if err != nil {
+		return err
+	}
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, email)}
 
 	var precondition storage.PasswordChange
 	matched := false
-	if known && u.PasswordHash != "" {
+	if known && u.PasswordHash != "" && !loginLocked {
 		ok, err := s.verifyBounded(ctx, current, u.PasswordHash)
 		if err != nil {
 			return err
@@ -97,6 +115,9 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 		}
 	}
 	ce.CurrentWrong = !matched || u.Disabled
+	if ce.CurrentWrong {
+		s.recordFailure(ctx, keys)
+	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", storage.User{ID: u.ID, Email: email}, meta, "voluntary")
 		return ce
@@ -109,6 +130,7 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	if err != nil {
 		return err
 	}
+	s.unlockAfterRecovery(ctx, u.Email)
 	s.audit(ctx, "password.changed", u, meta, "voluntary")
 	return nil
 }

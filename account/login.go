@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caf-extranet/idp/account/policy"
 	"github.com/caf-extranet/idp/storage"
@@ -25,6 +26,27 @@ const maxPasswordBytes = 1024
 func (s *Service) Authenticate(ctx context.Context, email, password string, meta Meta) (Login, error) {
 	email = storage.NormaliseEmail(email)
 	now := s.now()
+	keys := keysFor("login", email, meta.ClientIP)
+	locked, err := s.checkThrottle(ctx, keys)
+	if err != nil {
+		if errors.Is(err, ErrThrottled) {
+			s.audit(ctx, "login.throttled", storage.User{Email: email}, meta, "")
+		}
+		return Login{}, err
+	}
+	login, err := s.authenticate(ctx, email, password, locked, meta, now)
+	switch {
+	case errors.Is(err, ErrInvalidCredentials):
+		s.recordFailure(ctx, keys)
+	case err == nil && !login.Provisional:
+		s.resetAccount(ctx, keys)
+	}
+	return login, err
+}
+
+// authenticate is Authenticate after the throttle. A locked account accepts
+// only its provisional password (the way out of the lock is the recovery).
+func (s *Service) authenticate(ctx context.Context, email, password string, locked bool, meta Meta, now time.Time) (Login, error) {
 	if password == "" || len(password) > maxPasswordBytes {
 		s.hasher.DummyVerify(ctx, "")
 		s.hasher.DummyVerify(ctx, "")
@@ -45,7 +67,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, meta
 	}
 
 	personalOK := false
-	if u.PasswordHash != "" {
+	if u.PasswordHash != "" && !locked {
 		ok, needsRehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
 		if err != nil {
 			return Login{}, fmt.Errorf("account: verifying password of %s: %w", u.ID, err)

@@ -80,7 +80,14 @@ func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob)
 		s.audit(ctx, "recovery.throttled", u, meta, "per-account limit")
 		return s.dropJob(ctx, j)
 	}
-	if err := s.issueProvisional(ctx, u, j.ID, mail.ProvisionalPassword); err != nil {
+	err = s.issueProvisional(ctx, u, j.ID, mail.ProvisionalPassword)
+	if errors.Is(err, storage.ErrConflict) {
+		// Another instance's worker finished this job after our lease ran
+		// out: its mail went, ours must not.
+		s.log.InfoContext(ctx, "recovery job already done elsewhere", "job_id", j.ID)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	s.audit(ctx, "provisional.issued", u, meta, "recovery")

@@ -55,6 +55,7 @@ func catalogFR() catalog {
 			"captcha.why.text":       "Cette fonctionnalité nous aide à empêcher des programmes automatisés de réinitialiser les mots de passe.",
 			"captcha.failed":         "la vérification du texte a échoué",
 			"captcha.throttled":      "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
+			"error.throttled":        "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
 			"captcha.unreadable":     "Image illisible ?",
 			"captcha.to_options":     "Autres possibilités",
 			"captcha.options":        "Vous ne pouvez pas lire l'image ?",

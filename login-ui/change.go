@@ -178,6 +178,10 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		h.changeErrors(v, ce, current, "change.current_wrong")
 		h.render(w, r, http.StatusOK, "change", v)
 		return
+	case errors.Is(err, account.ErrThrottled):
+		v.fieldError("current", msg("error.throttled"))
+		h.render(w, r, http.StatusTooManyRequests, "change", v)
+		return
 	case errors.Is(err, account.ErrNotPending):
 		// Nothing left to change (provisional password expired or already
 		// used): the restricted session is of no further use.
@@ -266,6 +270,10 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &ce):
 		h.changeErrors(v, ce, current, "password.current_wrong")
 		h.render(w, r, http.StatusOK, "password", v)
+		return
+	case errors.Is(err, account.ErrThrottled):
+		v.fieldError("current", msg("error.throttled"))
+		h.render(w, r, http.StatusTooManyRequests, "password", v)
 		return
 	case err != nil:
 		h.internalError(w, r, "voluntary change", err)

@@ -190,6 +190,11 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "login", v)
 		return
 	}
+	if errors.Is(err, account.ErrThrottled) {
+		v.fieldError("password", msg("error.throttled"))
+		h.render(w, r, http.StatusTooManyRequests, "login", v)
+		return
+	}
 	if err != nil {
 		h.internalError(w, r, "authenticating", err)
 		return

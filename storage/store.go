@@ -43,7 +43,27 @@ type Store interface {
 	CreateClient(ctx context.Context, c Client) error // ErrDuplicate
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error) // ordered by id
-	DeleteClient(ctx context.Context, id string) error // ErrNotFound
+	// DeleteClient removes the client (ErrNotFound when none) and, in the
+	// same transaction, revokes every access and refresh token issued to it
+	// and deletes its habilitations.
+	DeleteClient(ctx context.Context, id string) error
+	// SetClientRestricted sets Client.Restricted; ErrNotFound when no such
+	// client.
+	SetClientRestricted(ctx context.Context, clientID string, restricted bool) error
+
+	// Habilitations (who may enter a restricted client).
+	// GrantHabilitation creates or replaces (h.UserID, h.ClientID)'s
+	// habilitation; ErrNotFound when the agent or the client does not exist
+	// (a client deleted meanwhile leaves no habilitation behind).
+	GrantHabilitation(ctx context.Context, h Habilitation) error
+	// RevokeHabilitation deletes it; ErrNotFound when none.
+	RevokeHabilitation(ctx context.Context, userID, clientID string) error
+	// GetHabilitation returns the habilitation that holds at now; ErrNotFound
+	// when none or when Until <= now.
+	GetHabilitation(ctx context.Context, userID, clientID string, now time.Time) (Habilitation, error)
+	// ListHabilitations lists the habilitations matching f, ordered by user
+	// then client, expired ones included (the administrator sees them).
+	ListHabilitations(ctx context.Context, f HabilitationFilter) ([]Habilitation, error)
 
 	// Auth requests. GetAuthRequest returns ErrNotFound once ExpiresAt has
 	// passed.
@@ -57,13 +77,20 @@ type Store interface {
 	SaveAuthCode(ctx context.Context, c AuthCode) error
 	// ConsumeAuthCode marks the code used and returns its auth request. A code
 	// used before gets ErrAlreadyUsed, and every access and refresh token of
-	// the grant (GrantID == AuthRequestID) is revoked in the same transaction.
+	// the grant (GrantID == AuthRequestID) is revoked in the same transaction;
+	// the reuse is also recorded on the code, so that CreateTokens refuses
+	// the grant from then on (the first user's exchange may still be between
+	// ConsumeAuthCode and CreateTokens).
 	// An unknown or expired code, or one whose auth request is gone, gets
 	// ErrNotFound.
 	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
 
 	// Tokens. CreateTokens stores an access token and, when rt is not nil, a
-	// refresh token, in one transaction.
+	// refresh token, in one transaction. When at.GrantID is the auth request
+	// of a code whose reuse was recorded (see ConsumeAuthCode) it gets
+	// ErrAlreadyUsed and writes nothing; this check and the reuse's
+	// revocation are serialised, so no token of the grant survives either
+	// order.
 	CreateTokens(ctx context.Context, at AccessToken, rt *RefreshToken) error
 	// GetAccessToken returns ErrNotFound for unknown, revoked or expired.
 	GetAccessToken(ctx context.Context, id string, now time.Time) (AccessToken, error)
@@ -109,6 +136,9 @@ type Store interface {
 	// Provisional passwords.
 	// IssueProvisionalPassword, in one transaction: replaces the agent's
 	// provisional password, queues the mail, deletes the recovery job if set.
+	// When JobID is set but the job no longer exists (another worker, whose
+	// lease had not run out, completed it) it gets ErrConflict and writes
+	// nothing: one job mails one password.
 	IssueProvisionalPassword(ctx context.Context, p ProvisionalIssue) error
 	// GetProvisionalPassword returns ErrNotFound when none or expired.
 	GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (ProvisionalPassword, error)
@@ -130,7 +160,8 @@ type Store interface {
 	MarkMailSent(ctx context.Context, id string, now time.Time) error
 	// MarkMailRetry counts an attempt and schedules the next one.
 	MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error
-	// MarkMailFailed counts the last attempt and gives up.
+	// MarkMailFailed counts the last attempt, gives up, and clears the bodies
+	// (they may hold a provisional password).
 	MarkMailFailed(ctx context.Context, id string, lastError string) error
 	// ListMails lists the outbox, newest first; status "" means any.
 	ListMails(ctx context.Context, status string, limit int) ([]OutboxMail, error)
@@ -140,6 +171,21 @@ type Store interface {
 	// window (the first hit of a window returns 1; a window starts at the first
 	// hit after the previous one ended). Atomic across instances.
 	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
+
+	// Login throttling: consecutive failures per key, shared by every
+	// instance.
+	// AddFailure counts one more consecutive failure on key, atomically
+	// (concurrent calls are all counted), sets LastFailureAt to now, and
+	// returns the new state. The first call that leaves Failures >=
+	// lockAfter (when lockAfter > 0) sets LockedAt to its now; a lock, once
+	// set, is kept until ResetThrottle.
+	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (Throttle, error)
+	// GetThrottle returns key's state: a zero Throttle with Key set when
+	// there is none (never ErrNotFound).
+	GetThrottle(ctx context.Context, key string) (Throttle, error)
+	// ResetThrottle forgets key (a success, or a completed recovery); a key
+	// without state is not an error.
+	ResetThrottle(ctx context.Context, key string) error
 
 	// Signing keys.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error) // oldest first
@@ -155,7 +201,10 @@ type Store interface {
 
 	// PurgeExpired deletes expired auth requests, codes (expired more than an
 	// hour ago), sessions, challenges, provisional passwords, tokens expired
-	// or revoked, sent mails older than mailBefore, and audit events older
-	// than auditBefore (zero: keep). Returns how many rows went.
+	// or revoked, rate-limit counters whose window has ended, unlocked
+	// throttles whose last failure is older than ThrottleForgetAfter, sent
+	// mails older than mailBefore, and audit events older than auditBefore
+	// (zero: keep). Habilitations are never purged. Returns how many rows
+	// went.
 	PurgeExpired(ctx context.Context, now, mailBefore, auditBefore time.Time) (int64, error)
 }

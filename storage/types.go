@@ -64,8 +64,48 @@ type Client struct {
 	HomeURL                string // where the secure space links to; may be empty
 	// AllowRefresh: the client may obtain refresh tokens with offline_access.
 	AllowRefresh bool
-	CreatedAt    time.Time
+	// Restricted: only agents holding a live Habilitation for this client may
+	// enter it. False (the default, and that of clients stored before the
+	// flag existed): open to every active agent.
+	Restricted bool
+	CreatedAt  time.Time
 }
+
+// Habilitation lets one agent enter one restricted relying application
+// (Client.Restricted). At most one per (UserID, ClientID).
+type Habilitation struct {
+	UserID   string
+	ClientID string
+	// Roles are handed to the application (stored and returned in order).
+	Roles []string
+	// Until ends the habilitation (exclusive: it no longer holds at Until);
+	// nil: no end.
+	Until     *time.Time
+	GrantedAt time.Time
+	GrantedBy string // who granted it (an administrator's identifier), for the audit
+}
+
+// HabilitationFilter narrows ListHabilitations. Zero values mean "any".
+type HabilitationFilter struct {
+	UserID   string
+	ClientID string
+}
+
+// Throttle is the login-throttling state of one key (an account, an
+// address...): consecutive failures since the last success, shared by every
+// instance so that delays grow and a lock holds whichever instance answers.
+type Throttle struct {
+	Key           string
+	Failures      int // consecutive failures
+	LastFailureAt time.Time
+	// LockedAt is set once, when Failures reached the lock threshold; it
+	// stays until ResetThrottle (a completed recovery). nil: not locked.
+	LockedAt *time.Time
+}
+
+// ThrottleForgetAfter is how long an unlocked throttle outlives its last
+// failure: PurgeExpired deletes it then (a lock is never purged).
+const ThrottleForgetAfter = 24 * time.Hour
 
 // AuthRequest is an OIDC authorization request between /authorize and the
 // code exchange.

@@ -8,12 +8,12 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, home_url, allow_refresh, created_at`
+const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, home_url, allow_refresh, restricted, created_at`
 
 func scanClient(row rowScanner) (storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &c.RedirectURIs,
-		&c.PostLogoutRedirectURIs, &c.HomeURL, &c.AllowRefresh, &c.CreatedAt)
+		&c.PostLogoutRedirectURIs, &c.HomeURL, &c.AllowRefresh, &c.Restricted, &c.CreatedAt)
 	c.CreatedAt = utc(c.CreatedAt)
 	return c, err
 }
@@ -21,9 +21,9 @@ func scanClient(row rowScanner) (storage.Client, error) {
 // CreateClient stores c; ErrDuplicate when the id is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		c.ID, c.Name, c.SecretHash, c.Public, list(c.RedirectURIs),
-		list(c.PostLogoutRedirectURIs), c.HomeURL, c.AllowRefresh, c.CreatedAt)
+		list(c.PostLogoutRedirectURIs), c.HomeURL, c.AllowRefresh, c.Restricted, c.CreatedAt)
 	if err != nil {
 		return dbError("create client", err)
 	}
@@ -52,8 +52,33 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return clients, nil
 }
 
-// DeleteClient removes a client; ErrNotFound when there is none.
+// DeleteClient removes a client (ErrNotFound when there is none) and, in the
+// same transaction, revokes its tokens and deletes its habilitations: a
+// removed application keeps no way in. The client row is deleted first, so
+// a concurrent GrantHabilitation (which shares that row) either commits
+// before, and its habilitation is deleted here, or finds no client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
-	return requireOne("delete client", tag, err)
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		if err := requireOne("delete client", tag, err); err != nil {
+			return err
+		}
+		for _, stmt := range []struct{ what, sql string }{
+			{"revoke access tokens", `UPDATE access_tokens SET revoked = true WHERE client_id = $1 AND NOT revoked`},
+			{"revoke refresh tokens", `UPDATE refresh_tokens SET revoked = true WHERE client_id = $1 AND NOT revoked`},
+			{"delete habilitations", `DELETE FROM habilitations WHERE client_id = $1`},
+		} {
+			if _, err := tx.Exec(ctx, stmt.sql, id); err != nil {
+				return dbError("delete client: "+stmt.what, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SetClientRestricted sets whether only habilitated agents may enter the
+// client; ErrNotFound when there is none.
+func (s *Store) SetClientRestricted(ctx context.Context, clientID string, restricted bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE clients SET restricted = $2 WHERE id = $1`, clientID, restricted)
+	return requireOne("set client restricted", tag, err)
 }

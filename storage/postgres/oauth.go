@@ -75,8 +75,9 @@ func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 
 // ConsumeAuthCode marks the code used and returns its auth request. The code
 // row is locked first, so of concurrent callers exactly one sees it unused;
-// the others, like any later replay, revoke the grant's tokens and get
-// ErrAlreadyUsed (the revocation is committed although the call fails).
+// the others, like any later replay, revoke the grant's tokens, record the
+// reuse on the code (see CreateTokens) and get ErrAlreadyUsed (all committed
+// although the call fails).
 func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
 	var req storage.AuthRequest
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
@@ -91,6 +92,13 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 			return notFoundOr("consume auth code", err)
 		}
 		if usedAt != nil {
+			// Recorded so that CreateTokens refuses the grant: the first
+			// exchange may not have stored its tokens yet. Committed with
+			// the revocation, under the grant lock that CreateTokens takes.
+			if _, err := tx.Exec(ctx, `UPDATE auth_codes SET reused_at = $2
+				WHERE code_hash = $1 AND reused_at IS NULL`, codeHash, now); err != nil {
+				return dbError("consume auth code: record reuse", err)
+			}
 			if err := revokeGrant(ctx, tx, requestID); err != nil {
 				return err
 			}

@@ -90,10 +90,12 @@ func (s *Store) MarkMailRetry(ctx context.Context, id string, next time.Time, la
 	return requireOne("mark mail retry", tag, err)
 }
 
-// MarkMailFailed counts the last attempt and gives up.
+// MarkMailFailed counts the last attempt and gives up. The bodies are
+// cleared as for a sent mail: a mail never delivered may still hold a
+// provisional password.
 func (s *Store) MarkMailFailed(ctx context.Context, id string, lastError string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox
-		SET attempts = attempts + 1, status = $2, last_error = $3
+		SET attempts = attempts + 1, status = $2, last_error = $3, text_body = '', html_body = ''
 		WHERE id = $1`, id, storage.MailFailed, lastError)
 	return requireOne("mark mail failed", tag, err)
 }

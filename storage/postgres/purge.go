@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caf-extranet/idp/storage"
 )
 
 // codeReplayWindow is how long a used or expired authorization code is kept
@@ -29,9 +31,12 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		{"provisional passwords", `DELETE FROM provisional_passwords WHERE expires_at <= $1`, []any{now}},
 		{"access tokens", `DELETE FROM access_tokens WHERE expires_at <= $1 OR revoked`, []any{now}},
 		{"refresh tokens", `DELETE FROM refresh_tokens WHERE expires_at <= $1 OR revoked`, []any{now}},
-		// Not in the contract's list, but unobservable: a counter whose window
-		// is over counts from 1 again at the next hit, present or not.
+		// Unobservable otherwise: a counter whose window is over counts from
+		// 1 again at the next hit, present or not.
 		{"rate-limit counters", `DELETE FROM counters WHERE window_end <= $1`, []any{now}},
+		// Locks stay until a completed recovery resets them.
+		{"throttles", `DELETE FROM throttles WHERE last_failure_at < $1 AND locked_at IS NULL`,
+			[]any{now.Add(-storage.ThrottleForgetAfter)}},
 		{"sent mails", `DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1`, []any{mailBefore}},
 	}
 	if !auditBefore.IsZero() {

@@ -71,8 +71,21 @@ func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
 
 // IssueProvisionalPassword, in one transaction: replaces the agent's
 // provisional password, queues the mail, deletes the recovery job if set.
+// The job is deleted first: when it is already gone, another worker (whose
+// lease had not run out) completed it, and this issue gets ErrConflict and
+// writes nothing, so the agent is not mailed a second password. Two workers
+// deleting the job at once queue on its row; the second then finds it gone.
 func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
 	return s.withTx(ctx, func(tx pgx.Tx) error {
+		if p.JobID != "" {
+			tag, err := tx.Exec(ctx, `DELETE FROM recovery_jobs WHERE id = $1`, p.JobID)
+			if err != nil {
+				return dbError("issue provisional password: delete job", err)
+			}
+			if tag.RowsAffected() == 0 {
+				return conflict("issue provisional password: recovery job already completed")
+			}
+		}
 		pp := p.Password
 		_, err := tx.Exec(ctx, `INSERT INTO provisional_passwords (user_id, hash, created_at, expires_at)
 			VALUES ($1, $2, $3, $4)
@@ -82,16 +95,7 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 		if err != nil {
 			return dbError("issue provisional password", err)
 		}
-		if err := insertMail(ctx, tx, p.Mail); err != nil {
-			return err
-		}
-		if p.JobID == "" {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM recovery_jobs WHERE id = $1`, p.JobID); err != nil {
-			return dbError("issue provisional password: delete job", err)
-		}
-		return nil
+		return insertMail(ctx, tx, p.Mail)
 	})
 }
 

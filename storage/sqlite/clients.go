@@ -2,25 +2,26 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/caf-extranet/idp/storage"
 )
 
-const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, home_url, allow_refresh, created_at`
+const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, home_url, allow_refresh, restricted, created_at`
 
 func scanClient(row rowScanner) (storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, (*jsonList)(&c.RedirectURIs),
-		(*jsonList)(&c.PostLogoutRedirectURIs), &c.HomeURL, &c.AllowRefresh, (*msTime)(&c.CreatedAt))
+		(*jsonList)(&c.PostLogoutRedirectURIs), &c.HomeURL, &c.AllowRefresh, &c.Restricted, (*msTime)(&c.CreatedAt))
 	return c, err
 }
 
 // CreateClient stores c; ErrDuplicate when the id is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	return exec(ctx, s.w, "create client", `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), jsonList(c.RedirectURIs),
-		jsonList(c.PostLogoutRedirectURIs), c.HomeURL, boolInt(c.AllowRefresh), ms(c.CreatedAt))
+		jsonList(c.PostLogoutRedirectURIs), c.HomeURL, boolInt(c.AllowRefresh), boolInt(c.Restricted), ms(c.CreatedAt))
 }
 
 // GetClient finds a client by id.
@@ -45,7 +46,29 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return clients, nil
 }
 
-// DeleteClient removes a client; ErrNotFound when there is none.
+// DeleteClient removes a client (ErrNotFound when there is none) and, in the
+// same transaction, revokes its tokens and deletes its habilitations: a
+// removed application keeps no way in.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return execOne(ctx, s.w, "delete client", `DELETE FROM clients WHERE id = ?`, id)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, "delete client", `DELETE FROM clients WHERE id = ?`, id); err != nil {
+			return err
+		}
+		if err := exec(ctx, tx, "delete client: revoke access tokens",
+			`UPDATE access_tokens SET revoked = 1 WHERE client_id = ? AND revoked = 0`, id); err != nil {
+			return err
+		}
+		if err := exec(ctx, tx, "delete client: revoke refresh tokens",
+			`UPDATE refresh_tokens SET revoked = 1 WHERE client_id = ? AND revoked = 0`, id); err != nil {
+			return err
+		}
+		return exec(ctx, tx, "delete client: habilitations", `DELETE FROM habilitations WHERE client_id = ?`, id)
+	})
+}
+
+// SetClientRestricted sets whether only habilitated agents may enter the
+// client; ErrNotFound when there is none.
+func (s *Store) SetClientRestricted(ctx context.Context, clientID string, restricted bool) error {
+	return execOne(ctx, s.w, "set client restricted",
+		`UPDATE clients SET restricted = ? WHERE id = ?`, boolInt(restricted), clientID)
 }

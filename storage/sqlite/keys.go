@@ -27,12 +27,15 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, candidate []
 // HitCounter counts one hit on key in a fixed window and returns the count in
 // the current window. One upsert statement: SQLite evaluates every SET
 // expression on the row as it was, so the window restarts (count 1) on the
-// first hit after it ended, and concurrent hits all count.
+// first hit after it ended, and concurrent hits all count. window_end is
+// kept for the purge only.
 func (s *Store) HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
 	var count int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, window_start, count) VALUES (?1, ?2, 1)
+	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, window_start, window_end, count)
+		VALUES (?1, ?2, ?2 + ?3, 1)
 		ON CONFLICT (key) DO UPDATE SET
 			window_start = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END,
+			window_end   = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END + ?3,
 			count        = CASE WHEN counters.window_start + ?3 <= ?2 THEN 1 ELSE counters.count + 1 END
 		RETURNING count`, key, ms(now), window.Milliseconds()).Scan(&count)
 	if err != nil {

@@ -64,8 +64,9 @@ func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 // ConsumeAuthCode marks the code used and returns its auth request, in one
 // write transaction: of concurrent callers (in this process or another one on
 // the same file) exactly one sees the code unused; the others, like any later
-// replay, revoke the grant's tokens and get ErrAlreadyUsed (the revocation is
-// committed although the call fails). Reuse is checked before expiry: a code
+// replay, revoke the grant's tokens, record the reuse on the code (see
+// CreateTokens) and get ErrAlreadyUsed (all committed although the call
+// fails). Reuse is checked before expiry: a code
 // replayed after it expired still revokes its grant.
 func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
 	var req storage.AuthRequest
@@ -81,6 +82,13 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 			return dbError("consume auth code", err)
 		}
 		if usedAt.Valid {
+			// Recorded so that CreateTokens refuses the grant: the first
+			// exchange may not have stored its tokens yet.
+			if err := exec(ctx, tx, "consume auth code: record reuse",
+				`UPDATE auth_codes SET reused_at = ? WHERE code_hash = ? AND reused_at IS NULL`,
+				ms(now), codeHash); err != nil {
+				return err
+			}
 			if err := revokeGrant(ctx, tx, requestID); err != nil {
 				return err
 			}

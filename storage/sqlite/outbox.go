@@ -84,10 +84,13 @@ func (s *Store) MarkMailRetry(ctx context.Context, id string, next time.Time, la
 		SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`, ms(next), lastError, id)
 }
 
-// MarkMailFailed counts the last attempt and gives up.
+// MarkMailFailed counts the last attempt and gives up. The bodies are
+// cleared as for a sent mail: a mail never delivered may still hold a
+// provisional password.
 func (s *Store) MarkMailFailed(ctx context.Context, id string, lastError string) error {
 	return execOne(ctx, s.w, "mark mail failed", `UPDATE outbox
-		SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`, lastError, id)
+		SET status = 'failed', attempts = attempts + 1, last_error = ?, text_body = '', html_body = ''
+		WHERE id = ?`, lastError, id)
 }
 
 // ListMails lists the outbox, newest first; status "" means any, limit 0 the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/caf-extranet/idp/storage"
 )
 
 // codeReuseWindow is how long a code outlives its expiry: a replay within it
@@ -16,8 +18,10 @@ const purgeBatch = 2000
 
 // PurgeExpired deletes expired auth requests, codes (expired more than an
 // hour ago), sessions, challenges, provisional passwords, tokens expired or
-// revoked, sent mails older than mailBefore and audit events older than
-// auditBefore (a zero time keeps them). Returns how many rows went.
+// revoked, counters whose window has ended, unlocked throttles idle for
+// storage.ThrottleForgetAfter, sent mails older than mailBefore and audit
+// events older than auditBefore (a zero time keeps them). Returns how many
+// rows went.
 //
 // The statements are independent: nothing here needs them to be atomic
 // together, and each batch commits on its own.
@@ -39,6 +43,11 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		{"revoked access tokens", "access_tokens", `revoked = 1`, nil},
 		{"expired refresh tokens", "refresh_tokens", `expires_at <= ?`, []any{ms(now)}},
 		{"revoked refresh tokens", "refresh_tokens", `revoked = 1`, nil},
+		// Unobservable otherwise: the next hit would start a new window.
+		{"rate-limit counters", "counters", `window_end <= ?`, []any{ms(now)}},
+		// The partial index throttles_purge_idx: locks stay.
+		{"throttles", "throttles", `last_failure_at < ? AND locked_at IS NULL`,
+			[]any{ms(now.Add(-storage.ThrottleForgetAfter))}},
 	}
 	if !mailBefore.IsZero() {
 		purges = append(purges, purge{"sent mails", "outbox", `status = 'sent' AND sent_at < ?`, []any{ms(mailBefore)}})

@@ -64,23 +64,27 @@ func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
 
 // IssueProvisionalPassword, in one transaction: replaces the agent's
 // provisional password, queues the mail, deletes the recovery job if set.
+// The job is deleted first: when it is already gone, another worker (whose
+// lease had not run out) completed it, and this issue gets ErrConflict and
+// writes nothing, so the agent is not mailed a second password.
 func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		const what = "issue provisional password"
+		if p.JobID != "" {
+			res, err := tx.ExecContext(ctx, `DELETE FROM recovery_jobs WHERE id = ?`, p.JobID)
+			if err := requireChange(what+": recovery job already completed", res, err); err != nil {
+				return err
+			}
+		}
 		pw := p.Password
-		if err := exec(ctx, tx, "issue provisional password", `INSERT INTO provisional_passwords
+		if err := exec(ctx, tx, what, `INSERT INTO provisional_passwords
 			(user_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (user_id) DO UPDATE SET
 				hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at`,
 			pw.UserID, pw.Hash, ms(pw.CreatedAt), ms(pw.ExpiresAt)); err != nil {
 			return err
 		}
-		if err := insertMail(ctx, tx, p.Mail); err != nil {
-			return err
-		}
-		if p.JobID == "" {
-			return nil
-		}
-		return exec(ctx, tx, "issue provisional password: delete job", `DELETE FROM recovery_jobs WHERE id = ?`, p.JobID)
+		return insertMail(ctx, tx, p.Mail)
 	})
 }
 

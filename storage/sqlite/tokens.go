@@ -43,9 +43,21 @@ func insertRefreshToken(ctx context.Context, q querier, rt storage.RefreshToken)
 }
 
 // CreateTokens stores an access token and, when rt is not nil, a refresh
-// token, in one transaction.
+// token, in one transaction. A grant whose code was presented again gets
+// ErrAlreadyUsed and nothing is written: the reuse may have landed between
+// the legitimate ConsumeAuthCode and this call, after its revocation ran.
+// Both run under the write lock, so either the reuse sees these tokens and
+// revokes them, or this call sees the reuse.
 func (s *Store) CreateTokens(ctx context.Context, at storage.AccessToken, rt *storage.RefreshToken) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var reused bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM auth_codes
+			WHERE auth_request_id = ? AND reused_at IS NOT NULL)`, at.GrantID).Scan(&reused); err != nil {
+			return dbError("create tokens: check code reuse", err)
+		}
+		if reused {
+			return alreadyUsed("create tokens: the grant's code was reused")
+		}
 		if err := insertAccessToken(ctx, tx, at); err != nil {
 			return err
 		}

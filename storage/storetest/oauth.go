@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -123,6 +124,8 @@ func authCodeBehaviours() []behaviour {
 		{"AuthRequestGone", testCodeAuthRequestGone},
 		{"ReuseAfterAuthRequestDeleted", testCodeReuseAfterAuthRequestDeleted},
 		{"ConcurrentConsumersOneWinner", testCodeRace},
+		{"ReuseBeforeTokensStoredRefusesThem", testCodeReuseBeforeTokens},
+		{"ReuseRacingTokenIssueLeavesNoLiveToken", testCodeReuseRacingTokens},
 	}
 }
 
@@ -211,4 +214,82 @@ func testCodeRace(t *testing.T, s storage.Store) {
 	})
 	w := oneWinner(t, "ConsumeAuthCode", errs, storage.ErrAlreadyUsed)
 	assertSame(t, fmt.Sprintf("auth request returned to the winner %d", w), got[w], ar)
+}
+
+// The reuse lands between the legitimate exchange's ConsumeAuthCode and its
+// CreateTokens: the revocation found nothing to revoke, so the tokens must be
+// refused when they come.
+func testCodeReuseBeforeTokens(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	ar := codeWorld(t, s, now)
+	otherAT, otherRT := addGrant(t, s, "ar-other", "portail", "u-1", now)
+
+	_, err := s.ConsumeAuthCode(ctx, "code-1", now.Add(10*time.Second))
+	mustOK(t, err, "ConsumeAuthCode")
+	_, err = s.ConsumeAuthCode(ctx, "code-1", now.Add(11*time.Second))
+	wantErr(t, err, storage.ErrAlreadyUsed, "ConsumeAuthCode reused")
+
+	at := newAccessToken("at-late", ar.ID, "portail", "u-1", now.Add(12*time.Second))
+	rt := newRefreshToken("rt-late", ar.ID, "portail", "u-1", now.Add(12*time.Second))
+	wantErr(t, s.CreateTokens(ctx, at, &rt), storage.ErrAlreadyUsed, "CreateTokens after the reuse")
+	alone := newAccessToken("at-late-alone", ar.ID, "portail", "u-1", now.Add(12*time.Second))
+	wantErr(t, s.CreateTokens(ctx, alone, nil), storage.ErrAlreadyUsed, "CreateTokens without refresh after the reuse")
+
+	// Nothing was written: the tokens are unknown, not merely revoked.
+	later := now.Add(13 * time.Second)
+	for _, id := range []string{at.ID, alone.ID} {
+		_, err = s.GetAccessToken(ctx, id, later)
+		wantErr(t, err, storage.ErrNotFound, "GetAccessToken "+id)
+	}
+	_, err = s.GetRefreshToken(ctx, rt.TokenHash, later)
+	wantErr(t, err, storage.ErrNotFound, "GetRefreshToken of the refused refresh token")
+	if !t.Failed() {
+		// Reusing the ids is possible only if nothing was stored under them.
+		other := newAccessToken(at.ID, "ar-fresh", "portail", "u-1", later)
+		otherRefresh := newRefreshToken(rt.ID, "ar-fresh", "portail", "u-1", later)
+		mustOK(t, s.CreateTokens(ctx, other, &otherRefresh), "CreateTokens of another grant under the refused ids")
+	}
+	assertGrantLive(t, s, otherAT, otherRT, later)
+}
+
+// The reuse and the legitimate CreateTokens race, many times: whichever
+// commits first, no token of the grant may be left usable.
+func testCodeReuseRacingTokens(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addClient(t, s, "portail", now)
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addSession(t, s, "sess-1", "u-1", now)
+	const rounds = 15
+	issued := 0
+	for i := range rounds {
+		ar := addCompletedAuthRequest(t, s, fmt.Sprintf("ar-%d", i), "portail", "u-1", "sess-1", now)
+		code := fmt.Sprintf("code-%d", i)
+		mustOK(t, s.SaveAuthCode(ctx, storage.AuthCode{CodeHash: code, AuthRequestID: ar.ID, ExpiresAt: now.Add(time.Minute)}), "SaveAuthCode")
+		_, err := s.ConsumeAuthCode(ctx, code, now)
+		mustOK(t, err, "ConsumeAuthCode "+code)
+
+		at := newAccessToken("at-"+ar.ID, ar.ID, "portail", "u-1", now)
+		rt := newRefreshToken("rt-"+ar.ID, ar.ID, "portail", "u-1", now)
+		errs := race(2, func(g int) error {
+			if g == 0 {
+				return s.CreateTokens(ctx, at, &rt)
+			}
+			_, err := s.ConsumeAuthCode(ctx, code, now)
+			return err
+		})
+		switch err := errs[0]; {
+		case err == nil:
+			issued++
+		case !errors.Is(err, storage.ErrAlreadyUsed):
+			t.Errorf("round %d: CreateTokens: %v, want nil or ErrAlreadyUsed", i, err)
+		}
+		wantErr(t, errs[1], storage.ErrAlreadyUsed, fmt.Sprintf("round %d: ConsumeAuthCode reused", i))
+		_, err = s.GetAccessToken(ctx, at.ID, now)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: access token of the reused grant", i))
+		_, err = s.GetRefreshToken(ctx, rt.TokenHash, now)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: refresh token of the reused grant", i))
+	}
+	t.Logf("%d of %d rounds stored the tokens before the reuse revoked them", issued, rounds)
 }

@@ -17,7 +17,7 @@ func outboxBehaviours() []behaviour {
 		{"LeaseHidesClaimedMail", testMailLease},
 		{"ClaimLimit", testMailClaimLimit},
 		{"Retry", testMailRetry},
-		{"Failed", testMailFailed},
+		{"FailedClearsBodies", testMailFailed},
 		{"SentClearsBodies", testMailSent},
 		{"ListNewestFirstByStatus", testMailList},
 		{"ConcurrentClaimersNeverShare", testMailClaimRace},
@@ -159,6 +159,17 @@ func testMailFailed(t *testing.T, s storage.Store) {
 	}
 	if got.SentAt != nil {
 		t.Errorf("failed mail has SentAt %v", *got.SentAt)
+	}
+	// A mail never delivered may hold a provisional password: it must not
+	// linger either.
+	if got.TextBody != "" || got.HTMLBody != "" {
+		t.Errorf("failed mail still has its bodies: text %q, html %q", got.TextBody, got.HTMLBody)
+	}
+	if got.To != m.To || got.Subject != m.Subject {
+		t.Errorf("failed mail lost its envelope: to %q subject %q", got.To, got.Subject)
+	}
+	if other := mailByID(t, s, "mail-2"); other.TextBody == "" || other.HTMLBody == "" {
+		t.Errorf("another mail lost its bodies: text %q, html %q", other.TextBody, other.HTMLBody)
 	}
 	claimed, err := s.ClaimMails(ctx, now.Add(24*time.Hour), time.Minute, 10)
 	mustOK(t, err, "ClaimMails much later")

@@ -12,6 +12,9 @@ func purgeBehaviours() []behaviour {
 		{"RemovesExpiredKeepsLive", testPurge},
 		{"CodesKeptAnHourAfterExpiry", testPurgeCodes},
 		{"ZeroBeforeKeepsMailsAndAudit", testPurgeZeroBefore},
+		{"CountersWhoseWindowEnded", testPurgeCounters},
+		{"ThrottlesIdleUnlessLocked", testPurgeThrottles},
+		{"HabilitationsStay", testPurgeKeepsHabilitations},
 	}
 }
 
@@ -209,4 +212,98 @@ func testPurgeZeroBefore(t *testing.T, s storage.Store) {
 	events, err := s.ListAudit(ctx, storage.AuditFilter{})
 	mustOK(t, err, "ListAudit")
 	assertAuditTypes(t, "audit after purge", events, "audit.old")
+}
+
+// purgeCount purges at now (keeping mails and audit) and checks how many rows
+// went, on a store holding nothing else that expires.
+func purgeCount(t *testing.T, s storage.Store, now time.Time, want int64, what string) {
+	t.Helper()
+	n, err := s.PurgeExpired(t.Context(), now, time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired "+what)
+	if n != want {
+		t.Errorf("PurgeExpired %s removed %d rows, want %d", what, n, want)
+	}
+}
+
+// Counters whose window has ended are deleted; a live window is not, even
+// one that restarted after an earlier window ended (its count goes on).
+func testPurgeCounters(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	hit := func(key string, at time.Duration, want int64) {
+		t.Helper()
+		got, err := s.HitCounter(ctx, key, time.Minute, now.Add(at))
+		mustOK(t, err, "HitCounter "+key)
+		if got != want {
+			t.Errorf("HitCounter(%s) at +%v = %d, want %d", key, at, got, want)
+		}
+	}
+	hit("restarted", 0, 1)
+	hit("restarted", 61*time.Second, 1) // a new window, until +121 s
+	hit("restarted", 62*time.Second, 2)
+	hit("short", 30*time.Second, 1)                     // until +90 s
+	n, err := s.HitCounter(ctx, "hour", time.Hour, now) // until +1 h
+	mustOK(t, err, "HitCounter hour")
+	if n != 1 {
+		t.Errorf("HitCounter(hour) = %d, want 1", n)
+	}
+
+	purgeCount(t, s, now.Add(59*time.Second), 0, "before any window ended")
+	purgeCount(t, s, now.Add(100*time.Second), 1, "once the short window ended")
+	hit("restarted", 110*time.Second, 3) // kept: its window runs until +121 s
+	purgeCount(t, s, now.Add(121*time.Second), 1, "once the restarted window ended")
+	purgeCount(t, s, now.Add(2*time.Hour), 1, "once the hour's window ended")
+	purgeCount(t, s, now.Add(3*time.Hour), 0, "again")
+}
+
+// Throttles are forgotten a day after their last failure, unless locked: a
+// lock lasts until a completed recovery resets it.
+func testPurgeThrottles(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	day := storage.ThrottleForgetAfter
+	add := func(key string, lockAfter int, at time.Time) {
+		t.Helper()
+		_, err := s.AddFailure(ctx, key, lockAfter, at)
+		mustOK(t, err, "AddFailure "+key)
+	}
+	add("old", 5, now.Add(-day-time.Hour))
+	add("refreshed", 5, now.Add(-3*day))
+	add("refreshed", 5, now.Add(-day+time.Hour)) // the last failure counts
+	add("edge", 5, now.Add(-day))                // exactly a day: not older
+	add("recent", 5, now.Add(-time.Hour))
+	add("locked", 1, now.Add(-30*day))
+
+	purgeCount(t, s, now, 1, "of throttles")
+	for _, c := range []struct {
+		key      string
+		failures int
+	}{{"old", 0}, {"refreshed", 2}, {"edge", 1}, {"recent", 1}, {"locked", 1}} {
+		got, err := s.GetThrottle(ctx, c.key)
+		mustOK(t, err, "GetThrottle "+c.key)
+		if got.Failures != c.failures {
+			t.Errorf("throttle %s after purge: %d failures, want %d", c.key, got.Failures, c.failures)
+		}
+	}
+	got, err := s.GetThrottle(ctx, "locked")
+	mustOK(t, err, "GetThrottle locked")
+	if got.LockedAt == nil {
+		t.Errorf("locked throttle lost its lock in the purge")
+	}
+	purgeCount(t, s, now.Add(365*day), 3, "a year later (all but the lock)")
+}
+
+func testPurgeKeepsHabilitations(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addClient(t, s, "paie", now)
+	ended := now.Add(-400 * 24 * time.Hour)
+	h := newHabilitation("u-1", "paie", now.Add(-500*24*time.Hour))
+	h.Until = &ended
+	mustOK(t, s.GrantHabilitation(ctx, h), "GrantHabilitation")
+	purgeCount(t, s, now, 0, "with an ended habilitation")
+	list, err := s.ListHabilitations(ctx, storage.HabilitationFilter{})
+	mustOK(t, err, "ListHabilitations")
+	assertHabilitations(t, "habilitations after purge", list, []storage.Habilitation{h})
 }

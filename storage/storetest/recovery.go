@@ -134,6 +134,8 @@ func provisionalBehaviours() []behaviour {
 		{"SecondIssueReplacesFirst", testProvisionalReplace},
 		{"Expiry", testProvisionalExpiry},
 		{"Delete", testProvisionalDelete},
+		{"IssueForCompletedJobConflicts", testProvisionalJobGone},
+		{"ConcurrentIssuesForOneJobOneWinner", testProvisionalJobRace},
 	}
 }
 
@@ -219,4 +221,66 @@ func testProvisionalDelete(t *testing.T, s storage.Store) {
 	wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword after delete")
 	_, err = s.GetProvisionalPassword(ctx, "u-2", now)
 	mustOK(t, err, "GetProvisionalPassword of another agent")
+}
+
+// A worker whose lease ran out finishes after another worker completed the
+// same job: its issue is refused and writes nothing, so the agent holds (and
+// was mailed) one password only.
+func testProvisionalJobGone(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+
+	claimed, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs by the slow worker")
+	assertIDs(t, "slow worker's claim", claimed, "job-1")
+	t1 := now.Add(2 * time.Minute)
+	claimed, err = s.ClaimRecoveryJobs(ctx, t1, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs once the lease ran out")
+	assertIDs(t, "second worker's claim", claimed, "job-1")
+
+	second := storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$second", t1),
+		Mail: newMail("mail-second", "agent@example.fr", t1), JobID: "job-1"}
+	mustOK(t, s.IssueProvisionalPassword(ctx, second), "IssueProvisionalPassword by the second worker")
+
+	t2 := t1.Add(time.Second)
+	late := storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$late", t2),
+		Mail: newMail("mail-late", "agent@example.fr", t2), JobID: "job-1"}
+	wantErr(t, s.IssueProvisionalPassword(ctx, late), storage.ErrConflict, "IssueProvisionalPassword by the slow worker")
+	never := storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$never", t2),
+		Mail: newMail("mail-never", "agent@example.fr", t2), JobID: "job-unknown"}
+	wantErr(t, s.IssueProvisionalPassword(ctx, never), storage.ErrConflict, "IssueProvisionalPassword for a job that never existed")
+
+	got, err := s.GetProvisionalPassword(ctx, "u-1", t2)
+	mustOK(t, err, "GetProvisionalPassword")
+	assertSame(t, "provisional password after the refused issues", got, second.Password)
+	mails, err := s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertIDs(t, "outbox after the refused issues", mails, "mail-second")
+}
+
+func testProvisionalJobRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+	const n = 10
+	issues := make([]storage.ProvisionalIssue, n)
+	for i := range issues {
+		issues[i] = storage.ProvisionalIssue{
+			Password: newProvisional("u-1", fmt.Sprintf("$argon2id$worker-%d", i), now),
+			Mail:     newMail(fmt.Sprintf("mail-%d", i), "agent@example.fr", now),
+			JobID:    "job-1",
+		}
+	}
+	errs := race(n, func(i int) error { return s.IssueProvisionalPassword(ctx, issues[i]) })
+	w := oneWinner(t, "IssueProvisionalPassword for one job", errs, storage.ErrConflict)
+
+	got, err := s.GetProvisionalPassword(ctx, "u-1", now)
+	mustOK(t, err, "GetProvisionalPassword")
+	assertSame(t, "provisional password of the winner", got, issues[w].Password)
+	mails, err := s.ListMails(ctx, "", 2*n)
+	mustOK(t, err, "ListMails")
+	assertIDs(t, "outbox after the race", mails, issues[w].Mail.ID)
 }

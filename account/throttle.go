@@ -1,0 +1,115 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// Throttling of password guesses (NIST SP 800-63B §5.2.2): after a few free
+// failures each further attempt must wait a growing delay; an account that
+// reaches lockAfter consecutive failures is locked until a successful
+// recovery. The state is in the database, so attempts spread over several
+// instances count together. Keys are the typed e-mail (known or not, so the
+// answer never tells whether an account exists) and the client IP.
+const (
+	freeFailures  = 5
+	ipFreeFailure = 30 // an office behind one NAT address shares it
+	maxDelay      = 15 * time.Minute
+	lockAfter     = 100
+)
+
+// ErrThrottled: too many recent failures; the attempt was not even checked.
+var ErrThrottled = errors.New("account: too many failed attempts, try again later")
+
+// throttleKeys names the counters an attempt is charged to.
+type throttleKeys struct {
+	account string // "" when the attempt names no account
+	ip      string
+}
+
+func keysFor(kind, email, ip string) throttleKeys {
+	k := throttleKeys{ip: kind + ":ip:" + ip}
+	if email != "" {
+		k.account = kind + ":account:" + storage.NormaliseEmail(email)
+	}
+	return k
+}
+
+// delayAfter is how long an attempt must wait after n consecutive failures
+// once free ones are used: 1 s, 2 s, 4 s... capped at maxDelay.
+func delayAfter(n, free int) time.Duration {
+	if n < free {
+		return 0
+	}
+	shift := min(n-free, 20)
+	return min(time.Second<<shift, maxDelay)
+}
+
+// checkThrottle refuses an attempt that comes too soon after failures. It
+// reports a locked account: then only a provisional password may be tried
+// (the lock stays until the recovery completes), and the account's delay no
+// longer applies, so that a stranger who locked the account cannot also keep
+// its owner from the recovery; a provisional password is not guessable.
+func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked bool, err error) {
+	now := s.now()
+	ipState, err := s.store.GetThrottle(ctx, k.ip)
+	if err != nil {
+		return false, fmt.Errorf("account: reading throttle: %w", err)
+	}
+	if now.Sub(ipState.LastFailureAt) < delayAfter(ipState.Failures, ipFreeFailure) {
+		return false, ErrThrottled
+	}
+	if k.account == "" {
+		return false, nil
+	}
+	t, err := s.store.GetThrottle(ctx, k.account)
+	if err != nil {
+		return false, fmt.Errorf("account: reading throttle: %w", err)
+	}
+	if t.LockedAt != nil {
+		return true, nil
+	}
+	if now.Sub(t.LastFailureAt) < delayAfter(t.Failures, freeFailures) {
+		return false, ErrThrottled
+	}
+	return false, nil
+}
+
+// recordFailure charges a failure to both keys. The IP key never locks.
+func (s *Service) recordFailure(ctx context.Context, k throttleKeys) {
+	now := s.now()
+	if k.account != "" {
+		t, err := s.store.AddFailure(ctx, k.account, lockAfter, now)
+		if err != nil {
+			s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
+		} else if t.LockedAt != nil && t.LockedAt.Equal(now) {
+			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", t.Failures)
+		}
+	}
+	if _, err := s.store.AddFailure(ctx, k.ip, 0, now); err != nil {
+		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
+	}
+}
+
+// resetAccount forgets an account's failures (a success). The IP counter is
+// left alone: one success must not hide a spray over many accounts.
+func (s *Service) resetAccount(ctx context.Context, k throttleKeys) {
+	if k.account == "" {
+		return
+	}
+	if err := s.store.ResetThrottle(ctx, k.account); err != nil {
+		s.log.ErrorContext(ctx, "throttle not reset", "err", err)
+	}
+}
+
+// unlockAfterRecovery clears every lock of an account once the agent has
+// proved control of the mailbox and set a new password.
+func (s *Service) unlockAfterRecovery(ctx context.Context, email string) {
+	for _, kind := range []string{"login", "change"} {
+		s.resetAccount(ctx, keysFor(kind, email, ""))
+	}
+}

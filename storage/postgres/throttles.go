@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const throttleColumns = `key, failures, last_failure_at, locked_at`
+
+func scanThrottle(row rowScanner) (storage.Throttle, error) {
+	var th storage.Throttle
+	err := row.Scan(&th.Key, &th.Failures, &th.LastFailureAt, &th.LockedAt)
+	th.LastFailureAt, th.LockedAt = utc(th.LastFailureAt), utcPtr(th.LockedAt)
+	return th, err
+}
+
+// AddFailure counts one more consecutive failure on key and returns the new
+// state. One upsert: concurrent failures from any instance queue on the row
+// and are all counted, and exactly one of them (the one bringing the count to
+// lockAfter) sets the lock, which COALESCE then keeps.
+func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error) {
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+		VALUES ($1, 1, $2, CASE WHEN $3::integer > 0 AND 1 >= $3::integer THEN $2::timestamptz END)
+		ON CONFLICT (key) DO UPDATE SET
+			failures        = t.failures + 1,
+			last_failure_at = $2,
+			locked_at       = COALESCE(t.locked_at,
+				CASE WHEN $3::integer > 0 AND t.failures + 1 >= $3::integer THEN $2::timestamptz END)
+		RETURNING `+throttleColumns, key, now, lockAfter))
+	if err != nil {
+		return storage.Throttle{}, dbError("add failure", err)
+	}
+	return th, nil
+}
+
+// GetThrottle returns key's state; a key without one gets a zero Throttle
+// (no failure, not locked), never ErrNotFound.
+func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = $1`, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Throttle{Key: key}, nil
+	}
+	if err != nil {
+		return storage.Throttle{}, dbError("get throttle", err)
+	}
+	return th, nil
+}
+
+// ResetThrottle forgets key; a key without state is not an error.
+func (s *Store) ResetThrottle(ctx context.Context, key string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM throttles WHERE key = $1`, key); err != nil {
+		return dbError("reset throttle", err)
+	}
+	return nil
+}

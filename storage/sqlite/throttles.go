@@ -1,0 +1,55 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const throttleColumns = `key, failures, last_failure_at, locked_at`
+
+func scanThrottle(row rowScanner) (storage.Throttle, error) {
+	var th storage.Throttle
+	err := row.Scan(&th.Key, &th.Failures, (*msTime)(&th.LastFailureAt), msTimePtr{&th.LockedAt})
+	return th, err
+}
+
+// AddFailure counts one more consecutive failure on key and returns the new
+// state. One upsert, run under the write lock: concurrent failures are all
+// counted, and exactly one of them (the one bringing the count to lockAfter)
+// sets the lock, which COALESCE then keeps.
+func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error) {
+	th, err := scanThrottle(s.w.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
+		VALUES (?1, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN ?2 END)
+		ON CONFLICT (key) DO UPDATE SET
+			failures        = throttles.failures + 1,
+			last_failure_at = ?2,
+			locked_at       = COALESCE(throttles.locked_at,
+				CASE WHEN ?3 > 0 AND throttles.failures + 1 >= ?3 THEN ?2 END)
+		RETURNING `+throttleColumns, key, ms(now), lockAfter))
+	if err != nil {
+		return storage.Throttle{}, dbError("add failure", err)
+	}
+	return th, nil
+}
+
+// GetThrottle returns key's state; a key without one gets a zero Throttle
+// (no failure, not locked), never ErrNotFound.
+func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {
+	th, err := scanThrottle(s.r.QueryRowContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Throttle{Key: key}, nil
+	}
+	if err != nil {
+		return storage.Throttle{}, dbError("get throttle", err)
+	}
+	return th, nil
+}
+
+// ResetThrottle forgets key; a key without state is not an error.
+func (s *Store) ResetThrottle(ctx context.Context, key string) error {
+	return exec(ctx, s.w, "reset throttle", `DELETE FROM throttles WHERE key = ?`, key)
+}

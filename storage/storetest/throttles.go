@@ -1,0 +1,153 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+func throttleBehaviours() []behaviour {
+	return []behaviour{
+		{"CountsAndLocksOnce", testThrottleCountAndLock},
+		{"UnknownKeyIsZero", testThrottleUnknown},
+		{"ResetForgets", testThrottleReset},
+		{"ZeroLockAfterNeverLocks", testThrottleNoLock},
+		{"ConcurrentFailuresAllCountedOneLock", testThrottleRace},
+	}
+}
+
+// assertThrottle compares a throttle with the expected state.
+func assertThrottle(t *testing.T, what string, got storage.Throttle, key string, failures int, last time.Time, lockedAt *time.Time) {
+	t.Helper()
+	assertSame(t, what, got, storage.Throttle{Key: key, Failures: failures, LastFailureAt: last, LockedAt: lockedAt})
+}
+
+func testThrottleCountAndLock(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key, lockAfter = "login:agent@example.fr", 3
+	at := func(i int) time.Time { return now.Add(time.Duration(i)*time.Minute + 456*time.Microsecond) }
+
+	for i := 1; i < lockAfter; i++ {
+		th, err := s.AddFailure(ctx, key, lockAfter, at(i))
+		mustOK(t, err, fmt.Sprintf("AddFailure %d", i))
+		assertThrottle(t, fmt.Sprintf("after failure %d", i), th, key, i, at(i), nil)
+	}
+	th, err := s.AddFailure(ctx, "login:192.0.2.7", lockAfter, at(9))
+	mustOK(t, err, "AddFailure on another key")
+	assertThrottle(t, "another key", th, "login:192.0.2.7", 1, at(9), nil)
+
+	// The failure that reaches lockAfter locks, at its own time.
+	lockTime := at(lockAfter)
+	th, err = s.AddFailure(ctx, key, lockAfter, lockTime)
+	mustOK(t, err, "AddFailure reaching the lock")
+	assertThrottle(t, "failure reaching the lock", th, key, lockAfter, lockTime, &lockTime)
+	// Later failures still count, and the lock keeps its first time.
+	th, err = s.AddFailure(ctx, key, lockAfter, at(10))
+	mustOK(t, err, "AddFailure after the lock")
+	assertThrottle(t, "failure after the lock", th, key, lockAfter+1, at(10), &lockTime)
+
+	got, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertThrottle(t, "GetThrottle", got, key, lockAfter+1, at(10), &lockTime)
+	got, err = s.GetThrottle(ctx, "login:192.0.2.7")
+	mustOK(t, err, "GetThrottle other key")
+	assertThrottle(t, "GetThrottle other key", got, "login:192.0.2.7", 1, at(9), nil)
+}
+
+func testThrottleUnknown(t *testing.T, s storage.Store) {
+	got, err := s.GetThrottle(t.Context(), "login:personne@example.fr")
+	mustOK(t, err, "GetThrottle of a key without failures")
+	assertThrottle(t, "unknown key", got, "login:personne@example.fr", 0, time.Time{}, nil)
+}
+
+func testThrottleReset(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	for i := range 3 {
+		_, err := s.AddFailure(ctx, "login:a", 2, now.Add(time.Duration(i)*time.Second))
+		mustOK(t, err, "AddFailure a")
+	}
+	_, err := s.AddFailure(ctx, "login:b", 2, now)
+	mustOK(t, err, "AddFailure b")
+
+	mustOK(t, s.ResetThrottle(ctx, "login:a"), "ResetThrottle of a locked key")
+	got, err := s.GetThrottle(ctx, "login:a")
+	mustOK(t, err, "GetThrottle after reset")
+	assertThrottle(t, "after reset", got, "login:a", 0, time.Time{}, nil)
+	mustOK(t, s.ResetThrottle(ctx, "login:a"), "ResetThrottle again")
+	mustOK(t, s.ResetThrottle(ctx, "login:inconnu"), "ResetThrottle of an unknown key")
+
+	// Counting starts afresh: the lock comes back only at lockAfter.
+	th, err := s.AddFailure(ctx, "login:a", 2, now.Add(time.Minute))
+	mustOK(t, err, "AddFailure after reset")
+	assertThrottle(t, "first failure after reset", th, "login:a", 1, now.Add(time.Minute), nil)
+	got, err = s.GetThrottle(ctx, "login:b")
+	mustOK(t, err, "GetThrottle b")
+	assertThrottle(t, "untouched key", got, "login:b", 1, now, nil)
+}
+
+func testThrottleNoLock(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	var th storage.Throttle
+	for i := range 5 {
+		var err error
+		th, err = s.AddFailure(ctx, "login:a", 0, now.Add(time.Duration(i)*time.Second))
+		mustOK(t, err, "AddFailure with lockAfter 0")
+	}
+	assertThrottle(t, "five failures, lockAfter 0", th, "login:a", 5, now.Add(4*time.Second), nil)
+}
+
+// Failures raced from many goroutines (instances) are each counted once, and
+// exactly the one reaching lockAfter sets the lock.
+func testThrottleRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const n, lockAfter, key = 50, 20, "login:agent@example.fr"
+	states := make([]storage.Throttle, n)
+	errs := race(n, func(i int) error {
+		var err error
+		// Each goroutine has its own clock reading, to tell whose lock it is.
+		states[i], err = s.AddFailure(ctx, key, lockAfter, now.Add(time.Duration(i)*time.Millisecond))
+		return err
+	})
+	seen := make(map[int]int)
+	locker := -1
+	for i, err := range errs {
+		mustOK(t, err, fmt.Sprintf("AddFailure in goroutine %d", i))
+		th := states[i]
+		seen[th.Failures]++
+		switch {
+		case th.Failures < lockAfter && th.LockedAt != nil:
+			t.Errorf("goroutine %d: Failures %d < %d but LockedAt %v", i, th.Failures, lockAfter, *th.LockedAt)
+		case th.Failures >= lockAfter && th.LockedAt == nil:
+			t.Errorf("goroutine %d: Failures %d >= %d but not locked", i, th.Failures, lockAfter)
+		}
+		if th.Failures == lockAfter {
+			locker = i
+		}
+	}
+	for c := 1; c <= n; c++ {
+		if seen[c] != 1 {
+			t.Errorf("Failures %d returned %d times, want exactly once", c, seen[c])
+		}
+	}
+	if t.Failed() || locker < 0 {
+		t.FailNow()
+	}
+	lockTime := now.Add(time.Duration(locker) * time.Millisecond)
+	for i, th := range states {
+		if th.LockedAt != nil && !canonTime(*th.LockedAt).Equal(canonTime(lockTime)) {
+			t.Errorf("goroutine %d: LockedAt %v, want %v (the time of goroutine %d, which reached %d)",
+				i, *th.LockedAt, lockTime, locker, lockAfter)
+		}
+	}
+	got, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle after the race")
+	if got.Failures != n || got.LockedAt == nil || !canonTime(*got.LockedAt).Equal(canonTime(lockTime)) {
+		t.Errorf("after %d concurrent failures: Failures %d, LockedAt %v; want %d, %v", n, got.Failures, got.LockedAt, n, lockTime)
+	}
+}
