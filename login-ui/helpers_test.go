@@ -246,7 +246,9 @@ func (f *fakeRequests) Client(_ context.Context, id string) (storage.Client, err
 	return storage.Client{}, storage.ErrNotFound
 }
 
-func (f *fakeRequests) Clients(context.Context) ([]storage.Client, error) { return f.clients, nil }
+func (f *fakeRequests) ClientsFor(context.Context, string) ([]storage.Client, error) {
+	return f.clients, nil
+}
 
 func (f *fakeRequests) Complete(_ context.Context, id string, s storage.Session) error {
 	f.mu.Lock()

@@ -57,7 +57,9 @@ type AuthRequests interface {
 	// AuthRequest returns storage.ErrNotFound when unknown or expired.
 	AuthRequest(ctx context.Context, id string) (storage.AuthRequest, error)
 	Client(ctx context.Context, id string) (storage.Client, error)
-	Clients(ctx context.Context) ([]storage.Client, error)
+	// ClientsFor lists the applications the agent may enter (the open ones
+	// and the restricted ones it is habilitated for).
+	ClientsFor(ctx context.Context, userID string) ([]storage.Client, error)
 	// Complete marks the auth request authenticated by the session's agent
 	// (the provider still refuses it if the agent is pending or disabled).
 	Complete(ctx context.Context, authRequestID string, s storage.Session) error

@@ -23,6 +23,7 @@ func (h *Handler) Routes(r *mux.Router) {
 		{http.MethodPost, pathChange, h.postForm(h.changeSubmit)},
 		{http.MethodGet, pathPassword, h.passwordPage},
 		{http.MethodPost, pathPassword, h.postForm(h.passwordSubmit)},
+		{http.MethodGet, pathDenied, h.deniedReturn},
 		{http.MethodGet, pathSpace, h.spacePage},
 		{http.MethodPost, pathLogout, h.postForm(h.logoutSubmit)},
 		{http.MethodGet, pathStylesheet, h.stylesheet},
@@ -39,6 +40,7 @@ const (
 	pathForgotSent = "/login/forgot/sent"
 	pathChange     = "/login/change"
 	pathPassword   = "/login/password"
+	pathDenied     = "/login/denied"
 	pathSpace      = "/espace"
 	pathLogout     = "/logout"
 	pathStylesheet = "/static/style.css"

@@ -105,6 +105,10 @@ func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, 
 		h.renderExpired(w, r)
 		return
 	}
+	if errors.Is(err, storage.ErrNotHabilitated) {
+		h.renderNotHabilitated(w, r, authRequestID)
+		return
+	}
 	if err != nil {
 		h.internalError(w, r, "completing auth request", err)
 		return

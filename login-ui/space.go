@@ -30,7 +30,7 @@ func (h *Handler) spacePage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, pathLogin, http.StatusSeeOther)
 		return
 	}
-	clients, err := h.requests.Clients(ctx)
+	clients, err := h.requests.ClientsFor(ctx, b.User.ID)
 	if err != nil {
 		h.internalError(w, r, "listing applications", err)
 		return

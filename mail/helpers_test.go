@@ -158,6 +158,10 @@ func startSMTPServer(t *testing.T, opts smtpServerOptions) *smtpServer {
 	}()
 	t.Cleanup(func() {
 		s.Close()
+		// Server.Close only closes the listeners Serve has registered: if
+		// the Serve goroutine has not run yet, closing l ourselves is what
+		// makes it return instead of accepting forever.
+		l.Close()
 		<-done
 	})
 	return srv

@@ -54,7 +54,23 @@ type SenderConfig struct {
 	GiveUpAfter time.Duration
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// OnDelivery, when set, is told the outcome of every delivery attempt
+	// (DeliverySent, DeliveryDeferred or DeliveryFailed), for metrics and
+	// the audit trail. It runs on the sender's goroutine once the outcome
+	// is known: keep it short. m still holds the bodies, which may carry a
+	// provisional password: never log them.
+	OnDelivery func(ctx context.Context, m storage.OutboxMail, outcome string)
 }
+
+// Outcomes of a delivery attempt, as reported to SenderConfig.OnDelivery.
+const (
+	// DeliverySent: the next hop accepted the mail.
+	DeliverySent = "sent"
+	// DeliveryDeferred: a temporary failure; the mail will be retried.
+	DeliveryDeferred = "deferred"
+	// DeliveryFailed: refused for good, or retried until GiveUpAfter.
+	DeliveryFailed = "failed"
+)
 
 // Validate reports a From the sender could never use.
 func (c SenderConfig) Validate() error {
@@ -90,6 +106,9 @@ func NewSender(o Outbox, t Transport, c SenderConfig) *Sender {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OnDelivery == nil {
+		c.OnDelivery = func(context.Context, storage.OutboxMail, string) {}
 	}
 	return &Sender{outbox: o, transport: t, cfg: c, wake: make(chan struct{}, 1)}
 }
@@ -180,6 +199,8 @@ func (s *Sender) deliver(ctx context.Context, m storage.OutboxMail) (ok bool, er
 	sendErr := s.send(ctx, m, s.cfg.Now())
 	now := s.cfg.Now()
 	if sendErr == nil {
+		// Reported even if the record below fails: the mail did go out.
+		s.cfg.OnDelivery(ctx, m, DeliverySent)
 		if err := s.outbox.MarkMailSent(ctx, m.ID, now); err != nil {
 			log.ErrorContext(ctx, "mail sent but not recorded: it will be sent again", "error", err)
 			return true, fmt.Errorf("mail: recording %s as sent: %w", m.ID, err)
@@ -190,6 +211,7 @@ func (s *Sender) deliver(ctx context.Context, m storage.OutboxMail) (ok bool, er
 
 	lastError := truncate(sendErr.Error(), maxLastError)
 	giveUpAt := m.CreatedAt.Add(s.cfg.GiveUpAfter)
+	outcome := DeliveryFailed
 	switch {
 	case IsPermanent(sendErr):
 		log.WarnContext(ctx, "mail rejected: not retried", "error", lastError)
@@ -198,10 +220,12 @@ func (s *Sender) deliver(ctx context.Context, m storage.OutboxMail) (ok bool, er
 		log.WarnContext(ctx, "mail undelivered: giving up", "error", lastError, "queued_at", m.CreatedAt)
 		err = s.outbox.MarkMailFailed(ctx, m.ID, truncate("gave up: "+lastError, maxLastError))
 	default:
+		outcome = DeliveryDeferred
 		next := now.Add(RetryDelay(m.Attempts + 1))
 		log.InfoContext(ctx, "mail delivery deferred", "error", lastError, "next_attempt_at", next)
 		err = s.outbox.MarkMailRetry(ctx, m.ID, next, lastError)
 	}
+	s.cfg.OnDelivery(ctx, m, outcome)
 	if err != nil {
 		return false, fmt.Errorf("mail: recording the failure of %s: %w", m.ID, err)
 	}

@@ -383,6 +383,11 @@ func TestRunFinishesInFlightMessageOnCancel(t *testing.T) {
 	f := newSenderFixture(t, SenderConfig{PollInterval: time.Hour})
 	entered := make(chan struct{}, 10)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	// Registered after the server's cleanup, so it runs first: a failing
+	// test never leaves a handler blocked.
+	t.Cleanup(releaseAll)
 	f.server.setOnData(func(int) {
 		entered <- struct{}{}
 		<-release
@@ -407,7 +412,7 @@ func TestRunFinishesInFlightMessageOnCancel(t *testing.T) {
 		t.Fatal("Run returned with a message in flight")
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(release)
+	releaseAll()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -178,20 +179,24 @@ func silentServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := make(chan net.Conn, 16)
+	var mu sync.Mutex
+	var conns []net.Conn
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			conns <- c
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
 		l.Close()
-		close(conns)
-		for c := range conns {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
 			c.Close()
 		}
 	})

@@ -73,8 +73,9 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed: no scope beyond the standard ones.
-func (c *client) IsScopeAllowed(string) bool { return false }
+// IsScopeAllowed: beyond the standard scopes, only "roles" (the agent's
+// roles in this application, from its habilitation).
+func (c *client) IsScopeAllowed(scope string) bool { return scope == scopeRoles }
 
 // IDTokenUserinfoClaimsAssertion: the ID token carries the scope's claims
 // (email, name, organisation) even when an access token is issued too.

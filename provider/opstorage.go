@@ -20,10 +20,13 @@ import (
 // place where the library's state lives, and it all goes to the database.
 type opStorage struct {
 	store storage.Store
-	keys  *keyManager
-	cfg   Config
-	now   func() time.Time
-	log   *slog.Logger
+	// clients serves the client reads of every request from memory (see
+	// clientCacheTTL for how changes reach it).
+	clients *clientCache
+	keys    *keyManager
+	cfg     Config
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 var (
@@ -42,7 +45,7 @@ func (s *opStorage) Health(ctx context.Context) error { return s.store.Ping(ctx)
 // library would accept "plain", and a challenge without a method defaults to
 // plain).
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	c, err := s.store.GetClient(ctx, req.ClientID)
+	c, err := s.clients.get(ctx, req.ClientID)
 	if err != nil {
 		return nil, oidc.ErrInvalidClient().WithParent(err)
 	}
@@ -89,11 +92,14 @@ func (s *opStorage) gated(ctx context.Context, r storage.AuthRequest) (*authRequ
 	if r.UserID == "" {
 		return a, nil
 	}
-	u, err := s.store.GetUser(ctx, r.UserID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	_, _, err := s.allowedFor(ctx, r.UserID, r.ClientID)
+	switch {
+	case err == nil:
+		a.userAllowed = true
+	case errors.Is(err, errGate), errors.Is(err, storage.ErrNotHabilitated), errors.Is(err, storage.ErrNotFound):
+	default:
 		return nil, err
 	}
-	a.userAllowed = err == nil && userAllowedTokens(u)
 	return a, nil
 }
 
@@ -135,7 +141,7 @@ func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 // GetClientByClientID: an unknown client is a plain error (the library turns
 // it into invalid_client / an error page, never a redirect).
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("provider: unknown client %q", id)
 	}
@@ -150,7 +156,7 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 // and compared in constant time: a slow password hash would only slow every
 // token request down.
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("provider: unknown client %q", id)
 	}
@@ -171,11 +177,11 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 }
 
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	u, err := s.allowedUser(ctx, req.GetSubject())
+	u, roles, err := s.allowedFor(ctx, req.GetSubject(), req.GetClientID())
 	if err != nil {
 		return err
 	}
-	fillUserinfo(info, u, scopes)
+	fillUserinfo(info, u, roles, scopes)
 	return nil
 }
 
@@ -184,11 +190,11 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 	if err != nil || t.UserID != subject {
 		return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked")
 	}
-	u, err := s.allowedUser(ctx, t.UserID)
+	u, roles, err := s.allowedFor(ctx, t.UserID, t.ClientID)
 	if err != nil {
 		return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked").WithParent(err)
 	}
-	fillUserinfo(info, u, t.Scopes)
+	fillUserinfo(info, u, roles, t.Scopes)
 	return nil
 }
 
@@ -202,12 +208,12 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	if t.UserID != subject || !slices.Contains(t.Audience, clientID) && t.ClientID != clientID {
 		return errors.New("provider: token not issued to the introspecting client")
 	}
-	u, err := s.allowedUser(ctx, t.UserID)
+	u, roles, err := s.allowedFor(ctx, t.UserID, t.ClientID)
 	if err != nil {
 		return err
 	}
 	info := new(oidc.UserInfo)
-	fillUserinfo(info, u, t.Scopes)
+	fillUserinfo(info, u, roles, t.Scopes)
 	resp.SetUserInfo(info)
 	resp.Active = true
 	resp.Scope = t.Scopes
@@ -219,22 +225,39 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	return nil
 }
 
-// allowedUser returns the agent only if the gate lets tokens out for them.
-func (s *opStorage) allowedUser(ctx context.Context, id string) (storage.User, error) {
-	u, err := s.store.GetUser(ctx, id)
+// allowedFor returns the agent and its roles in the client only if the gate
+// lets tokens out: an enabled agent with a personal password, habilitated
+// when the client is restricted. Checked at every door (code, refresh,
+// userinfo, introspection), so a change takes effect at the next request.
+func (s *opStorage) allowedFor(ctx context.Context, userID, clientID string) (storage.User, []string, error) {
+	memo := gateMemoFrom(ctx)
+	if u, roles, ok := memo.get(userID, clientID); ok {
+		return u, roles, nil
+	}
+	u, err := s.store.GetUser(ctx, userID)
 	if err != nil {
-		return storage.User{}, err
+		return storage.User{}, nil, err
 	}
 	if !userAllowedTokens(u) {
-		return storage.User{}, errGate
+		return storage.User{}, nil, errGate
 	}
-	return u, nil
+	roles, err := s.access(ctx, userID, clientID)
+	if err != nil {
+		return storage.User{}, nil, err
+	}
+	memo.put(userID, clientID, u, roles)
+	return u, roles, nil
 }
 
-func fillUserinfo(info *oidc.UserInfo, u storage.User, scopes []string) {
+func fillUserinfo(info *oidc.UserInfo, u storage.User, roles, scopes []string) {
 	info.Subject = u.ID
 	for _, sc := range scopes {
 		switch sc {
+		case scopeRoles:
+			if roles == nil {
+				roles = []string{}
+			}
+			info.AppendClaims("roles", roles)
 		case oidc.ScopeEmail:
 			info.Email = u.Email
 			info.EmailVerified = oidc.Bool(true)

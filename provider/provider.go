@@ -52,10 +52,12 @@ type Provider struct {
 	storage *opStorage
 	keys    *keyManager
 	origins *originCache
-	cfg     Config
-	store   storage.Store
-	now     func() time.Time
-	log     *slog.Logger
+	// documents serves discovery and the key set from memory.
+	documents *documentCache
+	cfg       Config
+	store     storage.Store
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // New builds the provider; it creates the first signing key when the
@@ -69,9 +71,9 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 	if err := keys.ensure(ctx); err != nil {
 		return nil, fmt.Errorf("provider: signing keys: %w", err)
 	}
-	st := &opStorage{store: store, keys: keys, cfg: cfg, now: now, log: log}
+	st := &opStorage{store: store, clients: newClientCache(store, now, clientCacheTTL), keys: keys, cfg: cfg, now: now, log: log}
 	p := &Provider{storage: st, keys: keys, cfg: cfg, store: store, now: now, log: log,
-		origins: &originCache{store: store, now: now}}
+		origins: &originCache{store: store, now: now}, documents: newDocumentCache(keys)}
 
 	opCfg := &op.Config{
 		CryptoKey:                cfg.CryptoKey,
@@ -80,9 +82,9 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 		AuthMethodPost:           true,
 		GrantTypeRefreshToken:    true,
 		SupportedUILocales:       []language.Tag{language.French},
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, scopeRoles},
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "amr", "at_hash",
-			"azp", "email", "email_verified", "name", "organisation"},
+			"azp", "email", "email_verified", "name", "organisation", "roles"},
 	}
 	opts := []op.Option{
 		op.WithCORSOptions(&cors.Options{
@@ -90,7 +92,7 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 			AllowedHeaders:         []string{"Authorization", "Content-Type", "Accept"},
 			AllowOriginRequestFunc: p.corsAllowed,
 		}),
-		op.WithHttpInterceptors(p.endSessionCookie),
+		op.WithHttpInterceptors(p.endSessionCookie, p.documents.intercept, withGateMemo),
 	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())
@@ -99,6 +101,7 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
+	p.documents.setPaths(oidc.DiscoveryEndpoint, p.op.KeysEndpoint().Relative())
 	return p, nil
 }
 
@@ -163,7 +166,17 @@ func (p *Provider) Clients(ctx context.Context) ([]storage.Client, error) {
 
 // Complete records that the session's agent authenticated the request. The
 // gate still applies at the callback: a pending agent gets no code.
+//
+// An agent without a live habilitation for a restricted client gets
+// storage.ErrNotHabilitated and the request stays incomplete.
 func (p *Provider) Complete(ctx context.Context, authRequestID string, s storage.Session) error {
+	r, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
+	if err != nil {
+		return err
+	}
+	if _, err := p.storage.access(ctx, s.UserID, r.ClientID); err != nil {
+		return err
+	}
 	return p.store.CompleteAuthRequest(ctx, authRequestID, s.UserID, s.ID, s.AuthTime, s.AMR)
 }
 

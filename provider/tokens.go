@@ -35,15 +35,19 @@ func (s *opStorage) newAccessToken(grantID, clientID string, req op.TokenRequest
 }
 
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	if _, err := s.allowedUser(ctx, req.GetSubject()); err != nil {
-		return "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
-	}
 	grantID, clientID, _, _, err := grantOf(req)
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	if _, _, err := s.allowedFor(ctx, req.GetSubject(), clientID); err != nil {
+		return "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
+	}
 	at := s.newAccessToken(grantID, clientID, req, s.now())
 	if err := s.store.CreateTokens(ctx, at, nil); err != nil {
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			// The code was replayed while this exchange ran: the grant is dead.
+			return "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("authorization code already used").WithParent(err)
+		}
 		return "", time.Time{}, err
 	}
 	return at.ID, at.ExpiresAt, nil
@@ -53,12 +57,12 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 // refresh token: the presented one is retired atomically; presenting it again
 // revokes the whole family (the store does it).
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
-	if _, err := s.allowedUser(ctx, req.GetSubject()); err != nil {
-		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
-	}
 	grantID, clientID, amr, authTime, err := grantOf(req)
 	if err != nil {
 		return "", "", time.Time{}, err
+	}
+	if _, _, err := s.allowedFor(ctx, req.GetSubject(), clientID); err != nil {
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
 	}
 	now := s.now()
 	at := s.newAccessToken(grantID, clientID, req, now)
@@ -71,6 +75,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	if current == "" {
 		err = s.store.CreateTokens(ctx, at, &rt)
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("authorization code already used").WithParent(err)
+		}
 	} else {
 		err = s.store.RotateRefreshToken(ctx, storage.HashSecret(current), at, rt, now)
 		if errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrNotFound) {
@@ -91,7 +98,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		}
 		return nil, err
 	}
-	if _, err := s.allowedUser(ctx, t.UserID); err != nil {
+	if _, _, err := s.allowedFor(ctx, t.UserID, t.ClientID); err != nil {
 		return nil, err
 	}
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil

@@ -78,19 +78,20 @@ type Store interface {
 	// ConsumeAuthCode marks the code used and returns its auth request. A code
 	// used before gets ErrAlreadyUsed, and every access and refresh token of
 	// the grant (GrantID == AuthRequestID) is revoked in the same transaction;
-	// the reuse is also recorded on the code, so that CreateTokens refuses
-	// the grant from then on (the first user's exchange may still be between
-	// ConsumeAuthCode and CreateTokens).
+	// the reuse is also recorded on the code, so that tokens the first
+	// user's exchange creates afterwards (it may still be between
+	// ConsumeAuthCode and CreateTokens) are born revoked.
 	// An unknown or expired code, or one whose auth request is gone, gets
 	// ErrNotFound.
 	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
 
 	// Tokens. CreateTokens stores an access token and, when rt is not nil, a
 	// refresh token, in one transaction. When at.GrantID is the auth request
-	// of a code whose reuse was recorded (see ConsumeAuthCode) it gets
-	// ErrAlreadyUsed and writes nothing; this check and the reuse's
-	// revocation are serialised, so no token of the grant survives either
-	// order.
+	// of a code whose reuse was recorded (see ConsumeAuthCode) they are
+	// stored already revoked: the first exchange still answers once (exactly
+	// one winner), and what it got is dead, as a reuse demands (RFC 6749
+	// §4.1.2). This check and the reuse's revocation are serialised, so no
+	// token of the grant stays usable in either order.
 	CreateTokens(ctx context.Context, at AccessToken, rt *RefreshToken) error
 	// GetAccessToken returns ErrNotFound for unknown, revoked or expired.
 	GetAccessToken(ctx context.Context, id string, now time.Time) (AccessToken, error)

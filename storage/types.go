@@ -28,6 +28,11 @@ var (
 	// ErrConflict: a compare-and-swap lost its race (someone else changed the
 	// record first) or its precondition no longer holds.
 	ErrConflict = errors.New("storage: conflict")
+	// ErrNotHabilitated: the agent holds no live habilitation for a
+	// restricted client (see Client.Restricted). Returned by the provider,
+	// not by stores; it lives here so that the pages can recognise it
+	// without importing the provider.
+	ErrNotHabilitated = errors.New("storage: agent not habilitated for this client")
 )
 
 // NormaliseEmail is the one form in which e-mail addresses are stored and

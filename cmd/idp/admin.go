@@ -43,6 +43,8 @@ Subcommands:
   disable  --email E   (ends the agent's sessions and revokes its tokens)
   enable   --email E
   reset    --email E   mail a provisional password (helpdesk)
+  import   --file F.csv   load agents in bulk (header email,name,organisation[,password_hash]);
+           all or nothing; agents without a hash get no mail (use reset later)
 `
 
 var adminMeta = account.Meta{ClientIP: "cli", UserAgent: "idp-cli"}
@@ -55,6 +57,8 @@ func cmdUser(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	fs, configPath := newFlagSet("user "+sub, "user "+sub+" [flags]", stdout)
 	email := fs.String("email", "", "the agent's e-mail address")
 	switch sub {
+	case "import":
+		return cmdUserImport(ctx, rest, environ, stdout)
 	case "add":
 		name := fs.String("name", "", "display name")
 		org := fs.String("organisation", "", "partner organisation")
@@ -168,9 +172,10 @@ const clientUsage = `Usage: idp client <subcommand> [flags]
 
 Subcommands:
   add     --id ID --name N --redirect-uri URI [--redirect-uri URI2]
-          [--post-logout-redirect-uri URI] [--home-url URL] [--public] [--no-refresh]
+          [--post-logout-redirect-uri URI] [--home-url URL] [--public] [--no-refresh] [--restricted]
           a confidential client's secret is printed once; only its hash is kept
   list    list the relying applications
+  restrict --id ID [--open]   only habilitated agents may enter (--open: everyone again)
   remove  --id ID
 `
 
@@ -192,6 +197,7 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 		home := fs.String("home-url", "", "the application's home page, linked from the secure space")
 		public := fs.Bool("public", false, "public client (no secret, PKCE required)")
 		noRefresh := fs.Bool("no-refresh", false, "never issue refresh tokens to this client")
+		restricted := fs.Bool("restricted", false, "only agents habilitated for it may enter (see idp habilitation)")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
@@ -199,6 +205,7 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 		if err != nil {
 			return err
 		}
+		c.Restricted = *restricted
 		secret := ""
 		if !c.Public {
 			b := make([]byte, 32)
@@ -216,6 +223,7 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 				}
 				return err
 			}
+			auditAdmin(ctx, s, "admin.client_added", storage.User{}, "client="+c.ID+" by="+osUser())
 			fmt.Fprintf(stdout, "client %s created\n", c.ID)
 			if secret != "" {
 				fmt.Fprintf(stdout, "client_secret: %s\n(shown once: store it now, only its hash is kept)\n", secret)
@@ -232,15 +240,42 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tTYPE\tREDIRECT URIS\tHOME")
+			fmt.Fprintln(tw, "ID\tNAME\tTYPE\tACCESS\tREDIRECT URIS\tHOME")
 			for _, c := range clients {
 				typ := "confidential"
 				if c.Public {
 					typ = "public"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, strings.Join(c.RedirectURIs, " "), c.HomeURL)
+				access := "open"
+				if c.Restricted {
+					access = "restricted"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, access, strings.Join(c.RedirectURIs, " "), c.HomeURL)
 			}
 			return tw.Flush()
+		})
+	case "restrict":
+		open := fs.Bool("open", false, "open the client to every active agent again")
+		if err := parseFlags(fs, rest); err != nil {
+			return err
+		}
+		if *id == "" {
+			return &usageError{"client restrict: --id is required"}
+		}
+		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
+			if err := s.SetClientRestricted(ctx, *id, !*open); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no client with id %s", *id)
+				}
+				return err
+			}
+			state := "restricted to habilitated agents"
+			if *open {
+				state = "open to every active agent"
+			}
+			auditAdmin(ctx, s, "admin.client_access", storage.User{}, "client="+*id+" "+state+" by="+osUser())
+			fmt.Fprintf(stdout, "client %s %s\n", *id, state)
+			return nil
 		})
 	case "remove":
 		if err := parseFlags(fs, rest); err != nil {
@@ -256,6 +291,7 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 				}
 				return err
 			}
+			auditAdmin(ctx, s, "admin.client_removed", storage.User{}, "client="+*id+" by="+osUser())
 			fmt.Fprintf(stdout, "client %s removed\n", *id)
 			return nil
 		})
@@ -354,6 +390,7 @@ func cmdKeys(ctx context.Context, args, environ []string, stdout io.Writer) erro
 		if !rotated {
 			return errors.New("another instance rotated the keys at the same moment; nothing done")
 		}
+		auditAdmin(ctx, srv.store, "admin.keys_rotated", storage.User{}, "by="+osUser())
 		fmt.Fprintf(stdout, "new signing key published; it signs from %s\n", time.Now().Add(c.Keys.PublishAhead).Format(time.RFC3339))
 		return nil
 	case "list":

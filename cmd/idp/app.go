@@ -41,6 +41,7 @@ func newAccounts(c config.Config, store storage.Store, now func() time.Time, log
 		return nil, err
 	}
 	hasher := passhash.NewHasher(c.Password.Hash.Params(), c.Password.Hash.MaxConcurrent)
+	store = auditConsequences{store}
 	return account.New(store, hasher, pol, account.Config{
 		ProvisionalLength:         c.Provisional.Length,
 		ProvisionalTTL:            c.Provisional.TTL,

@@ -105,6 +105,12 @@ func TestAdminCommands(t *testing.T) {
 			t.Fatalf("client list:\n%s", list)
 		}
 		c.ok("client", "remove", "--id", "spa")
+		trail := c.ok("audit", "list")
+		for _, typ := range []string{"admin.user_created", "admin.user_disabled", "admin.user_enabled", "admin.client_added", "admin.client_removed"} {
+			if !strings.Contains(trail, typ) {
+				t.Fatalf("audit trail lacks %s:\n%s", typ, trail)
+			}
+		}
 		if strings.Contains(c.ok("client", "list"), "spa.example.fr") {
 			t.Fatal("client not removed")
 		}

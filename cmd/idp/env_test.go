@@ -171,13 +171,23 @@ func (e *testEnv) mails() []*mail.Message {
 	if err != nil && !os.IsNotExist(err) {
 		e.t.Fatal(err)
 	}
-	var names []string
+	// Oldest first by write time: file names carry the second only, and two
+	// mails often go out within one.
+	type written struct {
+		name string
+		at   time.Time
+	}
+	var files []written
 	for _, en := range entries {
-		if strings.HasSuffix(en.Name(), ".eml") {
-			names = append(names, en.Name())
+		if info, err := en.Info(); err == nil && strings.HasSuffix(en.Name(), ".eml") {
+			files = append(files, written{en.Name(), info.ModTime()})
 		}
 	}
-	sort.Strings(names)
+	sort.SliceStable(files, func(i, j int) bool { return files[i].at.Before(files[j].at) })
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.name
+	}
 	var out []*mail.Message
 	for _, n := range names {
 		f, err := os.Open(filepath.Join(dir, n))

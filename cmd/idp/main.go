@@ -39,6 +39,9 @@ Commands:
   client      manage relying applications (add, list, remove)
   keys        manage signing keys (rotate, list)
   config      check the configuration, print the reference of every key
+  habilitation  who may enter which restricted application (grant, revoke, list, import)
+  audit       read the audit trail (list [--email E] [--since D] [--limit N])
+  bench       drive a running provider over HTTP and measure it (docs/performance.md)
   version     print the version
 
 Every command accepts --config FILE (YAML) and reads IDP_* environment
@@ -66,6 +69,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = cmdKeys(ctx, args[1:], environ, stdout)
 	case "config":
 		err = cmdConfig(ctx, args[1:], environ, stdout)
+	case "habilitation":
+		err = cmdHabilitation(ctx, args[1:], environ, stdout)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], environ, stdout)
+	case "bench":
+		err = cmdBench(ctx, args[1:], environ, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "idp", version)
 	case "help", "-h", "-help", "--help":

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/config"
@@ -41,6 +42,10 @@ func cmdServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return err
 	}
 	defer srv.store.Close()
+	// The OIDC library logs only through slog.Default: pointing it at our
+	// logger makes its lines structured too. Only the process's entry point
+	// does this; everything else gets its logger passed in.
+	slog.SetDefault(srv.log)
 	return srv.run(ctx, stdout)
 }
 
@@ -54,6 +59,9 @@ type server struct {
 	accounts *account.Service
 	sender   *mail.Sender
 	janitor  *janitor
+	metrics  *metrics
+	// certCheckEvery: how often the TLS files are looked at for a renewal.
+	certCheckEvery time.Duration
 }
 
 // newServer builds the whole application from the configuration.
@@ -62,7 +70,8 @@ func newServer(ctx context.Context, c config.Config, now func() time.Time, log *
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: c, log: log, store: store}
+	log = slog.New(withRequestIDs(log.Handler()))
+	s := &server{cfg: c, log: log, store: store, certCheckEvery: defaultCertCheck}
 	if err := s.build(ctx, now); err != nil {
 		store.Close()
 		return nil, err
@@ -85,6 +94,14 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	if err != nil {
 		return err
 	}
+	s.metrics = newMetrics()
+	if p, ok := s.store.(interface{ Pool() *pgxpool.Pool }); ok {
+		s.metrics.watchPool(p.Pool())
+	}
+	// Every component gets the observed store: the metrics count what
+	// passes through it.
+	store := &observedStore{Store: s.store, m: s.metrics}
+	mailAudit := &mailAuditor{store: store, now: now, log: s.log}
 
 	var transport mail.Transport
 	if c.SMTP.Addr != "" {
@@ -95,15 +112,19 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	} else {
 		transport = mail.NewFileTransport(c.MailDir(), s.log)
 	}
-	s.sender = mail.NewSender(s.store, transport, mail.SenderConfig{
+	s.sender = mail.NewSender(store, transport, mail.SenderConfig{
 		From: c.Mail.From, PollInterval: c.Mail.PollInterval, Lease: 2 * time.Minute, BatchSize: 20,
 		GiveUpAfter: c.Mail.GiveUpAfter, Now: now, Logger: s.log,
+		OnDelivery: func(ctx context.Context, m storage.OutboxMail, outcome string) {
+			s.metrics.mailDeliveries.WithLabelValues(outcome).Inc()
+			mailAudit.onDelivery(ctx, m, outcome)
+		},
 	})
-	s.accounts, err = newAccounts(c, s.store, now, s.log, s.sender.Wake)
+	s.accounts, err = newAccounts(c, store, now, s.log, s.sender.Wake)
 	if err != nil {
 		return err
 	}
-	s.provider, err = provider.New(ctx, s.store, provider.Config{
+	s.provider, err = provider.New(ctx, store, provider.Config{
 		Issuer: c.Issuer, CodeTTL: c.Tokens.CodeTTL, AccessTTL: c.Tokens.AccessTTL,
 		IDTokenTTL: c.Tokens.IDTokenTTL, RefreshTTL: c.Tokens.RefreshTTL, AuthRequestTTL: c.Tokens.AuthRequestTTL,
 		KeyAlgorithm: c.Keys.Algorithm, KeyRotation: c.Keys.RotationPeriod, KeyPublishAhead: c.Keys.PublishAhead,
@@ -120,7 +141,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 		return err
 	}
 	ui, err := loginui.New(loginui.Deps{
-		Accounts: s.accounts, AuthRequests: s.provider, Challenges: s.store,
+		Accounts: s.accounts, AuthRequests: s.provider, Challenges: store,
 		Config: loginui.Config{
 			SecureCookies: secure, CaptchaLength: c.Captcha.Length, CaptchaTTL: c.Captcha.TTL,
 			CaptchaTestAnswer: c.Captcha.TestAnswer, ReloginAfterChange: c.Login.ReloginAfterChange,
@@ -131,11 +152,13 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	if err != nil {
 		return err
 	}
-	s.janitor = &janitor{store: s.store, now: now, log: s.log, auditRetention: c.Audit.Retention, mailRetention: 30 * 24 * time.Hour}
+	s.janitor = &janitor{store: store, now: now, log: s.log, auditRetention: c.Audit.Retention, mailRetention: 30 * 24 * time.Hour}
 
 	r := mux.NewRouter()
+	r.Use(markRoute)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	ui.Routes(r)
 	op := s.provider.Handler()
 	// The browser-facing OIDC endpoints show a French page for the errors
@@ -143,8 +166,8 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	for _, path := range []string{"/authorize", "/authorize/callback", "/end_session"} {
 		r.Handle(path, ui.OAuthErrorPages(op))
 	}
-	r.PathPrefix("/").Handler(op)
-	s.handler = requestLog(s.log, loginui.SecurityHeaders(r, secure))
+	r.PathPrefix("/").Handler(op).Name(providerRouteName)
+	s.handler = observe(s.log, s.metrics, proxies, loginui.SecurityHeaders(r, secure))
 	return nil
 }
 
@@ -193,7 +216,7 @@ func (s *server) run(ctx context.Context, stdout io.Writer) error {
 	tlsOn := s.cfg.TLS.CertFile != ""
 	go func() {
 		if tlsOn {
-			certs, err := newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.log)
+			certs, err := newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.certCheckEvery, s.log)
 			if err != nil {
 				errc <- err
 				return

@@ -76,16 +76,18 @@ func (s *Store) CreateTokens(ctx context.Context, at storage.AccessToken, rt *st
 			WHERE auth_request_id = $1 AND reused_at IS NOT NULL)`, at.GrantID).Scan(&reused); err != nil {
 			return dbError("create tokens: check code reuse", err)
 		}
-		if reused {
-			return errAlreadyUsed("create tokens: the grant's code was reused")
-		}
 		if err := insertAccessToken(ctx, tx, at); err != nil {
 			return err
 		}
-		if rt == nil {
-			return nil
+		if rt != nil {
+			if err := insertRefreshToken(ctx, tx, *rt); err != nil {
+				return err
+			}
 		}
-		return insertRefreshToken(ctx, tx, *rt)
+		if reused { // a replay raced this exchange: born revoked
+			return revokeGrant(ctx, tx, at.GrantID)
+		}
+		return nil
 	})
 }
 

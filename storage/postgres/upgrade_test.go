@@ -50,7 +50,10 @@ func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 		t.Errorf("ConsumeAuthCode replayed after the upgrade: %v, want ErrAlreadyUsed", err)
 	}
 	at := storage.AccessToken{ID: "at-1", GrantID: "ar-1", ClientID: "portail", UserID: "u-1", ExpiresAt: now.Add(time.Hour), CreatedAt: now}
-	if err := s.CreateTokens(ctx, at, nil); !errors.Is(err, storage.ErrAlreadyUsed) {
-		t.Errorf("CreateTokens for the replayed grant: %v, want ErrAlreadyUsed", err)
+	if err := s.CreateTokens(ctx, at, nil); err != nil {
+		t.Errorf("CreateTokens for the replayed grant: %v", err)
+	}
+	if _, err := s.GetAccessToken(ctx, at.ID, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a token of the replayed grant is usable: %v, want ErrNotFound", err)
 	}
 }

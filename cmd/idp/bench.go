@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caf-extranet/idp/config"
+)
+
+// `idp bench` drives a running provider over real HTTP, as browsers and
+// relying applications do, and measures each scenario against the floor of
+// its unavoidable cost on this machine (see docs/performance.md).
+
+const benchUsageText = `bench [--config FILE] [--setup] [--url URL] [--workers N] [--duration D]
+       [--scenarios login,sso,refresh,forgot,discovery] [flags]
+
+Drives a running provider (idp serve) over HTTP with N concurrent workers for D per
+scenario, and prints throughput, p50/p95/p99 latency and errors, each throughput also
+as a ratio of its floor measured here (one password hash, one ID-token signature,
+one CAPTCHA page) times the number of cores.
+
+It reads the same configuration as the server (--config, IDP_*): the database for
+--setup, the hash parameters and key algorithm for the floors, the CAPTCHA test
+answer for the forgot scenario. The forgot scenario gives every browser its own
+X-Forwarded-For address: list the bench's address in http.trusted_proxies, or the
+per-address CAPTCHA throttles answer 429 after a few dozen images.`
+
+// benchOptions are the command line of idp bench.
+type benchOptions struct {
+	url           string
+	workers       int
+	duration      time.Duration
+	scenarios     []string
+	clientID      string
+	clientSecret  string
+	redirectURI   string
+	email         string
+	agents        int
+	password      string
+	captchaAnswer string
+	setup         bool
+	seedAudit     int
+	serverPID     int
+	forwardedFor  bool
+	floorBudget   time.Duration
+}
+
+func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	fs, configPath := newFlagSet("bench", benchUsageText, stdout)
+	var o benchOptions
+	fs.StringVar(&o.url, "url", "", "the provider's issuer URL (default: the configured issuer)")
+	fs.IntVar(&o.workers, "workers", 2*runtime.NumCPU(), "concurrent workers (browsers or applications)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each scenario")
+	scenarios := fs.String("scenarios", strings.Join(benchScenarios, ","), "comma-separated scenarios to run, in order")
+	fs.StringVar(&o.clientID, "client-id", "", "a confidential client allowed to refresh (default with --setup: a new one)")
+	fs.StringVar(&o.clientSecret, "client-secret", "", "its secret")
+	fs.StringVar(&o.redirectURI, "redirect-uri", "http://127.0.0.1:9/bench/callback", "the client's registered redirect URI (never called)")
+	fs.StringVar(&o.email, "email", "bench%07d@bench.example.fr", "the agents' e-mail: a pattern with %d numbers them 0 to --agents-1")
+	fs.IntVar(&o.agents, "agents", 1000, "how many agents the pattern numbers (logins pick one at random)")
+	fs.StringVar(&o.password, "password", "motdepasse1", "the agents' password")
+	fs.StringVar(&o.captchaAnswer, "captcha-answer", "", "the server's CAPTCHA test answer (default: captcha.test_answer of the configuration)")
+	fs.BoolVar(&o.setup, "setup", false, "first register a client and seed the agents in the configured database")
+	fs.IntVar(&o.seedAudit, "seed-audit", 0, "with --setup: append this many audit events")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its memory (Linux)")
+	fs.BoolVar(&o.forwardedFor, "forwarded-for", true, "send each browser's own X-Forwarded-For address")
+	fs.DurationVar(&o.floorBudget, "floor-time", time.Second, "how long each floor is measured (0: skip the floors)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	if err := o.complete(c, *scenarios); err != nil {
+		return err
+	}
+	if o.setup {
+		err := withStore(ctx, *configPath, environ, func(c config.Config, s migratingStore) error {
+			return benchSetup(ctx, c, s, &o, stdout)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if o.clientID == "" || o.clientSecret == "" {
+		return &usageError{"bench: --client-id and --client-secret are required (or --setup to register a client)"}
+	}
+	if len(o.scenarios) == 0 {
+		return nil
+	}
+
+	cores := runtime.NumCPU()
+	var floors benchFloors
+	if o.floorBudget > 0 {
+		if floors, err = measureFloors(ctx, c, o.floorBudget); err != nil {
+			return err
+		}
+	}
+	target, err := newBenchTarget(ctx, o)
+	if err != nil {
+		return err
+	}
+	preps := make([]prepare, len(o.scenarios))
+	for i, name := range o.scenarios {
+		if preps[i], err = target.scenario(name); err != nil {
+			return err
+		}
+	}
+
+	printBenchHeader(stdout, o, c, cores, floors)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tops\tops/s\tp50\tp95\tp99\terrors\tbound/s\tratio\t")
+	var notes []string
+	for i, name := range o.scenarios {
+		res, err := runScenario(ctx, name, preps[i], o.workers, o.duration)
+		if err != nil {
+			tw.Flush()
+			return err
+		}
+		bound, unit := scenarioBound(name, floors, cores)
+		ratio := "-"
+		if bound > 0 {
+			ratio = fmt.Sprintf("%.0f%% %s", 100*res.perSecond()/bound, unit)
+		}
+		boundText := "-"
+		if bound > 0 {
+			boundText = fmt.Sprintf("%.0f", bound)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%s\t%d\t%s\t%s\t\n", name, res.ops, res.perSecond(),
+			fmtDur(percentile(res.latencies, 0.50)), fmtDur(percentile(res.latencies, 0.95)),
+			fmtDur(percentile(res.latencies, 0.99)), res.errors, boundText, ratio)
+		for msg, n := range res.firstErrors {
+			notes = append(notes, fmt.Sprintf("%s: %d× %s", name, n, msg))
+		}
+		if name == "login" && floors.hash > 0 {
+			notes = append(notes, fmt.Sprintf("login: p99 = %.1f× one hash time", float64(percentile(res.latencies, 0.99))/float64(floors.hash)))
+		}
+		if o.serverPID > 0 {
+			if rss, peak, err := processMemory(o.serverPID); err == nil {
+				notes = append(notes, fmt.Sprintf("server memory after %s: RSS %d MB, peak (VmHWM) %d MB", name, rss/1024, peak/1024))
+			} else {
+				notes = append(notes, fmt.Sprintf("server memory after %s: %v", name, err))
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(stdout, n)
+	}
+	return nil
+}
+
+// complete checks the options and fills the defaults that come from the
+// configuration.
+func (o *benchOptions) complete(c config.Config, scenarios string) error {
+	if o.url == "" {
+		o.url = c.Issuer
+	}
+	o.url = strings.TrimSuffix(o.url, "/")
+	if o.captchaAnswer == "" {
+		o.captchaAnswer = c.Captcha.TestAnswer
+	}
+	var problems []string
+	if o.workers < 1 {
+		problems = append(problems, "--workers must be at least 1")
+	}
+	if o.duration <= 0 {
+		problems = append(problems, "--duration must be positive")
+	}
+	if o.agents < 1 {
+		problems = append(problems, "--agents must be at least 1")
+	}
+	if o.seedAudit < 0 || o.seedAudit > 0 && !o.setup {
+		problems = append(problems, "--seed-audit takes a positive count, with --setup")
+	}
+	if strings.Count(o.email, "%") > 1 || strings.Contains(o.email, "%") && !strings.Contains(o.email, "%d") &&
+		!strings.Contains(o.email, "%0") {
+		problems = append(problems, "--email: at most one %d verb")
+	}
+	if err := checkRedirectURI(o.redirectURI); err != nil {
+		problems = append(problems, "--redirect-uri "+err.Error())
+	}
+	for s := range strings.SplitSeq(scenarios, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+		case !slices.Contains(benchScenarios, s):
+			problems = append(problems, fmt.Sprintf("--scenarios: unknown %q (known: %s)", s, strings.Join(benchScenarios, ",")))
+		default:
+			o.scenarios = append(o.scenarios, s)
+		}
+	}
+	if len(problems) > 0 {
+		return &usageError{"bench: " + strings.Join(problems, "; ")}
+	}
+	return nil
+}
+
+// scenarioBound is the throughput a scenario could reach if the machine did
+// nothing but its floor on every core, and what that floor is.
+func scenarioBound(name string, f benchFloors, cores int) (perSecond float64, unit string) {
+	per := func(d time.Duration) float64 {
+		if d <= 0 {
+			return 0
+		}
+		return float64(cores) / d.Seconds()
+	}
+	switch name {
+	case "login":
+		return per(f.hash), "of hash bound"
+	case "sso", "refresh":
+		return per(f.sign), "of signature bound"
+	case "forgot":
+		return per(f.captcha), "of CAPTCHA bound"
+	}
+	return 0, ""
+}
+
+func printBenchHeader(w io.Writer, o benchOptions, c config.Config, cores int, f benchFloors) {
+	engine := "sqlite"
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		engine = "postgres"
+	}
+	fmt.Fprintf(w, "idp bench %s: %s, %d workers, %s per scenario, %d cores (%s/%s), database of the configuration: %s, %d agents\n",
+		version, o.url, o.workers, o.duration, cores, runtime.GOOS, runtime.GOARCH, engine, o.agents)
+	if !isLoopback(o.url) {
+		fmt.Fprintln(w, "note: the provider is not on this machine; the floors below are this machine's")
+	}
+	if f.hash > 0 {
+		fmt.Fprintf(w, "floors (one core): password hash %s (%s), ID-token signature %s (%s), CAPTCHA page %s (%d KB)\n",
+			fmtDur(f.hash), f.hashDesc, fmtDur(f.sign), f.signAlg, fmtDur(f.captcha), f.captchaSz/1024)
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caf-extranet/idp/config"
+	"github.com/caf-extranet/idp/storage"
+)
+
+// TestBenchCommand runs `idp bench --setup` briefly, every scenario, against
+// a provider served in-process, so that the command cannot rot: each
+// scenario must complete flows without a single error.
+func TestBenchCommand(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, func(c *config.Config) {
+			c.Captcha.TestAnswer = "bench7"
+			c.HTTP.TrustedProxies = []string{"127.0.0.1", "::1"}
+		})
+		environ := []string{"IDP_DATABASE_URL=" + dbURL, "IDP_ISSUER=" + e.issuer,
+			"IDP_CAPTCHA_TEST_ANSWER=bench7", "IDP_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+		bench := func(args ...string) (int, string, string) {
+			c := &cli{t: t, environ: environ}
+			return c.run(append([]string{"bench"}, args...)...)
+		}
+
+		code, out, errs := bench("--setup", "--agents", "5", "--seed-audit", "1200", "--workers", "2",
+			"--duration", "400ms", "--floor-time", "50ms", "--server-pid", strconv.Itoa(os.Getpid()))
+		if code != 0 {
+			t.Fatalf("idp bench: exit %d, stderr %q, stdout:\n%s", code, errs, out)
+		}
+		for _, want := range []string{"setup: client bench-", "setup: 5 agents imported", "setup: 1200 audit events appended",
+			"floors (one core): password hash", "ID-token signature", "CAPTCHA page", "login: p99 =",
+			"server memory after discovery: RSS"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+		}
+		rows := map[string][]string{}
+		for line := range strings.SplitSeq(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 8 {
+				rows[f[0]] = f
+			}
+		}
+		for _, name := range benchScenarios {
+			f, ok := rows[name]
+			if !ok {
+				t.Fatalf("no row for %s:\n%s", name, out)
+			}
+			ops, _ := strconv.Atoi(f[1])
+			if ops == 0 || f[6] != "0" {
+				t.Fatalf("%s: %s ops, %s errors:\n%s", name, f[1], f[6], out)
+			}
+			if name != "discovery" && !strings.HasSuffix(f[len(f)-1], "bound") {
+				t.Fatalf("%s: no ratio to its floor: %v", name, f)
+			}
+		}
+
+		// The agents and audit events are really in the database.
+		if _, err := e.srv.store.GetUserByEmail(context.Background(), "bench0000004@bench.example.fr"); err != nil {
+			t.Fatalf("seeded agent: %v", err)
+		}
+		events, err := e.srv.store.ListAudit(context.Background(), storage.AuditFilter{Limit: 5000})
+		if err != nil || len(events) < 1200 {
+			t.Fatalf("%d audit events, %v", len(events), err)
+		}
+
+		// A second setup finds the agents there and registers a new client;
+		// a wrong password makes the preparation fail with a clear message.
+		code, out, errs = bench("--setup", "--agents", "5", "--scenarios", "sso", "--password", "faux", "--floor-time", "0")
+		if code != 1 || !strings.Contains(out, "setup: 5 agents already there") || !strings.Contains(errs, "preparing a worker") {
+			t.Fatalf("bench with a wrong password: exit %d, stdout %q, stderr %q", code, out, errs)
+		}
+		// Wrong command lines are refused before anything runs.
+		code, _, errs = bench("--scenarios", "login,nope")
+		if code != 2 || !strings.Contains(errs, `unknown "nope"`) {
+			t.Fatalf("unknown scenario: exit %d, %q", code, errs)
+		}
+		code, _, errs = bench("--scenarios", "login")
+		if code != 2 || !strings.Contains(errs, "--client-id and --client-secret are required") {
+			t.Fatalf("no client: exit %d, %q", code, errs)
+		}
+	})
+}

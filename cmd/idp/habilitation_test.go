@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+const app3Redirect = "http://localhost:9003/app3/callback"
+
+func rolesOf(t *testing.T, claims map[string]any) []string {
+	t.Helper()
+	raw, ok := claims["roles"].([]any)
+	if !ok {
+		t.Fatalf("no roles claim in %v", claims)
+	}
+	var out []string
+	for _, r := range raw {
+		out = append(out, r.(string))
+	}
+	return out
+}
+
+// TestHabilitations: a restricted application lets in only habilitated
+// agents, with that application's roles only; revocation and expiry take
+// effect at the next authorize and the next refresh.
+func TestHabilitations(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil)
+		agent := e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+		secret1 := e.addClient("app1", app1Redirect, false)
+		secret3 := e.addClient("app3", app3Redirect, false)
+		if err := e.srv.store.SetClientRestricted(e.ctx, "app3", true); err != nil {
+			t.Fatal(err)
+		}
+		scopes := []string{oidc.ScopeOpenID, "email", "roles", oidc.ScopeOfflineAccess}
+		rp1 := newRP(t, e, "app1", secret1, app1Redirect, scopes...)
+		rp3 := newRP(t, e, "app3", secret3, app3Redirect, scopes...)
+		b := newBrowser(t, e.issuer)
+
+		// Not habilitated: no code, an explanation, and access_denied if the agent goes back.
+		p := login(t, b, b.get(rp3.authURL()), agentEmail, agentPass)
+		if p.Status != http.StatusForbidden || strings.Contains(p.Location(), "code=") {
+			t.Fatalf("non-habilitated agent: status %d location %q", p.Status, p.Location())
+		}
+		p.mustContain("Accès non autorisé", "Vous n'êtes pas habilité à accéder à l'application « Application app3 »",
+			"gestionnaire des habilitations")
+		back := b.get(findLink(t, p, "Retourner à l'application"))
+		if !strings.HasPrefix(back.Location(), app3Redirect) || !strings.Contains(back.Location(), "error=access_denied") ||
+			!strings.Contains(back.Location(), "state="+rp3.state) {
+			t.Fatalf("going back: %d %q", back.Status, back.Location())
+		}
+		// The secure space lists only what the agent may enter.
+		space := b.get("/espace")
+		if !strings.Contains(space.text(), "Application app1") || strings.Contains(space.text(), "Application app3") {
+			t.Fatalf("secure space lists applications the agent may not enter: %s", space.text())
+		}
+
+		// Habilitated, with roles in app3; other roles in app1 stay there.
+		grant := func(client string, roles []string, until *time.Time) {
+			t.Helper()
+			err := e.srv.store.GrantHabilitation(e.ctx, storage.Habilitation{UserID: agent.ID, ClientID: client,
+				Roles: roles, Until: until, GrantedAt: e.clock.Now(), GrantedBy: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		grant("app3", []string{"consultation", "declaration"}, nil)
+		grant("app1", []string{"autre"}, nil)
+		p = b.get(rp3.authURL())
+		li3 := rp3.mustExchange(rp3.callback(p.Location()))
+		if got := rolesOf(t, li3.claims); !slices.Equal(got, []string{"consultation", "declaration"}) {
+			t.Fatalf("app3 roles %v", got)
+		}
+		ui, err := rp3.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(li3.token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uic map[string]any
+		_ = ui.Claims(&uic)
+		if got := rolesOf(t, uic); !slices.Equal(got, []string{"consultation", "declaration"}) {
+			t.Fatalf("userinfo roles %v", got)
+		}
+		p = b.get(rp1.authURL())
+		li1 := rp1.mustExchange(rp1.callback(p.Location()))
+		if got := rolesOf(t, li1.claims); !slices.Equal(got, []string{"autre"}) {
+			t.Fatalf("app1 roles %v (another application's roles leaked?)", got)
+		}
+
+		// Revoked: the next refresh and the next authorize are refused.
+		if err := e.srv.store.RevokeHabilitation(e.ctx, agent.ID, "app3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := refreshErr(rp3, li3.token.RefreshToken); err == nil {
+			t.Fatal("refresh after revocation")
+		}
+		if p = b.get(rp3.authURL()); p.Status != http.StatusForbidden {
+			t.Fatalf("authorize after revocation: %d %q", p.Status, p.Location())
+		}
+		if _, err := rp3.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(li3.token)); err == nil {
+			t.Fatal("userinfo after revocation")
+		}
+
+		// Expired: the same, once the end date has passed.
+		end := e.clock.Now().Add(time.Hour)
+		grant("app3", []string{"consultation"}, &end)
+		p = b.get(rp3.authURL())
+		li3 = rp3.mustExchange(rp3.callback(p.Location()))
+		e.clock.advance(time.Hour + time.Second)
+		if _, err := refreshErr(rp3, li3.token.RefreshToken); err == nil {
+			t.Fatal("refresh after expiry")
+		}
+		if p = b.get(rp3.authURL()); p.Status != http.StatusForbidden {
+			t.Fatalf("authorize after expiry: %d %q", p.Status, p.Location())
+		}
+	})
+}
+
+func TestHabilitationCommands(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		c := newCLI(t, dbURL)
+		c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+		c.ok("client", "add", "--id", "caf-pro", "--name", "CAF Pro", "--redirect-uri", "https://pro.example.fr/cb", "--restricted")
+		if !strings.Contains(c.ok("client", "list"), "restricted") {
+			t.Fatal("client add --restricted not shown as restricted")
+		}
+		c.fails("no user with e-mail inconnu@mairie.fr", "habilitation", "grant", "--email", "inconnu@mairie.fr", "--client", "caf-pro")
+		c.fails("no client with id nope", "habilitation", "grant", "--email", "claire@mairie.fr", "--client", "nope")
+		c.fails("not a date", "habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--until", "31/12/2027")
+		c.fails("in the past", "habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--until", "2020-01-01")
+		c.fails("--role", "habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--role", "a b")
+		c.fails("holds no habilitation", "habilitation", "revoke", "--email", "claire@mairie.fr", "--client", "caf-pro")
+		if list := c.ok("habilitation", "list"); strings.Count(list, "\n") != 1 {
+			t.Fatalf("refused commands changed something:\n%s", list)
+		}
+		c.ok("habilitation", "grant", "--email", "Claire@Mairie.fr", "--client", "caf-pro", "--role", "consultation",
+			"--role", "declaration", "--until", "2099-12-31", "--by", "gestionnaire@caf.fr")
+		list := c.ok("habilitation", "list", "--client", "caf-pro")
+		if !strings.Contains(list, "consultation;declaration") || !strings.Contains(list, "gestionnaire@caf.fr") {
+			t.Fatalf("habilitation list:\n%s", list)
+		}
+		// CSV import: one bad row, nothing imported.
+		dir := t.TempDir()
+		bad := filepath.Join(dir, "bad.csv")
+		os.WriteFile(bad, []byte("email,client,roles,until\nclaire@mairie.fr,caf-pro,consultation,\ninconnu@mairie.fr,caf-pro,,\n"), 0o600)
+		c.fails("line 3", "habilitation", "import", "--file", bad)
+		c.ok("habilitation", "revoke", "--email", "claire@mairie.fr", "--client", "caf-pro")
+		if list := c.ok("habilitation", "list"); strings.Count(list, "\n") != 1 {
+			t.Fatalf("revoke left:\n%s", list)
+		}
+		good := filepath.Join(dir, "good.csv")
+		os.WriteFile(good, []byte("email,client,roles,until\nclaire@mairie.fr,caf-pro,consultation;declaration,2099-01-31\n"), 0o600)
+		if out := c.ok("habilitation", "import", "--file", good); !strings.Contains(out, "1 habilitations imported") {
+			t.Fatalf("import: %q", out)
+		}
+		c.ok("client", "restrict", "--id", "caf-pro", "--open")
+		if strings.Contains(c.ok("client", "list"), "restricted") {
+			t.Fatal("client restrict --open did not open the client")
+		}
+		c.fails("no client with id", "client", "restrict", "--id", "nope")
+	})
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/config"
+	"github.com/caf-extranet/idp/storage"
+)
+
+func sqliteURL(t *testing.T) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "idp.db")
+}
+
+// TestOperationsJourney runs the whole journey once per engine, then looks
+// at it as an operator would: the logs, the headers, the metrics, the
+// audit trail.
+func TestOperationsJourney(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, withJourneyCaptcha)
+		useAsDefaultLogger(t, e)
+		j := runJourney(t, e)
+		t.Run("no secret in the logs", func(t *testing.T) { checkNoSecretInLogs(t, e, j) })
+		t.Run("security headers", func(t *testing.T) { checkJourneyHeaders(t, j) })
+		t.Run("metrics", func(t *testing.T) { checkJourneyMetrics(t, e, dbURL) })
+		t.Run("audit trail", func(t *testing.T) { checkJourneyAudit(t, e, j, dbURL) })
+	})
+}
+
+func getBody(t *testing.T, e *testEnv, path string) (int, string) {
+	t.Helper()
+	resp := e.get(path)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestHealthAndReadiness: /healthz says the process is alive whatever the
+// database; /readyz says 503 while the schema is not the one this binary
+// expects (here: a newer binary migrated the database), 200 otherwise.
+func TestHealthAndReadiness(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "idp.db")
+	e := newEnv(t, "sqlite:"+path, nil)
+	if code, body := getBody(t, e, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := getBody(t, e, "/readyz"); code != http.StatusOK || body != "ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from_the_future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	code, body := getBody(t, e, "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "schema version 9999") {
+		t.Fatalf("/readyz with a newer schema: %d %q", code, body)
+	}
+	if code, _ := getBody(t, e, "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz while not ready: %d", code)
+	}
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version = 9999`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := getBody(t, e, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz after the fix: %d", code)
+	}
+}
+
+// TestJanitorPurges: the background job deletes expired auth requests,
+// authorization codes, CAPTCHA challenges and sessions, and audit events older than
+// audit.retention, and keeps the younger ones.
+func TestJanitorPurges(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, func(c *config.Config) { c.Audit.Retention = 24 * time.Hour })
+		agent := e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+		st, now := e.srv.store, e.clock.Now()
+		past := now.Add(-time.Minute)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(st.CreateAuthRequest(e.ctx, storage.AuthRequest{ID: "expired-ar", ClientID: "app1", RedirectURI: app1Redirect,
+			Scopes: []string{"openid"}, ResponseType: "code", CreatedAt: past.Add(-time.Hour), ExpiresAt: past}))
+		must(st.CreateChallenge(e.ctx, storage.Challenge{ID: "expired-ch", Kind: "image", AnswerHash: "x", BindingHash: "y",
+			CreatedAt: past.Add(-time.Hour), ExpiresAt: past}))
+		must(st.CreateSession(e.ctx, storage.Session{ID: "expired-se", UserID: agent.ID, Kind: storage.SessionActive,
+			AuthTime: past.Add(-time.Hour), AMR: []string{"pwd"}, CreatedAt: past.Add(-time.Hour), LastSeenAt: past.Add(-time.Hour),
+			IdleExpiresAt: past, AbsoluteExpiresAt: now.Add(time.Hour)}))
+		must(st.SaveAuthCode(e.ctx, storage.AuthCode{CodeHash: "expired-code", AuthRequestID: "expired-ar", ExpiresAt: now.Add(-2 * time.Hour)}))
+		must(st.AppendAudit(e.ctx, storage.AuditEvent{Time: now.Add(-25 * time.Hour), Type: "login.success", Email: "ancien@partenaire.fr"}))
+		must(st.AppendAudit(e.ctx, storage.AuditEvent{Time: now.Add(-23 * time.Hour), Type: "login.success", Email: "recent@partenaire.fr"}))
+
+		n, err := e.srv.janitor.runOnce(e.ctx)
+		must(err)
+		if n != 5 {
+			t.Errorf("purged %d rows, want 5 (auth request, code, challenge, session, old audit event)", n)
+		}
+		if n, err := e.srv.janitor.runOnce(e.ctx); err != nil || n != 0 {
+			t.Errorf("a second pass purged %d (%v), want nothing left", n, err)
+		}
+		if old, _ := st.ListAudit(e.ctx, storage.AuditFilter{Email: "ancien@partenaire.fr"}); len(old) != 0 {
+			t.Errorf("an audit event older than the retention survived")
+		}
+		if recent, _ := st.ListAudit(e.ctx, storage.AuditFilter{Email: "recent@partenaire.fr"}); len(recent) != 1 {
+			t.Errorf("an audit event within the retention was purged")
+		}
+	})
+}
+
+// TestJanitorRunsInTheBackground: the loop `idp serve` starts purges
+// without being asked.
+func TestJanitorRunsInTheBackground(t *testing.T) {
+	e := newEnv(t, sqliteURL(t), func(c *config.Config) { c.Audit.Retention = time.Hour })
+	old := storage.AuditEvent{Time: e.clock.Now().Add(-2 * time.Hour), Type: "login.success", Email: "ancien@partenaire.fr"}
+	if err := e.srv.store.AppendAudit(e.ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { e.srv.janitor.run(ctx, 20*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if evs, _ := e.srv.store.ListAudit(e.ctx, storage.AuditFilter{Email: "ancien@partenaire.fr"}); len(evs) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the janitor loop did not purge the old audit event")
+}

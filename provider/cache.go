@@ -1,0 +1,65 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// clientCacheTTL bounds how long an instance trusts a client it has read:
+// a client removed, restricted or re-registered through another process
+// (`idp client ...`, another instance) is seen within this delay. A token
+// request reads its client two or three times; clients change a few times a
+// year. A client never seen is read at once, so a new registration works
+// immediately everywhere.
+const clientCacheTTL = 10 * time.Second
+
+// clientCache keeps the registered clients an instance has read. Only
+// clients that exist are kept, so unknown ids (anyone can send them) cost a
+// query each but no memory.
+type clientCache struct {
+	store storage.Store
+	now   func() time.Time
+	ttl   time.Duration
+
+	mu      sync.RWMutex
+	entries map[string]cachedClient
+}
+
+type cachedClient struct {
+	c      storage.Client
+	loaded time.Time
+}
+
+func newClientCache(store storage.Store, now func() time.Time, ttl time.Duration) *clientCache {
+	return &clientCache{store: store, now: now, ttl: ttl, entries: map[string]cachedClient{}}
+}
+
+// get returns the client, from memory when it was read less than ttl ago.
+// The slices of the returned record are shared: callers only read them.
+func (c *clientCache) get(ctx context.Context, id string) (storage.Client, error) {
+	now := c.now()
+	c.mu.RLock()
+	e, ok := c.entries[id]
+	c.mu.RUnlock()
+	if ok && now.Sub(e.loaded) < c.ttl && !now.Before(e.loaded) {
+		return e.c, nil
+	}
+	cl, err := c.store.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		c.mu.Lock()
+		delete(c.entries, id)
+		c.mu.Unlock()
+		return storage.Client{}, err
+	case err != nil:
+		return storage.Client{}, err
+	}
+	c.mu.Lock()
+	c.entries[id] = cachedClient{c: cl, loaded: now}
+	c.mu.Unlock()
+	return cl, nil
+}

@@ -1,0 +1,163 @@
+package provider
+
+import (
+	"bytes"
+	"net/http"
+	"sync"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// documentCache serves the discovery document and the key set (JWKS) from
+// memory: every relying application fetches them, and the library would
+// build and encode them again for each request. The discovery document is
+// fixed for the life of the process (static issuer, configured algorithm);
+// the key set is rendered again whenever the key manager loaded a new set
+// (a rotation, or its periodic reload), so it is never staler than the key
+// manager itself.
+type documentCache struct {
+	keys *keyManager
+	// The endpoints' paths, set once the library's router exists.
+	discoveryPath, keysPath string
+
+	mu        sync.RWMutex
+	discovery *renderedDocument
+	keySet    *renderedDocument
+	// keySetOf identifies the key manager's slice the key set was rendered
+	// from: reload always makes a new slice.
+	keySetOf *op.Key
+}
+
+// renderedDocument is a successful response of the library, kept whole.
+type renderedDocument struct {
+	header http.Header
+	body   []byte
+}
+
+func newDocumentCache(keys *keyManager) *documentCache {
+	return &documentCache{keys: keys}
+}
+
+func (c *documentCache) setPaths(discovery, keys string) {
+	c.discoveryPath, c.keysPath = discovery, keys
+}
+
+// intercept is an op.HttpInterceptor: it runs inside the library's router,
+// after its CORS handling, so the cached answers carry the same CORS headers
+// as the library's.
+func (c *documentCache) intercept(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch r.URL.Path {
+		case c.discoveryPath:
+			c.mu.RLock()
+			d := c.discovery
+			c.mu.RUnlock()
+			if d == nil {
+				rec := render(next, r)
+				if d = rec.document(); d == nil {
+					rec.replay(w, r)
+					return
+				}
+				c.mu.Lock()
+				c.discovery = d
+				c.mu.Unlock()
+			}
+			d.serve(w, r)
+		case c.keysPath:
+			c.serveKeySet(w, r, next)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// serveKeySet answers with the key set rendered from the key manager's
+// current keys, rendering it again when they changed.
+func (c *documentCache) serveKeySet(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	pubs, err := c.keys.publicKeys(r.Context())
+	if err != nil || len(pubs) == 0 {
+		next.ServeHTTP(w, r) // the library answers (and reports the error) itself
+		return
+	}
+	of := &pubs[0]
+	c.mu.RLock()
+	d, same := c.keySet, c.keySetOf == of
+	c.mu.RUnlock()
+	if d == nil || !same {
+		rec := render(next, r)
+		if d = rec.document(); d == nil {
+			rec.replay(w, r)
+			return
+		}
+		c.mu.Lock()
+		c.keySet, c.keySetOf = d, of
+		c.mu.Unlock()
+	}
+	d.serve(w, r)
+}
+
+// serve writes the document.
+func (d *renderedDocument) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for k, v := range d.header {
+		h[k] = append([]string(nil), v...) // the cached slices stay untouched
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(d.body)
+	}
+}
+
+// render runs the library's handler into memory (as a GET: a HEAD is
+// answered from the same document).
+func render(next http.Handler, r *http.Request) *documentRecorder {
+	rec := &documentRecorder{header: http.Header{}, status: http.StatusOK}
+	get := r.Clone(r.Context())
+	get.Method = http.MethodGet
+	next.ServeHTTP(rec, get)
+	return rec
+}
+
+// document is what may be cached of a rendered answer: a 200 with a body,
+// and only the document's own headers (those the outer handlers set on the
+// real response, CORS and security headers, are theirs to set each time).
+// nil otherwise.
+func (d *documentRecorder) document() *renderedDocument {
+	if d.status != http.StatusOK || d.body.Len() == 0 {
+		return nil
+	}
+	header := http.Header{}
+	for _, k := range []string{"Content-Type", "Cache-Control"} {
+		if v := d.header.Values(k); len(v) > 0 {
+			header[k] = v
+		}
+	}
+	return &renderedDocument{header: header, body: bytes.Clone(d.body.Bytes())}
+}
+
+// replay writes an answer that was not cached as the library made it.
+func (d *documentRecorder) replay(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for k, v := range d.header {
+		h[k] = v
+	}
+	w.WriteHeader(d.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(d.body.Bytes())
+	}
+}
+
+// documentRecorder is the http.ResponseWriter render captures into.
+type documentRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (d *documentRecorder) Header() http.Header         { return d.header }
+func (d *documentRecorder) WriteHeader(status int)      { d.status = status }
+func (d *documentRecorder) Write(b []byte) (int, error) { return d.body.Write(b) }
