@@ -70,7 +70,7 @@ func (c Config) validateServer(ps *problems) {
 	}
 	fileExists(ps, "tls.cert_file", c.TLS.CertFile)
 	fileExists(ps, "tls.key_file", c.TLS.KeyFile)
-	if c.Captcha.TestAnswer != "" && !onLoopback(c.Issuer) {
+	if c.Captcha.TestAnswer != "" && !OnLoopback(c.Issuer) {
 		ps.add("captcha.test_answer", "only allowed when issuer is on localhost")
 	}
 }
@@ -219,15 +219,15 @@ func issuerProblem(s string) string {
 		return "must not have a fragment"
 	case u.User != nil:
 		return "must not contain a user name or password"
-	case u.Scheme == "http" && !onLoopback(s):
+	case u.Scheme == "http" && !OnLoopback(s):
 		return "must use https (http is only allowed on localhost)"
 	}
 	return ""
 }
 
-// onLoopback reports whether rawURL's host is localhost or a loopback
+// OnLoopback reports whether rawURL's host is localhost or a loopback
 // address: the only hosts where plain http and test shortcuts are allowed.
-func onLoopback(rawURL string) bool {
+func OnLoopback(rawURL string) bool {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return false

@@ -3,8 +3,10 @@ package provider
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -41,6 +43,11 @@ func newClientCache(store storage.Store, now func() time.Time, ttl time.Duration
 // get returns the client, from memory when it was read less than ttl ago.
 // The slices of the returned record are shared: callers only read them.
 func (c *clientCache) get(ctx context.Context, id string) (storage.Client, error) {
+	// No client id holds invalid UTF-8 or a NUL byte (idp client add refuses
+	// them); PostgreSQL would answer such a lookup with an error, not "none".
+	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return storage.Client{}, storage.ErrNotFound
+	}
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[id]

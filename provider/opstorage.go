@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -48,6 +50,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	c, err := s.clients.get(ctx, req.ClientID)
 	if err != nil {
 		return nil, oidc.ErrInvalidClient().WithParent(err)
+	}
+	if bad := unstorableParam(req); bad != "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("%s must be valid UTF-8 without NUL bytes", bad)
 	}
 	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
@@ -143,7 +148,9 @@ func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("provider: unknown client %q", id)
+		// An OAuth error, not a plain one: the library would answer a plain
+		// error with server_error on end_session.
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
@@ -292,4 +299,22 @@ func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAl
 
 func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
 	return s.keys.publicKeys(ctx)
+}
+
+// unstorableParam names the first request parameter that is not valid UTF-8
+// or holds a NUL byte: refused as invalid_request rather than reaching the
+// database, where PostgreSQL would reject it as a server error.
+func unstorableParam(req *oidc.AuthRequest) string {
+	params := []struct{ name, value string }{
+		{"state", req.State}, {"nonce", req.Nonce}, {"login_hint", req.LoginHint},
+		{"code_challenge", req.CodeChallenge}, {"response_mode", string(req.ResponseMode)},
+		{"redirect_uri", req.RedirectURI}, {"prompt", strings.Join(req.Prompt, " ")},
+		{"scope", strings.Join(req.Scopes, " ")}, {"ui_locales", req.UILocales.String()},
+	}
+	for _, p := range params {
+		if !utf8.ValidString(p.value) || strings.ContainsRune(p.value, 0) {
+			return p.name
+		}
+	}
+	return ""
 }

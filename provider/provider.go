@@ -211,3 +211,12 @@ func (p *Provider) ErrorRedirectURL(ctx context.Context, authRequestID, oauthErr
 	}
 	return u.String(), nil
 }
+
+// RunKeyRotatorOnce does one pass of the rotator (rotation when due, pruning
+// of retired keys) and refreshes this instance's cache.
+func (p *Provider) RunKeyRotatorOnce(ctx context.Context) error {
+	if _, err := p.keys.Rotate(ctx, false); err != nil {
+		return err
+	}
+	return p.keys.reload(ctx)
+}

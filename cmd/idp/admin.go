@@ -346,8 +346,7 @@ func checkRedirectURI(raw string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		h := u.Hostname()
-		if h != "localhost" && !strings.HasPrefix(h, "127.") && h != "::1" {
+		if !config.OnLoopback(raw) {
 			return fmt.Errorf("%q: http is allowed only on localhost; use https", raw)
 		}
 	default:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -54,14 +53,7 @@ func newAccounts(c config.Config, store storage.Store, now func() time.Time, log
 }
 
 // issuerIsLocal tells whether the issuer's host is localhost or loopback.
-func issuerIsLocal(issuer string) bool {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
-}
+func issuerIsLocal(issuer string) bool { return config.OnLoopback(issuer) }
 
 // withStore loads the configuration and opens the migrated store, for the
 // administrative commands.

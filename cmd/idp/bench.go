@@ -115,31 +115,51 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 
 	printBenchHeader(stdout, o, c, cores, floors)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tops\tops/s\tp50\tp95\tp99\terrors\tbound/s\tratio\t")
+	fmt.Fprintln(tw, "scenario\tops\tops/s\tp50\tp95\tp99\terrors\tbound/s\tratio\tsrv cpu/op\tbench cpu/op\tratio@cpu\t")
 	var notes []string
 	for i, name := range o.scenarios {
-		res, err := runScenario(ctx, name, preps[i], o.workers, o.duration)
+		meter := &cpuMeter{pid: o.serverPID}
+		res, err := runScenario(ctx, name, preps[i], o.workers, o.duration, meter)
 		if err != nil {
 			tw.Flush()
 			return err
 		}
-		bound, unit := scenarioBound(name, floors, cores)
-		ratio := "-"
+		bound := scenarioBound(name, floors, cores)
+		ratio, boundText, cpuRatio := "-", "-", "-"
 		if bound > 0 {
-			ratio = fmt.Sprintf("%.0f%% %s", 100*res.perSecond()/bound, unit)
-		}
-		boundText := "-"
-		if bound > 0 {
+			ratio = fmt.Sprintf("%.0f%%", 100*res.perSecond()/bound)
 			boundText = fmt.Sprintf("%.0f", bound)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%s\t%d\t%s\t%s\t\n", name, res.ops, res.perSecond(),
+		srvCPU, benchCPU := "-", "-"
+		if res.ops > 0 {
+			if meter.server > 0 {
+				srvCPU = fmtDur(meter.server / time.Duration(res.ops))
+			}
+			benchCPU = fmtDur(meter.self / time.Duration(res.ops))
+			if total := meter.server + meter.self; bound > 0 && meter.server > 0 && total > 0 {
+				// What the ratio would be if the bench and the server had
+				// the cores to themselves and kept them busy.
+				cpuRatio = fmt.Sprintf("%.0f%%", 100*float64(cores)/(total.Seconds()/float64(res.ops))/bound)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name, res.ops, res.perSecond(),
 			fmtDur(percentile(res.latencies, 0.50)), fmtDur(percentile(res.latencies, 0.95)),
-			fmtDur(percentile(res.latencies, 0.99)), res.errors, boundText, ratio)
+			fmtDur(percentile(res.latencies, 0.99)), res.errors, boundText, ratio, srvCPU, benchCPU, cpuRatio)
 		for msg, n := range res.firstErrors {
 			notes = append(notes, fmt.Sprintf("%s: %d× %s", name, n, msg))
+			if strings.Contains(msg, "status 429") {
+				notes = append(notes, name+": 429 is the per-address throttle: list the bench's address in "+
+					"http.trusted_proxies so that each browser's X-Forwarded-For counts")
+			}
+		}
+		if name == "login" && floors.hashesPerSecond > 0 {
+			notes = append(notes, fmt.Sprintf("login: %d hashes at once alone reach %.1f/s here (%.0f%% of the hash bound): "+
+				"the logins reached %.0f%% of that", cores, floors.hashesPerSecond, 100*floors.hashesPerSecond/bound,
+				100*res.perSecond()/floors.hashesPerSecond))
 		}
 		if name == "login" && floors.hash > 0 {
-			notes = append(notes, fmt.Sprintf("login: p99 = %.1f× one hash time", float64(percentile(res.latencies, 0.99))/float64(floors.hash)))
+			notes = append(notes, fmt.Sprintf("login: p50 = %.1f×, p99 = %.1f× one hash's CPU time",
+				float64(percentile(res.latencies, 0.50))/float64(floors.hash), float64(percentile(res.latencies, 0.99))/float64(floors.hash)))
 		}
 		if o.serverPID > 0 {
 			if rss, peak, err := processMemory(o.serverPID); err == nil {
@@ -205,8 +225,8 @@ func (o *benchOptions) complete(c config.Config, scenarios string) error {
 }
 
 // scenarioBound is the throughput a scenario could reach if the machine did
-// nothing but its floor on every core, and what that floor is.
-func scenarioBound(name string, f benchFloors, cores int) (perSecond float64, unit string) {
+// nothing but its floor on every core (0 when it has none).
+func scenarioBound(name string, f benchFloors, cores int) float64 {
 	per := func(d time.Duration) float64 {
 		if d <= 0 {
 			return 0
@@ -215,13 +235,13 @@ func scenarioBound(name string, f benchFloors, cores int) (perSecond float64, un
 	}
 	switch name {
 	case "login":
-		return per(f.hash), "of hash bound"
+		return per(f.hash)
 	case "sso", "refresh":
-		return per(f.sign), "of signature bound"
+		return per(f.sign)
 	case "forgot":
-		return per(f.captcha), "of CAPTCHA bound"
+		return per(f.captcha)
 	}
-	return 0, ""
+	return 0
 }
 
 func printBenchHeader(w io.Writer, o benchOptions, c config.Config, cores int, f benchFloors) {
@@ -235,7 +255,9 @@ func printBenchHeader(w io.Writer, o benchOptions, c config.Config, cores int, f
 		fmt.Fprintln(w, "note: the provider is not on this machine; the floors below are this machine's")
 	}
 	if f.hash > 0 {
-		fmt.Fprintf(w, "floors (one core): password hash %s (%s), ID-token signature %s (%s), CAPTCHA page %s (%d KB)\n",
+		fmt.Fprintf(w, "floors (CPU time of one): password hash %s (%s), ID-token signature %s (%s), CAPTCHA page %s (%d KB)\n",
 			fmtDur(f.hash), f.hashDesc, fmtDur(f.sign), f.signAlg, fmtDur(f.captcha), f.captchaSz/1024)
+		fmt.Fprintf(w, "bound/s = %d cores ÷ floor (login: hash; sso, refresh: signature; forgot: CAPTCHA page); ratio = ops/s ÷ bound/s;\n"+
+			"ratio@cpu = the ratio had the server and the bench the cores to themselves: bound ÷ (cores ÷ their CPU per op)\n", cores)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -57,6 +58,9 @@ func newBenchTarget(ctx context.Context, o benchOptions) (*benchTarget, error) {
 	tr.MaxIdleConns = 4*o.workers + 16
 	tr.MaxIdleConnsPerHost = 4*o.workers + 16
 	t := &benchTarget{opts: o, origin: u.Scheme + "://" + u.Host, transport: tr}
+	// A random first address: runs that follow each other within the
+	// throttles' windows do not present the same addresses again.
+	t.addresses.n = mathrand.Uint64N(1 << 24)
 	t.backChannel = &http.Client{Transport: tr, Timeout: requestTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	t.rpCtx = oidc.ClientContext(ctx, t.backChannel)

@@ -107,7 +107,7 @@ func benchAgentEmail(pattern string, i int) string {
 
 // runScenario prepares every worker, then lets them all loop over their
 // iteration for the duration, from a common start.
-func runScenario(ctx context.Context, name string, prep prepare, workers int, duration time.Duration) (*benchResult, error) {
+func runScenario(ctx context.Context, name string, prep prepare, workers int, duration time.Duration, meter *cpuMeter) (*benchResult, error) {
 	its := make([]iteration, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -122,6 +122,7 @@ func runScenario(ctx context.Context, name string, prep prepare, workers int, du
 	}
 
 	tallies := make([]*workerTally, workers)
+	meter.begin()
 	start := time.Now()
 	deadline := start.Add(duration)
 	for w := range workers {
@@ -147,5 +148,7 @@ func runScenario(ctx context.Context, name string, prep prepare, workers int, du
 		})
 	}
 	wg.Wait()
-	return mergeTallies(name, time.Since(start), tallies), ctx.Err()
+	elapsed := time.Since(start)
+	meter.end()
+	return mergeTallies(name, elapsed, tallies), ctx.Err()
 }

@@ -130,3 +130,65 @@ func (c *syncCounter) next() uint64 {
 	c.n++
 	return c.n
 }
+
+// cpuMeter measures the CPU time the server (when its pid is known) and the
+// bench itself spend during a scenario's measured window.
+type cpuMeter struct {
+	pid                      int
+	server, self             time.Duration
+	serverStart, selfStart   time.Duration
+	serverFailed, selfFailed bool
+}
+
+func (m *cpuMeter) begin() {
+	var err error
+	if m.pid > 0 {
+		m.serverStart, err = processCPU(m.pid)
+		m.serverFailed = err != nil
+	}
+	m.selfStart, err = selfCPU()
+	m.selfFailed = err != nil
+}
+
+func (m *cpuMeter) end() {
+	if m.pid > 0 && !m.serverFailed {
+		if t, err := processCPU(m.pid); err == nil {
+			m.server = t - m.serverStart
+		}
+	}
+	if !m.selfFailed {
+		if t, err := selfCPU(); err == nil {
+			m.self = t - m.selfStart
+		}
+	}
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times (100 on
+// every architecture Go supports).
+const clockTicks = 100
+
+// processCPU reads a process's CPU time (utime + stime of /proc/PID/stat).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ticks int64
+	for _, v := range f[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}

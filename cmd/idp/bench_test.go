@@ -34,7 +34,7 @@ func TestBenchCommand(t *testing.T) {
 			t.Fatalf("idp bench: exit %d, stderr %q, stdout:\n%s", code, errs, out)
 		}
 		for _, want := range []string{"setup: client bench-", "setup: 5 agents imported", "setup: 1200 audit events appended",
-			"floors (one core): password hash", "ID-token signature", "CAPTCHA page", "login: p99 =",
+			"floors (CPU time of one): password hash", "ID-token signature", "CAPTCHA page", "login: p50 =",
 			"server memory after discovery: RSS"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("output lacks %q:\n%s", want, out)
@@ -56,8 +56,11 @@ func TestBenchCommand(t *testing.T) {
 			if ops == 0 || f[6] != "0" {
 				t.Fatalf("%s: %s ops, %s errors:\n%s", name, f[1], f[6], out)
 			}
-			if name != "discovery" && !strings.HasSuffix(f[len(f)-1], "bound") {
+			if name != "discovery" && (!strings.HasSuffix(f[8], "%") || !strings.HasSuffix(f[11], "%")) {
 				t.Fatalf("%s: no ratio to its floor: %v", name, f)
+			}
+			if f[9] == "-" || f[10] == "-" {
+				t.Fatalf("%s: no CPU per op (server %s, bench %s)", name, f[9], f[10])
 			}
 		}
 

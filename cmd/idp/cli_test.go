@@ -96,6 +96,7 @@ func TestAdminCommands(t *testing.T) {
 		}
 		c.fails("already exists", "client", "add", "--id", "spa", "--name", "SPA", "--redirect-uri", "https://spa.example.fr/cb")
 		c.fails("http is allowed only on localhost", "client", "add", "--id", "x", "--name", "X", "--redirect-uri", "http://example.fr/cb")
+		c.fails("http is allowed only on localhost", "client", "add", "--id", "x", "--name", "X", "--redirect-uri", "http://127.attacker.example/cb")
 		c.fails("not an absolute URL", "client", "add", "--id", "x", "--name", "X", "--redirect-uri", "/relative")
 		c.fails("at least one --redirect-uri", "client", "add", "--id", "x", "--name", "X")
 		c.fails("--id", "client", "add", "--id", "bad id!", "--name", "X", "--redirect-uri", "https://x.fr/cb")

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 
@@ -246,7 +248,10 @@ func TestHostileInput(t *testing.T) {
 						if err != nil {
 							t.Fatalf("%s: redirect %q: %v", label, loc, err)
 						}
-						if name != "state" && back.Query().Get("state") != q.Get("state") {
+						if back.Query().Get("error") == "server_error" {
+							t.Fatalf("%s: a bad parameter is a server error: %q", label, loc)
+						}
+						if back.Query().Get("state") != q.Get("state") {
 							t.Fatalf("%s: state %q came back as %q", label, q.Get("state"), back.Query().Get("state"))
 						}
 					}
@@ -255,7 +260,10 @@ func TestHostileInput(t *testing.T) {
 		})
 
 		t.Run("state and nonce come back exactly", func(t *testing.T) {
-			for _, hv := range hostileValues[:5] {
+			for _, hv := range hostileValues {
+				if hv.formOnly || !utf8.ValidString(hv.value) || strings.ContainsRune(hv.value, 0) {
+					continue // PostgreSQL cannot store them: the request ends with an error (see above)
+				}
 				b := newBrowser(t, e.issuer)
 				base, _ := url.Parse(rp.authURL())
 				q := base.Query()
@@ -375,6 +383,7 @@ func TestHostileInput(t *testing.T) {
 					"/end_session?client_id=app1&post_logout_redirect_uri=" + v,
 					"/end_session?client_id=app1&post_logout_redirect_uri=" + url.QueryEscape(app1Redirect+"/logged-out") + "&state=" + v,
 					"/end_session?ui_locales=" + v,
+					"/end_session?client_id=" + v,
 					"/login?info=" + v,
 					"/login/forgot/sent?authRequestID=" + v,
 					"/espace?authRequestID=" + v,
@@ -420,8 +429,12 @@ func TestHostileInput(t *testing.T) {
 			const email = "nom.piege@partenaire.fr"
 			_, err := e.srv.accounts.CreateUser(e.ctx, account.NewUser{Email: email,
 				Name: "Jean\r\nBcc: victime@exemple.fr", Organisation: "Org\r\nX-Injected: 1"}, accountMeta)
+			var refused *account.InputError
+			if errors.As(err, &refused) {
+				return // refused at creation with a clear error: nothing stored
+			}
 			if err != nil {
-				return // refused at creation: a clear error, nothing stored
+				t.Fatal(err)
 			}
 			trapped = 1
 			e.deliverMail()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,6 +56,9 @@ func TestRecoveryProcedure(t *testing.T) {
 		secret1 := e.addClient("app1", app1Redirect, false)
 		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
 		b := newBrowser(t, e.issuer)
+		// Another browser where the agent is still logged in: the change ends it.
+		elsewhere := newBrowser(t, e.issuer)
+		rp1.mustExchange(rp1.callback(login(t, elsewhere, elsewhere.get(rp1.authURL()), agentEmail, agentPass).Location()))
 
 		loginPage := b.get(rp1.authURL())
 		// A wrong CAPTCHA: the document's error, the e-mail kept, no job.
@@ -80,6 +84,10 @@ func TestRecoveryProcedure(t *testing.T) {
 			t.Fatalf("subject %q", subj)
 		}
 		provisional := e.provisionalPassword(agentEmail)
+		raw, _ := io.ReadAll(msgs[0].Body)
+		if !strings.Contains(decodeQP(string(raw)), e.issuer+"/login") {
+			t.Fatal("the mail does not give the portal's address from the configured issuer")
+		}
 
 		// The personal password still works meanwhile (no lock-out by a stranger)...
 		// but we log in with the provisional one, from the link back to the login page.
@@ -109,6 +117,8 @@ func TestRecoveryProcedure(t *testing.T) {
 		if li.idToken.Subject != agent.ID {
 			t.Fatalf("subject %s", li.idToken.Subject)
 		}
+		// The other browser's session was revoked with the change.
+		elsewhere.get(rp1.authURL()).mustContain("Mot de passe oublié ?")
 		// The provisional password is gone, the old one refused, the new one works.
 		b2 := newBrowser(t, e.issuer)
 		for _, pw := range []string{provisional, agentPass} {

@@ -43,11 +43,13 @@ const (
 	appLogin = "Se connecter"
 )
 
-// legalNotice is the document's notice, on every page.
-var legalNotice = []string{
-	"Ce service professionnel est réservé aux seules personnes habilitées.",
-	"pourront être poursuivis au titre de la Loi n° 88-19 du 5 Janvier 1988 (dite loi Godfrain)",
-	"vous ne devez jamais communiquer ni partager votre identifiant et votre mot de passe",
+// legalNotice is parts of the document's notice, on every page.
+func legalNotice() []string {
+	return []string{
+		"Ce service professionnel est réservé aux seules personnes habilitées.",
+		"pourront être poursuivis au titre de la Loi n° 88-19 du 5 Janvier 1988 (dite loi Godfrain)",
+		"vous ne devez jamais communiquer ni partager votre identifiant et votre mot de passe",
+	}
 }
 
 // TestBrowserJourneys follows the procedure in Chromium against `idp serve`
@@ -111,7 +113,7 @@ func journeyLoginThenSSO(t *testing.T, s *stack) {
 	a := newAgent(t, s)
 
 	a.toLoginPage(s.app1, "")
-	a.sees(legalNotice...)
+	a.sees(legalNotice()...)
 	a.sees(linkForgot, "Pourquoi changer son mot de passe ?",
 		"Pour des raisons de sécurité, pensez à changer régulièrement votre mot de passe.", linkUpdate)
 
@@ -179,7 +181,7 @@ func journeyForgottenPassword(t *testing.T, s *stack, shots *screenshots) {
 	a.toLoginPage(s.app1, "1-login")
 	a.follow(linkForgot)
 	a.onProvider("/login/forgot", headingForgot, titleForgot, "2-forgot")
-	a.sees(legalNotice...)
+	a.sees(legalNotice()...)
 	a.sees("A quoi ça sert ?",
 		"Cette fonctionnalité nous aide à empêcher des programmes automatisés de réinitialiser les mots de passe.",
 		"Saisissez le texte tel qu'il apparaît dans l'image. N'insérez pas d'espace entre les lettres.")
@@ -210,7 +212,7 @@ func journeyForgottenPassword(t *testing.T, s *stack, shots *screenshots) {
 	a.onProvider("/login", headingLogin, titleLogin, "")
 	a.logIn(email, provisional)
 	a.onProvider("/login/change", headingChange, titleChange, "5-change")
-	a.sees(legalNotice...)
+	a.sees(legalNotice()...)
 	a.sees("Le mot de passe personnel saisi doit respecter la convention suivante :",
 		"au moins une lettre minuscule", "au moins un chiffre", "entre 6 et 20 caractères",
 		"Pourquoi changer son mot de passe ?")
@@ -362,7 +364,7 @@ func journeyVoluntaryChange(t *testing.T, s *stack) {
 	a.toLoginPage(s.app1, "")
 	a.follow(linkUpdate)
 	a.onProvider("/login/password", headingUpdate, titleUpdate, "")
-	a.sees(legalNotice...)
+	a.sees(legalNotice()...)
 	a.sees("Le mot de passe personnel saisi doit respecter la convention suivante :")
 
 	a.fill(fieldEmail, email)

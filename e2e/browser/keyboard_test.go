@@ -43,24 +43,26 @@ func (a *agent) typeText(s string) {
 // raw one, and Chromium then does not drop the character after a key down
 // that did something: Enter on a link to a field would move the focus into
 // the field, then submit its form with the character. A keyboard never does.
-var enterKey = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-	enter := input.DispatchKeyEventParams{Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
-	down, char, up := enter, enter, enter
-	down.Type, up.Type = input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp
-	char.Type, char.Text, char.UnmodifiedText = input.DispatchKeyEventTypeChar, "\r", "\r"
-	for _, e := range []input.DispatchKeyEventParams{down, char, up} {
-		if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, e); err != nil {
-			return err
+func enterKey() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		enter := input.DispatchKeyEventParams{Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+		down, char, up := enter, enter, enter
+		down.Type, up.Type = input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp
+		char.Type, char.Text, char.UnmodifiedText = input.DispatchKeyEventTypeChar, "\r", "\r"
+		for _, e := range []input.DispatchKeyEventParams{down, char, up} {
+			if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, e); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
-})
+		return nil
+	})
+}
 
 // enter presses Enter, which follows the focused link or submits the form
 // of the focused field, and waits for the next page.
 func (a *agent) enter() {
 	a.t.Helper()
-	a.navigates("press Enter", enterKey)
+	a.navigates("press Enter", enterKey())
 }
 
 // Journey 2 again, with the keyboard only: Tab, typing and Enter, no click.
@@ -88,7 +90,7 @@ func journeyKeyboardOnly(t *testing.T, s *stack) {
 
 	// The error summary's link takes the focus to the field at fault.
 	a.tabTo(roleLink, captchaFailed)
-	a.samePage("follow the error link", enterKey)
+	a.samePage("follow the error link", enterKey())
 	if r, n := a.focused(); r != roleTextbox || n != fieldCaptcha {
 		a.fatalf("the error link left the focus on %s « %s », want the field « %s »", r, n, fieldCaptcha)
 	}

@@ -141,7 +141,8 @@ func Start(t testing.TB, env []string) *Server {
 			t.Fatalf("idp serve exited before ready: %v\n%s", err, s.Logs())
 		default:
 		}
-		resp, err := http.Get(s.URL + "/readyz")
+		// The instance's own address: several instances may share one issuer.
+		resp, err := http.Get("http://" + lookup(env, "IDP_LISTEN") + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
