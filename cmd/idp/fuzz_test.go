@@ -80,6 +80,7 @@ func FuzzCheckRedirectURI(f *testing.F) {
 		"https://rh.example.fr/callback", "http://localhost:3000/cb", "http://127.0.0.1:9/cb", "http://[::1]/cb",
 		"https://rh.example.fr/cb#frag", "http://rh.example.fr/cb", "javascript:alert(1)", "//rh.example.fr/cb",
 		"https:///cb", "https://rh.example.fr/cb\r\n", "HTTPS://RH.EXAMPLE.FR/cb", "https://user@rh.example.fr/",
+		"http://127.attacker.example/cb", "http://loCAlhost/cb",
 	} {
 		f.Add(s)
 	}
@@ -100,10 +101,12 @@ func FuzzCheckRedirectURI(f *testing.F) {
 		switch u.Scheme {
 		case "https":
 		case "http":
-			// The rule as written: "localhost", "::1" or a name starting
-			// with "127.".
+			// Only on loopback: "localhost" (in any case: host names are
+			// case-insensitive) or an address that parses as loopback;
+			// never a name such as 127.attacker.example.
 			h := u.Hostname()
-			if h != "localhost" && h != "::1" && !strings.HasPrefix(h, "127.") {
+			ip, err := netip.ParseAddr(h)
+			if !strings.EqualFold(h, "localhost") && (err != nil || !ip.IsLoopback()) {
 				t.Fatalf("accepted http on %q", h)
 			}
 		default:
