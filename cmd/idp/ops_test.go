@@ -141,3 +141,21 @@ func TestJanitorRunsInTheBackground(t *testing.T) {
 	}
 	t.Fatal("the janitor loop did not purge the old audit event")
 }
+
+// TestMemoryLimit: without GOMEMLIMIT the server bounds its heap to a
+// baseline plus the hashes that may run at once; an administrator's
+// GOMEMLIMIT wins.
+func TestMemoryLimit(t *testing.T) {
+	c, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Password.Hash.MaxConcurrent = 2
+	got, set := memoryLimit(c, nil)
+	if !set || got != 24<<20+2*2*19456<<10 {
+		t.Fatalf("limit %d (set %v)", got, set)
+	}
+	if _, set := memoryLimit(c, []string{"GOMEMLIMIT=1GiB"}); set {
+		t.Fatal("the administrator's GOMEMLIMIT was overridden")
+	}
+}

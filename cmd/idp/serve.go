@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,10 @@ func cmdServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return err
 	}
 	log := newLogger(c, stderr)
+	if limit, set := memoryLimit(c, environ); set {
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit set", "bytes", limit)
+	}
 	srv, err := newServer(ctx, c, time.Now, log)
 	if err != nil {
 		return err
@@ -261,4 +267,23 @@ func checkSchema(ctx context.Context, databaseURL string, store storage.Store) e
 		return fmt.Errorf("schema version %d, this binary expects %d", v, want)
 	}
 	return nil
+}
+
+// memoryLimit is the soft memory limit the server gives the Go runtime when
+// the administrator did not (GOMEMLIMIT): a baseline for the server itself
+// plus what the bounded Argon2id hashes in flight need. Without it the
+// garbage collector lets each hash's 19 MiB pile up between cycles, and 64
+// concurrent logins would take more memory than the hashes ever hold at once.
+func memoryLimit(c config.Config, environ []string) (int64, bool) {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			return 0, false
+		}
+	}
+	concurrent := c.Password.Hash.MaxConcurrent
+	if concurrent <= 0 {
+		concurrent = runtime.NumCPU()
+	}
+	const baseline = 24 << 20
+	return baseline + 2*int64(concurrent)*int64(c.Password.Hash.MemoryKiB)<<10, true
 }

@@ -36,6 +36,11 @@ func ParsePHC(s string) (Params, []byte, []byte, error) {
 	if len(s) > maxPHCLen {
 		return fail("too long")
 	}
+	// encoding/base64 skips CR and LF inside its input: a hash with a line
+	// break would parse, yet not be the string that was stored.
+	if strings.ContainsAny(s, "\r\n") {
+		return fail("contains a line break")
+	}
 	fields := strings.Split(s, "$")
 	if len(fields) != 6 || fields[0] != "" {
 		return fail("expected $argon2id$v=19$m=…,t=…,p=…$salt$hash")
