@@ -51,7 +51,9 @@ func ValidateEmail(email string) (string, error) {
 	return e, nil
 }
 
-func validateText(field, v string, required bool) (string, error) {
+// ValidateText is the rule for names and organisations: trimmed, valid
+// UTF-8, no line break or NUL, at most 200 characters.
+func ValidateText(field, v string, required bool) (string, error) {
 	v = strings.TrimSpace(v)
 	switch {
 	case required && v == "":
@@ -72,11 +74,11 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storag
 	if err != nil {
 		problems = append(problems, err)
 	}
-	name, err := validateText("name", nu.Name, true)
+	name, err := ValidateText("name", nu.Name, true)
 	if err != nil {
 		problems = append(problems, err)
 	}
-	org, err := validateText("organisation", nu.Organisation, false)
+	org, err := ValidateText("organisation", nu.Organisation, false)
 	if err != nil {
 		problems = append(problems, err)
 	}

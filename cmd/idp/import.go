@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/config"
@@ -29,9 +28,6 @@ import (
 
 // importColumns are the CSV header's column names; password_hash is optional.
 var importColumns = []string{"email", "name", "organisation", "password_hash"}
-
-// maxTextRunes mirrors account's limit on names and organisations.
-const maxTextRunes = 200
 
 // importProblem is one wrong row.
 type importProblem struct {
@@ -280,11 +276,11 @@ func validateImportRow(line int, rec []string, col map[string]int, width int) (i
 	if err != nil {
 		msgs = append(msgs, err.Error())
 	}
-	name, err := importText("name", get("name"), true)
+	name, err := account.ValidateText("name", get("name"), true)
 	if err != nil {
 		msgs = append(msgs, err.Error())
 	}
-	org, err := importText("organisation", get("organisation"), false)
+	org, err := account.ValidateText("organisation", get("organisation"), false)
 	if err != nil {
 		msgs = append(msgs, err.Error())
 	}
@@ -298,21 +294,6 @@ func validateImportRow(line int, rec []string, col map[string]int, width int) (i
 		return importRow{}, &importProblem{line, strings.Join(msgs, "; ")}
 	}
 	return importRow{line: line, email: email, name: name, organisation: org, passwordHash: hash}, nil
-}
-
-// importText is account's rule for names and organisations: trimmed, no
-// control characters, valid UTF-8, at most maxTextRunes characters.
-func importText(field, v string, required bool) (string, error) {
-	v = strings.TrimSpace(v)
-	switch {
-	case required && v == "":
-		return "", fmt.Errorf("%s: is required", field)
-	case !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00"):
-		return "", fmt.Errorf("%s: contains control characters or invalid UTF-8", field)
-	case utf8.RuneCountInString(v) > maxTextRunes:
-		return "", fmt.Errorf("%s: is longer than %d characters", field, maxTextRunes)
-	}
-	return v, nil
 }
 
 func (p *importProblem) Error() string { return p.String() }
