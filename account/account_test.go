@@ -28,8 +28,10 @@ type fixture struct {
 	ctx context.Context
 	st  storage.Store
 	svc *account.Service
-	mu  sync.Mutex
-	now time.Time
+	// instance builds another service on the same store: a second instance.
+	instance func() *account.Service
+	mu       sync.Mutex
+	now      time.Time
 }
 
 func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
@@ -69,12 +71,15 @@ func engines(t *testing.T, fn func(t *testing.T, f *fixture)) {
 				t.Fatal(err)
 			}
 			f := &fixture{t: t, ctx: context.Background(), st: st, now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-			f.svc = account.New(st, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4), policy.Default(), account.Config{
-				ProvisionalLength: 12, ProvisionalTTL: 24 * time.Hour,
-				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20,
-				SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
-				Portal: mail.Portal{URL: "https://portail.example.fr/login", Name: "Portail Extranet"},
-			}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			f.instance = func() *account.Service {
+				return account.New(st, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4), policy.Default(), account.Config{
+					ProvisionalLength: 12, ProvisionalTTL: 24 * time.Hour,
+					MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20,
+					SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
+					Portal: mail.Portal{URL: "https://portail.example.fr/login", Name: "Portail Extranet"},
+				}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			}
+			f.svc = f.instance()
 			fn(t, f)
 		})
 	}

@@ -108,3 +108,26 @@ func TestChangeFormThrottle(t *testing.T) {
 		}
 	})
 }
+
+// TestThrottleSharedByInstances: failures spread over two instances count
+// together, since the counters live in the database.
+func TestThrottleSharedByInstances(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		a, b := f.svc, f.instance()
+		for i := range 5 {
+			svc := a
+			if i%2 == 1 {
+				svc = b
+			}
+			if _, err := svc.Authenticate(f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("failure %d: %v", i+1, err)
+			}
+		}
+		for _, svc := range []*account.Service{a, b} {
+			if _, err := svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrThrottled) {
+				t.Fatalf("after 5 failures spread over two instances: %v", err)
+			}
+		}
+	})
+}
