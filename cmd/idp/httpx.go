@@ -112,6 +112,15 @@ func observe(log *slog.Logger, m *metrics, proxies trustedProxies, next http.Han
 		switch route.template {
 		case "/healthz", "/readyz", "/metrics":
 			level = slog.LevelDebug // probes and scrapes every few seconds
+		case "/.well-known/openid-configuration", "/keys", "/static/style.css":
+			// Public documents every client library fetches and caches:
+			// served from memory, logged only when something goes wrong.
+			if rec.status < 400 {
+				level = slog.LevelDebug
+			}
+		}
+		if !log.Enabled(r.Context(), level) {
+			return
 		}
 		log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", id), slog.String("method", r.Method),
