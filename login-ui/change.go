@@ -172,15 +172,8 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 
 	err = h.accounts.CompleteForcedChange(ctx, b.Sess.UserID, current, newPassword, confirmation, h.meta(r, id))
-	var ce *account.ChangeError
 	switch {
-	case errors.As(err, &ce):
-		h.changeErrors(v, ce, current, "change.current_wrong")
-		h.render(w, r, http.StatusOK, "change", v)
-		return
-	case errors.Is(err, account.ErrThrottled):
-		v.fieldError("current", msg("error.throttled"))
-		h.render(w, r, http.StatusTooManyRequests, "change", v)
+	case h.renderRefusedChange(w, r, v, "change", "change.current_wrong", current, err):
 		return
 	case errors.Is(err, account.ErrNotPending):
 		// Nothing left to change (provisional password expired or already
@@ -265,19 +258,30 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 
 	err := h.accounts.ChangePassword(ctx, email, current, newPassword, confirmation, h.meta(r, id))
-	var ce *account.ChangeError
 	switch {
-	case errors.As(err, &ce):
-		h.changeErrors(v, ce, current, "password.current_wrong")
-		h.render(w, r, http.StatusOK, "password", v)
-		return
-	case errors.Is(err, account.ErrThrottled):
-		v.fieldError("current", msg("error.throttled"))
-		h.render(w, r, http.StatusTooManyRequests, "password", v)
+	case h.renderRefusedChange(w, r, v, "password", "password.current_wrong", current, err):
 		return
 	case err != nil:
 		h.internalError(w, r, "voluntary change", err)
 		return
 	}
 	http.Redirect(w, r, link(pathLogin, id, paramNotice, "password_changed"), http.StatusSeeOther)
+}
+
+// renderRefusedChange shows the form again when the account rules refused
+// the change (every problem next to its field) or throttled it, and tells
+// whether it did.
+func (h *Handler) renderRefusedChange(w http.ResponseWriter, r *http.Request, v *view, page, currentWrongKey, current string, err error) bool {
+	var ce *account.ChangeError
+	switch {
+	case errors.As(err, &ce):
+		h.changeErrors(v, ce, current, currentWrongKey)
+		h.render(w, r, http.StatusOK, page, v)
+	case errors.Is(err, account.ErrThrottled):
+		v.fieldError("current", msg("error.throttled"))
+		h.render(w, r, http.StatusTooManyRequests, page, v)
+	default:
+		return false
+	}
+	return true
 }

@@ -256,3 +256,21 @@ func TestPolicyHelpFollowsTheActivePolicy(t *testing.T) {
 		t.Errorf("NIST: %q", got)
 	}
 }
+
+// TestChangeFormsThrottled: when the account rules throttle a change, both
+// forms say so next to the current password, with 429, and complete nothing.
+func TestChangeFormsThrottled(t *testing.T) {
+	e := newEnv(t)
+	b, _, form := changingBrowser(t, e)
+	e.accounts.forcedErr = account.ErrThrottled
+	res := b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantStatus(t, res, http.StatusTooManyRequests)
+	wantContains(t, res, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+
+	e.accounts.changeErr = account.ErrThrottled
+	b = e.browser()
+	p := b.get("/login/password")
+	res = b.submit(p, "/login/password", url.Values{"email": {agentEmail}, "current": {"x"}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantStatus(t, res, http.StatusTooManyRequests)
+	wantContains(t, res, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -231,4 +232,25 @@ func TestPendingAgentGetsNothing(t *testing.T) {
 			t.Fatal("userinfo for a pending agent")
 		}
 	})
+}
+
+// TestLoginPageThrottles: after five failures the login page answers 429
+// with the French message, even for the right password, until the delay
+// has passed.
+func TestLoginPageThrottles(t *testing.T) {
+	e := newEnv(t, "sqlite:"+t.TempDir()+"/idp.db", nil)
+	e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+	b := newBrowser(t, e.issuer)
+	for range 5 {
+		login(t, b, b.get("/login"), agentEmail, "mauvais").mustContain("Identifiant ou mot de passe incorrect")
+	}
+	p := login(t, b, b.get("/login"), agentEmail, agentPass)
+	if p.Status != http.StatusTooManyRequests {
+		t.Fatalf("sixth attempt at once: status %d", p.Status)
+	}
+	p.mustContain("Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+	e.clock.advance(2 * time.Second)
+	if p = login(t, b, b.get("/login"), agentEmail, agentPass); p.URL.Path != "/espace" {
+		t.Fatalf("after the delay: status %d at %s", p.Status, p.URL)
+	}
 }
