@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -50,7 +49,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // same transaction, revokes its tokens and deletes its habilitations: a
 // removed application keeps no way in.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		if err := execOne(ctx, tx, "delete client", `DELETE FROM clients WHERE id = ?`, id); err != nil {
 			return err
 		}

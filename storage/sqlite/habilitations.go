@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -22,7 +21,7 @@ func scanHabilitation(row rowScanner) (storage.Habilitation, error) {
 // checks and the write share the write transaction, so a client deleted
 // concurrently cannot be left with a habilitation.
 func (s *Store) GrantHabilitation(ctx context.Context, h storage.Habilitation) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		const what = "grant habilitation"
 		if err := requireRow(ctx, tx, what+": agent", `SELECT 1 FROM users WHERE id = ?`, h.UserID); err != nil {
 			return err

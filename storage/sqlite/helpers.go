@@ -46,11 +46,20 @@ func commitAndFail(err error) error { return &keepError{err: err} }
 // otherwise. fn must use tx only: the writer pool has a single connection,
 // which tx holds.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeTx(ctx, func(tx *txConn) error { return fn(tx.Tx) })
+}
+
+// writeTx is inTx with fn's statements going through the writer's statement
+// cache (see txConn).
+func (s *Store) writeTx(ctx context.Context, fn func(tx *txConn) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	err = fn(tx)
+	// Statements met for the first time in fn are prepared once the
+	// transaction has released the writer's connection.
+	defer s.w.prepareQueued(context.WithoutCancel(ctx))
+	err = fn(&txConn{Tx: tx, pool: s.w})
 	var kept *keepError
 	if err != nil && !errors.As(err, &kept) {
 		_ = tx.Rollback() // the error that matters is err

@@ -69,7 +69,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 // for an empty table), ErrConflict otherwise. The check and the insert share
 // one write transaction, so two instances rotating at once add one key.
 func (s *Store) AddSigningKey(ctx context.Context, k storage.SigningKey, expectNewestID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		var newest string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM signing_keys ORDER BY created_at DESC, seq DESC LIMIT 1`).Scan(&newest)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

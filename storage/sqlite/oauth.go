@@ -70,7 +70,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 // replayed after it expired still revokes its grant.
 func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
 	var req storage.AuthRequest
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx *txConn) error {
 		var (
 			requestID string
 			expiresAt int64

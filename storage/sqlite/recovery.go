@@ -68,7 +68,7 @@ func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
 // lease had not run out) completed it, and this issue gets ErrConflict and
 // writes nothing, so the agent is not mailed a second password.
 func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		const what = "issue provisional password"
 		if p.JobID != "" {
 			res, err := tx.ExecContext(ctx, `DELETE FROM recovery_jobs WHERE id = ?`, p.JobID)
@@ -117,7 +117,7 @@ func (s *Store) ChangePassword(ctx context.Context, c storage.PasswordChange) er
 	if (c.ExpectProvisionalHash == "") == (c.ExpectPasswordHash == "") {
 		return errPrecondition
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		const what = "change password"
 		if c.ExpectProvisionalHash != "" {
 			// Consumed here: an expired provisional password no longer holds.

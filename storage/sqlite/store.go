@@ -34,8 +34,8 @@ var _ storage.Store = (*Store)(nil)
 
 // Store is a storage.Store on one SQLite file.
 type Store struct {
-	w    *sql.DB // writes: one connection, BEGIN IMMEDIATE
-	r    *sql.DB // reads: several connections, query_only
+	w    *pool // writes: one connection, BEGIN IMMEDIATE
+	r    *pool // reads: several connections, query_only
 	path string
 }
 
@@ -150,12 +150,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{w: w, r: r, path: path}, nil
+	return &Store{w: newPool(w), r: newPool(r), path: path}, nil
 }
 
 // Ping checks that the database answers, on both pools.
 func (s *Store) Ping(ctx context.Context) error {
-	for _, db := range []*sql.DB{s.w, s.r} {
+	for _, db := range []*pool{s.w, s.r} {
 		var one int
 		if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 			return fmt.Errorf("sqlite: ping %s: %w", s.path, err)

@@ -49,7 +49,7 @@ func insertRefreshToken(ctx context.Context, q querier, rt storage.RefreshToken)
 // Both run under the write lock, so either the reuse sees these tokens and
 // revokes them, or this call sees the reuse.
 func (s *Store) CreateTokens(ctx context.Context, at storage.AccessToken, rt *storage.RefreshToken) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		var reused bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM auth_codes
 			WHERE auth_request_id = ? AND reused_at IS NOT NULL)`, at.GrantID).Scan(&reused); err != nil {
@@ -123,7 +123,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string, now time.
 		return storage.RefreshToken{}, dbError("get refresh token", err)
 	}
 	if st.rotated {
-		if err := s.inTx(ctx, func(tx *sql.Tx) error { return revokeGrant(ctx, tx, st.token.GrantID) }); err != nil {
+		if err := s.writeTx(ctx, func(tx *txConn) error { return revokeGrant(ctx, tx, st.token.GrantID) }); err != nil {
 			return storage.RefreshToken{}, err
 		}
 		return storage.RefreshToken{}, alreadyUsed("get refresh token")
@@ -139,7 +139,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string, now time.
 // like any later replay, revoke the family (committed) and get
 // ErrAlreadyUsed.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at storage.AccessToken, rt storage.RefreshToken, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		st, err := readRefreshState(ctx, tx, oldHash)
 		if err != nil {
 			return dbError("rotate refresh token", err)
@@ -166,15 +166,15 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 
 // RevokeGrant revokes every access and refresh token of a grant.
 func (s *Store) RevokeGrant(ctx context.Context, grantID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return revokeGrant(ctx, tx, grantID) })
+	return s.writeTx(ctx, func(tx *txConn) error { return revokeGrant(ctx, tx, grantID) })
 }
 
 // RevokeUserTokens revokes every token of an agent.
 func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return revokeUserTokens(ctx, tx, userID) })
+	return s.writeTx(ctx, func(tx *txConn) error { return revokeUserTokens(ctx, tx, userID) })
 }
 
-func revokeGrant(ctx context.Context, tx *sql.Tx, grantID string) error {
+func revokeGrant(ctx context.Context, tx *txConn, grantID string) error {
 	if err := exec(ctx, tx, "revoke grant: access tokens",
 		`UPDATE access_tokens SET revoked = 1 WHERE grant_id = ? AND revoked = 0`, grantID); err != nil {
 		return err
@@ -183,7 +183,7 @@ func revokeGrant(ctx context.Context, tx *sql.Tx, grantID string) error {
 		`UPDATE refresh_tokens SET revoked = 1 WHERE grant_id = ? AND revoked = 0`, grantID)
 }
 
-func revokeUserTokens(ctx context.Context, tx *sql.Tx, userID string) error {
+func revokeUserTokens(ctx context.Context, tx *txConn, userID string) error {
 	if err := exec(ctx, tx, "revoke user tokens: access tokens",
 		`UPDATE access_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0`, userID); err != nil {
 		return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -61,7 +60,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 // SetUserDisabled flips the flag; disabling also ends the agent's sessions and
 // revokes its tokens, in the same transaction.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
 		if err := execOne(ctx, tx, "set user disabled",
 			`UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`, boolInt(disabled), ms(now), id); err != nil {
 			return err
