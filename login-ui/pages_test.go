@@ -62,9 +62,19 @@ func allPages(t *testing.T) map[string]*page {
 func TestEveryPageHasLegalNoticeLanguageAndNoScript(t *testing.T) {
 	for name, p := range allPages(t) {
 		t.Run(name, func(t *testing.T) {
-			footer := findAll(p.doc, "footer")
+			// The notice is one section of the page, above any form, where
+			// the agency's document shows it.
+			var footer []*html.Node
+			for _, s := range findAll(p.doc, "section") {
+				if attr(s, "class") == "legal" {
+					footer = append(footer, s)
+				}
+			}
 			if len(footer) != 1 {
-				t.Fatalf("want one footer, got %d", len(footer))
+				t.Fatalf("want one legal notice section, got %d", len(footer))
+			}
+			if forms := findAll(p.doc, "form"); len(forms) > 0 && !strings.Contains(p.body[:strings.Index(p.body, "<form")], `class="legal"`) {
+				t.Error("the legal notice comes after the form")
 			}
 			var paragraphs []string
 			for _, para := range findAll(footer[0], "p") {
