@@ -39,9 +39,10 @@ func keysFor(kind, email, ip string) throttleKeys {
 	return k
 }
 
-// delayAfter is how long an attempt must wait after n consecutive failures
-// once free ones are used: 1 s, 2 s, 4 s... capped at maxDelay.
-func delayAfter(n, free int) time.Duration {
+// ThrottleDelay is how long an attempt must wait after n consecutive
+// failures once `free` of them are used: 1 s, 2 s, 4 s... capped at 15
+// minutes. The login pages apply the same rule to wrong CAPTCHA answers.
+func ThrottleDelay(n, free int) time.Duration {
 	if n < free {
 		return 0
 	}
@@ -60,7 +61,7 @@ func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked boo
 	if err != nil {
 		return false, fmt.Errorf("account: reading throttle: %w", err)
 	}
-	if now.Sub(ipState.LastFailureAt) < delayAfter(ipState.Failures, ipFreeFailure) {
+	if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.Failures, ipFreeFailure) {
 		return false, ErrThrottled
 	}
 	if k.account == "" {
@@ -73,7 +74,7 @@ func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked boo
 	if t.LockedAt != nil {
 		return true, nil
 	}
-	if now.Sub(t.LastFailureAt) < delayAfter(t.Failures, freeFailures) {
+	if now.Sub(t.LastFailureAt) < ThrottleDelay(t.Failures, freeFailures) {
 		return false, ErrThrottled
 	}
 	return false, nil

@@ -98,6 +98,12 @@ func (noChallenges) ConsumeChallenge(context.Context, string, time.Time) (storag
 func (noChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
 	return 0, errBoom
 }
+func (noChallenges) AddFailure(context.Context, string, int, time.Time) (storage.Throttle, error) {
+	return storage.Throttle{}, errBoom
+}
+func (noChallenges) GetThrottle(context.Context, string) (storage.Throttle, error) {
+	return storage.Throttle{}, errBoom
+}
 
 func TestNewRefusesBadSettings(t *testing.T) {
 	valid := func() Deps {

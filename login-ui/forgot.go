@@ -9,15 +9,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/storage"
 )
 
-// CAPTCHA throttles, per client address and fixed window: beyond either, no
-// challenge is drawn until the window ends.
+// CAPTCHA throttles, per client address. Drawing: a fixed window, beyond
+// which no challenge is drawn until it ends. Wrong answers: growing delays
+// after freeWrongAnswers (account.ThrottleDelay, as for passwords), counted
+// in the database so that every instance shares them.
 const (
 	captchaWindow          = 10 * time.Minute
 	maxChallengesPerWindow = 60
-	maxWrongPerWindow      = 30
+	freeWrongAnswers       = 10
 	// maxAnswerBytes: longer answers are wrong without being hashed.
 	maxAnswerBytes = 64
 	// maxChallengeID: ids are storage.NewID's 32 hex characters.
@@ -84,21 +87,36 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	email := strings.TrimSpace(f.get("email"))
+	v := h.forgotView(id, email)
+	v.markBad(f.bad)
+	wrongKey := "captcha:wrong:" + h.clientIP(r)
+	wrong, err := h.challenges.GetThrottle(ctx, wrongKey)
+	if err != nil {
+		h.internalError(w, r, "reading the wrong-answer throttle", err)
+		return
+	}
+	if h.now().Sub(wrong.LastFailureAt) < account.ThrottleDelay(wrong.Failures, freeWrongAnswers) {
+		// Too soon after too many wrong answers: the challenge is spent
+		// unread, and none is drawn.
+		if err := h.discardChallenge(ctx, f.get("challenge")); err != nil {
+			h.internalError(w, r, "discarding challenge", err)
+			return
+		}
+		h.renderForgot(w, r, v, kind, token, false, true)
+		return
+	}
 	solved, err := h.checkAnswer(ctx, f.get("challenge"), f.get("captcha"), token)
 	if err != nil {
 		h.internalError(w, r, "checking captcha", err)
 		return
 	}
-	email := strings.TrimSpace(f.get("email"))
-	v := h.forgotView(id, email)
-	v.markBad(f.bad)
 	if !solved {
-		n, err := h.challenges.HitCounter(ctx, "captcha:wrong:"+h.clientIP(r), captchaWindow, h.now())
-		if err != nil {
+		if _, err := h.challenges.AddFailure(ctx, wrongKey, 0, h.now()); err != nil {
 			h.internalError(w, r, "counting wrong answers", err)
 			return
 		}
-		h.renderForgot(w, r, v, kind, token, true, n > maxWrongPerWindow)
+		h.renderForgot(w, r, v, kind, token, true, false)
 		return
 	}
 	if len(v.Errors) == 0 {

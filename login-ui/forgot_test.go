@@ -93,6 +93,9 @@ func TestForgotWrongAnswers(t *testing.T) {
 	e := newEnv(t)
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
+			// Past any wrong-answer delay: each case is one first try
+			// (the throttle has its own test).
+			e.clock.Advance(time.Hour)
 			b := e.browser()
 			p := b.get("/login/forgot")
 			before := challengeID(t, p)
@@ -104,6 +107,7 @@ func TestForgotWrongAnswers(t *testing.T) {
 			// no longer passes with it.
 			values.Set("captcha", testAnswer)
 			if values.Get("challenge") == before {
+				e.clock.Advance(time.Hour) // past the wrong-answer delay
 				again := b.post("/login/forgot", values)
 				wantCaptchaFailed(t, e, again, agentEmail, before)
 			}
@@ -307,15 +311,17 @@ func TestForgotThrottlesChallengesPerAddress(t *testing.T) {
 	wantStatus(t, b.get("/login/forgot"), http.StatusOK)
 }
 
+// Wrong answers: free ones, then growing delays (1 s, 2 s, ...), per client
+// address, even for the right answer.
 func TestForgotThrottlesWrongAnswers(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	p := b.get("/login/forgot")
-	for i := 0; i < maxWrongPerWindow; i++ {
+	for i := 0; i < freeWrongAnswers; i++ {
 		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
 		wantStatus(t, p, http.StatusOK)
 	}
-	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
 	wantStatus(t, p, http.StatusTooManyRequests)
 	wantContains(t, p, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
 	if p.hasInput("challenge") {
@@ -324,6 +330,21 @@ func TestForgotThrottlesWrongAnswers(t *testing.T) {
 	if attr(p.input(t, "email"), "value") != agentEmail {
 		t.Error("address lost")
 	}
+	if n := len(e.accounts.recoveries); n != 0 {
+		t.Fatalf("%d recovery requests recorded while throttled", n)
+	}
+	// After the delay, one more try; a new wrong answer doubles the wait.
+	e.clock.Advance(1100 * time.Millisecond)
+	p = b.get("/login/forgot")
+	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+	wantStatus(t, p, http.StatusOK)
+	e.clock.Advance(1100 * time.Millisecond)
+	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantStatus(t, p, http.StatusTooManyRequests)
+	e.clock.Advance(time.Second)
+	p = b.get("/login/forgot")
+	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantRedirect(t, p, "/login/forgot/sent")
 }
 
 // A refused CSRF check spends nothing: the challenge still works after.

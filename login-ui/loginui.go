@@ -76,6 +76,8 @@ type Challenges interface {
 	CreateChallenge(ctx context.Context, c storage.Challenge) error
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error)
 	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
+	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error)
+	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
 }
 
 // Config holds the pages' settings.

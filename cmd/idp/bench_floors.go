@@ -246,3 +246,11 @@ func (floorChallenges) ConsumeChallenge(context.Context, string, time.Time) (sto
 func (floorChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
 	return 1, nil
 }
+
+func (floorChallenges) AddFailure(_ context.Context, key string, _ int, now time.Time) (storage.Throttle, error) {
+	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
+}
+
+func (floorChallenges) GetThrottle(_ context.Context, key string) (storage.Throttle, error) {
+	return storage.Throttle{Key: key}, nil
+}
