@@ -21,6 +21,8 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/net/html"
 
+	"github.com/caf-extranet/idp/e2e/htmlq"
+
 	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/account/policy"
 	"github.com/caf-extranet/idp/storage"
@@ -462,29 +464,11 @@ func (b *browser) loginAs(password string) *page {
 
 type htmlNode = html.Node
 
-func findAll(n *html.Node, tag string) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == tag {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
-}
+var (
+	findAll = htmlq.Elements
+	attr    = htmlq.Attr
+	text    = htmlq.Text
+)
 
 func hasAttr(n *html.Node, name string) bool {
 	for _, a := range n.Attr {
@@ -493,22 +477,6 @@ func hasAttr(n *html.Node, name string) bool {
 		}
 	}
 	return false
-}
-
-// text is the text content of n, whitespace collapsed.
-func text(n *html.Node) string {
-	var sb strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			sb.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return strings.Join(strings.Fields(sb.String()), " ")
 }
 
 func byID(doc *html.Node, id string) *html.Node {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/caf-extranet/idp/e2e/htmlq"
 )
 
 // browser is a cookie-keeping HTTP client that finds form fields by their
@@ -76,6 +78,14 @@ func (b *browser) get(rawURL string) *page {
 	return b.do(req)
 }
 
+// Page-reading helpers, shared with the other test packages.
+var (
+	findAll  = htmlq.Find
+	isElem   = htmlq.IsElement
+	attr     = htmlq.Attr
+	nodeText = htmlq.Text
+)
+
 // form is an HTML form being filled in.
 type form struct {
 	p      *page
@@ -116,49 +126,6 @@ func (p *page) mustContain(texts ...string) {
 			p.t.Fatalf("page %s (status %d) lacks %q; it says: %.1500s", p.URL, p.Status, s, got)
 		}
 	}
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func nodeText(n *html.Node) string {
-	var sb strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			sb.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return strings.Join(strings.Fields(sb.String()), " ")
-}
-
-func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if match(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
-func isElem(name string) func(*html.Node) bool {
-	return func(n *html.Node) bool { return n.Type == html.ElementNode && n.Data == name }
 }
 
 // form returns the form holding the submit button labelled button.

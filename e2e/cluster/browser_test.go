@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/caf-extranet/idp/e2e/htmlq"
 )
 
 // browser is one person's browser: one cookie jar for the public issuer,
@@ -182,26 +184,8 @@ func (p *page) form(path string) (string, url.Values) {
 	return "", nil
 }
 
-func findAll(n *html.Node, tag string) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == tag {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
+// Page-reading helpers, shared with the other test packages.
+var (
+	findAll = htmlq.Elements
+	attr    = htmlq.Attr
+)
