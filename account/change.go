@@ -35,7 +35,7 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 		return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
 	}
 	keys := keysFor("change", u.Email, meta.ClientIP)
-	if _, err := s.checkThrottle(ctx, keys); err != nil {
+	if _, _, err := s.checkThrottle(ctx, keys); err != nil {
 		return err
 	}
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, u.Email)}
@@ -76,12 +76,12 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	}
 	known := err == nil
 	keys := keysFor("change", email, meta.ClientIP)
-	if _, err := s.checkThrottle(ctx, keys); err != nil {
+	if _, _, err := s.checkThrottle(ctx, keys); err != nil {
 		return err
 	}
 	// A login lock also holds here: only the provisional password may prove
 	// the current one until the recovery completes.
-	loginLocked, err := s.checkThrottle(ctx, keysFor("login", email, meta.ClientIP))
+	loginLocked, _, err := s.checkThrottle(ctx, keysFor("login", email, meta.ClientIP))
 	if err != nil {
 		return err
 	}

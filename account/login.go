@@ -27,7 +27,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, meta
 	email = storage.NormaliseEmail(email)
 	now := s.now()
 	keys := keysFor("login", email, meta.ClientIP)
-	locked, err := s.checkThrottle(ctx, keys)
+	locked, failures, err := s.checkThrottle(ctx, keys)
 	if err != nil {
 		if errors.Is(err, ErrThrottled) {
 			s.audit(ctx, "login.throttled", storage.User{Email: email}, meta, "")
@@ -38,7 +38,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, meta
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.recordFailure(ctx, keys)
-	case err == nil && !login.Provisional:
+	case err == nil && !login.Provisional && failures:
 		s.resetAccount(ctx, keys)
 	}
 	return login, err
@@ -121,8 +121,17 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 // pending flag it may have set, and rehashes when the parameters changed.
 func (s *Service) afterPersonalLogin(ctx context.Context, u *storage.User, pw string, needsRehash bool) error {
 	now := s.now()
-	if err := s.store.DeleteProvisionalPassword(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("account: cancelling provisional password of %s: %w", u.ID, err)
+	// Read first: most logins have nothing to cancel, and a read does not
+	// queue behind SQLite's one writer as a DELETE does.
+	_, err := s.store.GetProvisionalPassword(ctx, u.ID, time.Time{})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("account: looking up provisional password of %s: %w", u.ID, err)
+	default:
+		if err := s.store.DeleteProvisionalPassword(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("account: cancelling provisional password of %s: %w", u.ID, err)
+		}
 	}
 	if u.PendingPasswordChange {
 		if err := s.store.SetPendingPasswordChange(ctx, u.ID, false, now); err != nil {

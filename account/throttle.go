@@ -55,29 +55,34 @@ func ThrottleDelay(n, free int) time.Duration {
 // (the lock stays until the recovery completes), and the account's delay no
 // longer applies, so that a stranger who locked the account cannot also keep
 // its owner from the recovery; a provisional password is not guessable.
-func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked bool, err error) {
+//
+// failures reports whether the account's counter holds anything to forget
+// after a success: a login without earlier failures then writes nothing to
+// the throttles (every write waits for SQLite's one writer).
+func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked, failures bool, err error) {
 	now := s.now()
 	ipState, err := s.store.GetThrottle(ctx, k.ip)
 	if err != nil {
-		return false, fmt.Errorf("account: reading throttle: %w", err)
+		return false, false, fmt.Errorf("account: reading throttle: %w", err)
 	}
 	if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.Failures, ipFreeFailure) {
-		return false, ErrThrottled
+		return false, false, ErrThrottled
 	}
 	if k.account == "" {
-		return false, nil
+		return false, false, nil
 	}
 	t, err := s.store.GetThrottle(ctx, k.account)
 	if err != nil {
-		return false, fmt.Errorf("account: reading throttle: %w", err)
+		return false, false, fmt.Errorf("account: reading throttle: %w", err)
 	}
+	failures = t.Failures > 0 || t.LockedAt != nil
 	if t.LockedAt != nil {
-		return true, nil
+		return true, failures, nil
 	}
 	if now.Sub(t.LastFailureAt) < ThrottleDelay(t.Failures, freeFailures) {
-		return false, ErrThrottled
+		return false, failures, ErrThrottled
 	}
-	return false, nil
+	return false, failures, nil
 }
 
 // recordFailure charges a failure to both keys. The IP key never locks.

@@ -252,16 +252,20 @@ func (f *fakeRequests) ClientsFor(context.Context, string) ([]storage.Client, er
 	return f.clients, nil
 }
 
-func (f *fakeRequests) Complete(_ context.Context, id string, s storage.Session) error {
+// Finish records the completion and stands for the provider's answer with a
+// redirect to CallbackURL (the real one is tested in provider and cmd/idp).
+func (f *fakeRequests) Finish(w http.ResponseWriter, r *http.Request, id string, s storage.Session) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.requests[id]; !ok {
 		return storage.ErrNotFound
 	}
 	f.completed = append(f.completed, completion{id, s})
+	http.Redirect(w, r, f.CallbackURL(id), http.StatusSeeOther)
 	return nil
 }
 
+// CallbackURL is where the fake's Finish sends the browser.
 func (f *fakeRequests) CallbackURL(id string) string {
 	return "https://idp.example/callback?id=" + url.QueryEscape(id)
 }

@@ -93,14 +93,14 @@ func (h *Handler) endBrowserSession(ctx context.Context, r *http.Request) error 
 }
 
 // continueToApplication is where a browser goes once it holds an active
-// session: the provider's callback for the auth request, or the portal's
-// secure space when the agent came without one.
+// session: back to the relying application with its code, or to the
+// portal's secure space when the agent came without an auth request.
 func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, authRequestID string, s storage.Session) {
 	if authRequestID == "" {
 		http.Redirect(w, r, pathSpace, http.StatusSeeOther)
 		return
 	}
-	err := h.requests.Complete(r.Context(), authRequestID, s)
+	err := h.requests.Finish(w, r, authRequestID, s)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return
@@ -111,7 +111,26 @@ func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, 
 	}
 	if err != nil {
 		h.internalError(w, r, "completing auth request", err)
-		return
 	}
-	http.Redirect(w, r, h.requests.CallbackURL(authRequestID), http.StatusSeeOther)
+}
+
+// MayHaveSession tells the provider whether single sign-on is worth a look:
+// the browser sends a session cookie.
+func (h *Handler) MayHaveSession(r *http.Request) bool {
+	c, err := r.Cookie(SessionCookieName(h.cfg.SecureCookies))
+	return err == nil && c.Value != ""
+}
+
+// SessionFor is the provider's single sign-on at /authorize: the browser's
+// session completes the new auth request when GET /login would have
+// completed it (decideSSO), so that the browser skips the login page.
+func (h *Handler) SessionFor(r *http.Request, ar storage.AuthRequest) (storage.Session, bool, error) {
+	b, err := h.currentSession(r.Context(), r)
+	if err != nil {
+		return storage.Session{}, false, err
+	}
+	if decideSSO(ar, b, h.now()) != completeWithSession {
+		return storage.Session{}, false, nil
+	}
+	return b.Sess, true, nil
 }

@@ -14,9 +14,13 @@ import (
 // enabled and holds a personal password (not pending). Done() is false
 // otherwise, so the OP's callback answers no code for a pending agent, even
 // if something upstream marked the request complete.
+//
+// codeHash is set when the request was found by its code
+// (AuthRequestByCode): the token creation redeems that code.
 type authRequest struct {
 	r           storage.AuthRequest
 	userAllowed bool
+	codeHash    string
 }
 
 var _ op.AuthRequest = (*authRequest)(nil)

@@ -16,9 +16,14 @@ import (
 // the first answer is as good as a fresh one, and every new request asks the
 // database again, so a disabled agent or a revoked habilitation is refused
 // from the next request on, as before.
+//
+// It also remembers the auth requests this request deleted: a code's
+// exchange deletes its auth request in the transaction that stores the
+// tokens, and the library, unaware, asks for the deletion again right after.
 type gateMemo struct {
 	mu      sync.Mutex
 	answers map[gateKey]gateAnswer
+	deleted map[string]bool // auth request ids
 }
 
 type gateKey struct{ userID, clientID string }
@@ -67,4 +72,29 @@ func (m *gateMemo) put(userID, clientID string, u storage.User, roles []string) 
 		m.answers = make(map[gateKey]gateAnswer, 1)
 	}
 	m.answers[gateKey{userID, clientID}] = gateAnswer{user: u, roles: roles}
+}
+
+// noteAuthRequestDeleted remembers that this request deleted the auth
+// request id.
+func (m *gateMemo) noteAuthRequestDeleted(id string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.deleted == nil {
+		m.deleted = make(map[string]bool, 1)
+	}
+	m.deleted[id] = true
+}
+
+// authRequestDeleted reports whether this request deleted the auth request
+// id; always false outside a request (nil memo), so that the caller deletes.
+func (m *gateMemo) authRequestDeleted(id string) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.deleted[id]
 }

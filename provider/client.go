@@ -54,7 +54,9 @@ func (c *client) GrantTypes() []oidc.GrantType {
 
 // LoginURL is where the OP sends the browser after storing an auth request:
 // the hosted login page, which decides between SSO and the form.
-func (c *client) LoginURL(authRequestID string) string {
+func (c *client) LoginURL(authRequestID string) string { return loginURL(authRequestID) }
+
+func loginURL(authRequestID string) string {
 	return "/login?authRequestID=" + url.QueryEscape(authRequestID)
 }
 

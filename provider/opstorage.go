@@ -77,10 +77,15 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		m := int64(*req.MaxAge)
 		r.MaxAge = &m
 	}
+	attempt := s.completeWithSession(ctx, &r)
 	if err := s.store.CreateAuthRequest(ctx, r); err != nil {
 		return nil, fmt.Errorf("provider: storing auth request: %w", err)
 	}
-	return &authRequest{r: r}, nil
+	a := &authRequest{r: r, userAllowed: attempt != nil}
+	if attempt != nil {
+		attempt.done = a
+	}
+	return a, nil
 }
 
 func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
@@ -108,12 +113,16 @@ func (s *opStorage) gated(ctx context.Context, r storage.AuthRequest) (*authRequ
 	return a, nil
 }
 
-// AuthRequestByCode consumes the code: it works once. A second use gets
-// invalid_grant, and the store revokes what the first one obtained.
+// AuthRequestByCode finds the code's auth request without consuming the
+// code: the library checks PKCE and the client after this call, and a failed
+// check must leave the code to the legitimate exchange. The code is redeemed
+// with the tokens (redeemCode). A code already exchanged gets invalid_grant,
+// and the store revokes what its exchange obtained.
 func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	r, err := s.store.ConsumeAuthCode(ctx, storage.HashSecret(code), s.now())
+	hash := storage.HashSecret(code)
+	r, err := s.store.AuthRequestByCode(ctx, hash, s.now())
 	if errors.Is(err, storage.ErrAlreadyUsed) {
-		s.log.WarnContext(ctx, "authorization code reused: grant revoked")
+		s.log.WarnContext(ctx, codeReusedMessage)
 		return nil, err
 	}
 	if err != nil {
@@ -126,6 +135,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if !a.Done() {
 		return nil, errGate
 	}
+	a.codeHash = hash
 	return a, nil
 }
 
@@ -135,7 +145,13 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	})
 }
 
+// DeleteAuthRequest: the library calls it right after creating the tokens
+// of a code, whose exchange has already deleted the request in its own
+// transaction (redeemCode notes it in the request's memo): no second write.
 func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
+	if gateMemoFrom(ctx).authRequestDeleted(id) {
+		return nil
+	}
 	err := s.store.DeleteAuthRequest(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil

@@ -34,20 +34,23 @@ func (s *opStorage) newAccessToken(grantID, clientID string, req op.TokenRequest
 	}
 }
 
+// codeReusedMessage is logged when a code is presented again (operators,
+// and the cluster tests, look for it).
+const codeReusedMessage = "authorization code reused: grant revoked"
+
+// CreateAccessToken issues the access token of a code without
+// offline_access (a refresh always comes with a new refresh token).
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	grantID, clientID, _, _, err := grantOf(req)
-	if err != nil {
-		return "", time.Time{}, err
+	a, ok := req.(*authRequest)
+	if !ok {
+		return "", time.Time{}, fmt.Errorf("provider: unsupported token request %T for an access token alone", req)
 	}
-	if _, _, err := s.allowedFor(ctx, req.GetSubject(), clientID); err != nil {
+	if _, _, err := s.allowedFor(ctx, a.GetSubject(), a.r.ClientID); err != nil {
 		return "", time.Time{}, oidc.ErrInvalidGrant().WithParent(err)
 	}
-	at := s.newAccessToken(grantID, clientID, req, s.now())
-	if err := s.store.CreateTokens(ctx, at, nil); err != nil {
-		if errors.Is(err, storage.ErrAlreadyUsed) {
-			// The code was replayed while this exchange ran: the grant is dead.
-			return "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("authorization code already used").WithParent(err)
-		}
+	now := s.now()
+	at := s.newAccessToken(a.r.ID, a.r.ClientID, req, now)
+	if err := s.redeemCode(ctx, a, at, nil, now); err != nil {
 		return "", time.Time{}, err
 	}
 	return at.ID, at.ExpiresAt, nil
@@ -73,21 +76,47 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		Audience: req.GetAudience(), AMR: amr, AuthTime: authTime,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
 	}
-	if current == "" {
-		err = s.store.CreateTokens(ctx, at, &rt)
-		if errors.Is(err, storage.ErrAlreadyUsed) {
-			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("authorization code already used").WithParent(err)
+	switch r := req.(type) {
+	case *authRequest:
+		if err := s.redeemCode(ctx, r, at, &rt, now); err != nil {
+			return "", "", time.Time{}, err
 		}
-	} else {
+	default:
 		err = s.store.RotateRefreshToken(ctx, storage.HashSecret(current), at, rt, now)
 		if errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrNotFound) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used or revoked").WithParent(err)
 		}
-	}
-	if err != nil {
-		return "", "", time.Time{}, err
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
 	}
 	return at.ID, raw, at.ExpiresAt, nil
+}
+
+// redeemCode exchanges the code a was found by for the tokens, in one write
+// that also deletes the auth request; the request's memo notes that, so that
+// the library's DeleteAuthRequest right after costs nothing. The code is
+// consumed here, after the library has checked PKCE and the client, so a
+// failed check leaves it usable. A code redeemed meanwhile (a concurrent
+// exchange won) gets invalid_grant, and the store has revoked the winner's
+// tokens.
+func (s *opStorage) redeemCode(ctx context.Context, a *authRequest, at storage.AccessToken, rt *storage.RefreshToken, now time.Time) error {
+	if a.codeHash == "" {
+		return errors.New("provider: tokens for an auth request are issued only for its code")
+	}
+	err := s.store.ExchangeAuthCode(ctx, a.codeHash, at, rt, now)
+	switch {
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		s.log.WarnContext(ctx, codeReusedMessage, "grant_id", a.r.ID)
+		return oidc.ErrInvalidGrant().WithDescription("authorization code already used").WithParent(err)
+	case errors.Is(err, storage.ErrNotFound):
+		// Expired, or purged, since the library read it.
+		return oidc.ErrInvalidGrant().WithDescription("invalid code").WithParent(err)
+	case err != nil:
+		return err
+	}
+	gateMemoFrom(ctx).noteAuthRequestDeleted(a.r.ID)
+	return nil
 }
 
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {

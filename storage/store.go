@@ -73,25 +73,33 @@ type Store interface {
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 
-	// Authorization codes.
+	// Authorization codes. A code is exchanged in two steps, because the
+	// library checks PKCE and the client between them: a failed check must
+	// leave the code usable for the legitimate exchange that follows.
 	SaveAuthCode(ctx context.Context, c AuthCode) error
-	// ConsumeAuthCode marks the code used and returns its auth request. A code
-	// used before gets ErrAlreadyUsed, and every access and refresh token of
-	// the grant (GrantID == AuthRequestID) is revoked in the same transaction;
-	// the reuse is also recorded on the code, so that tokens the first
-	// user's exchange creates afterwards (it may still be between
-	// ConsumeAuthCode and CreateTokens) are born revoked.
-	// An unknown or expired code, or one whose auth request is gone, gets
-	// ErrNotFound.
-	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	// AuthRequestByCode finds the code's auth request without consuming the
+	// code (a plain read). A code already exchanged is a replay: the reuse is
+	// recorded on the code, every access and refresh token of the grant
+	// (GrantID == AuthRequestID) is revoked, and the call gets
+	// ErrAlreadyUsed. Reuse is checked before expiry, so a replay after the
+	// code expired still revokes. An unknown or expired code, or one whose
+	// auth request is gone, gets ErrNotFound.
+	AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	// ExchangeAuthCode redeems the code and, in the same transaction, stores
+	// the access token and, when rt is not nil, the refresh token, and
+	// deletes the auth request (the code itself stays until the purge, so
+	// that later replays are still recognised). at.GrantID (and rt.GrantID)
+	// must be the code's auth request: an unused code of another grant gets
+	// ErrNotFound. Of concurrent exchanges of one code exactly one
+	// succeeds; the others are replays (see AuthRequestByCode): they revoke
+	// the grant, the winner's tokens included, and get ErrAlreadyUsed. An
+	// unknown or expired code, or one whose auth request is gone, gets
+	// ErrNotFound and nothing is written.
+	ExchangeAuthCode(ctx context.Context, codeHash string, at AccessToken, rt *RefreshToken, now time.Time) error
 
 	// Tokens. CreateTokens stores an access token and, when rt is not nil, a
-	// refresh token, in one transaction. When at.GrantID is the auth request
-	// of a code whose reuse was recorded (see ConsumeAuthCode) they are
-	// stored already revoked: the first exchange still answers once (exactly
-	// one winner), and what it got is dead, as a reuse demands (RFC 6749
-	// §4.1.2). This check and the reuse's revocation are serialised, so no
-	// token of the grant stays usable in either order.
+	// refresh token, in one transaction, unconditionally: tokens issued for
+	// a code go through ExchangeAuthCode, which checks the code.
 	CreateTokens(ctx context.Context, at AccessToken, rt *RefreshToken) error
 	// GetAccessToken returns ErrNotFound for unknown, revoked or expired.
 	GetAccessToken(ctx context.Context, id string, now time.Time) (AccessToken, error)

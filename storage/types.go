@@ -23,7 +23,7 @@ var (
 	ErrDuplicate = errors.New("storage: duplicate")
 	// ErrAlreadyUsed: a single-use record (authorization code, refresh token)
 	// was presented a second time. The engine has already revoked what the
-	// contract says (see ConsumeAuthCode, RotateRefreshToken).
+	// contract says (see AuthRequestByCode, RotateRefreshToken).
 	ErrAlreadyUsed = errors.New("storage: already used")
 	// ErrConflict: a compare-and-swap lost its race (someone else changed the
 	// record first) or its precondition no longer holds.

@@ -40,7 +40,7 @@ func checkJourneyHeaders(t *testing.T, j *journey) {
 	}
 	for _, path := range []string{
 		"/login", "/login/forgot", "/login/forgot/sent", "/login/change", "/login/password", "/espace", "/logout",
-		"/authorize", "/authorize/callback", "/oauth/token", "/userinfo", "/keys",
+		"/authorize", "/oauth/token", "/userinfo", "/keys",
 		"/.well-known/openid-configuration", "/static/style.css",
 	} {
 		if !seen[path] {

@@ -48,13 +48,17 @@ func (s *observedStore) ChangePassword(ctx context.Context, c storage.PasswordCh
 	return err
 }
 
-func (s *observedStore) CreateTokens(ctx context.Context, at storage.AccessToken, rt *storage.RefreshToken) error {
-	err := s.Store.CreateTokens(ctx, at, rt)
-	if err == nil {
+func (s *observedStore) ExchangeAuthCode(ctx context.Context, codeHash string, at storage.AccessToken, rt *storage.RefreshToken, now time.Time) error {
+	err := s.Store.ExchangeAuthCode(ctx, codeHash, at, rt, now)
+	switch {
+	case err == nil:
 		s.m.tokens.WithLabelValues("access", "authorization_code").Inc()
 		if rt != nil {
 			s.m.tokens.WithLabelValues("refresh", "authorization_code").Inc()
 		}
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		// A replay that raced the winning exchange: the read let it through.
+		s.m.tokenReuse.WithLabelValues("authorization_code").Inc()
 	}
 	return err
 }
@@ -79,8 +83,8 @@ func (s *observedStore) GetRefreshToken(ctx context.Context, tokenHash string, n
 	return t, err
 }
 
-func (s *observedStore) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
-	ar, err := s.Store.ConsumeAuthCode(ctx, codeHash, now)
+func (s *observedStore) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+	ar, err := s.Store.AuthRequestByCode(ctx, codeHash, now)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		s.m.tokenReuse.WithLabelValues("authorization_code").Inc()
 	}

@@ -40,6 +40,9 @@ func TestOIDCEndToEnd(t *testing.T) {
 
 		// Log in through app1, with PKCE and a confidential client.
 		out := login(t, b, b.get(rp1.authURL()), agentEmail, agentPass)
+		if out.URL.Path != "/login" {
+			t.Fatalf("the code came from %s, want the answer to POST /login itself", out.URL.Path)
+		}
 		li := rp1.mustExchange(rp1.callback(out.Location()))
 		c := li.claims
 		if c["sub"] != agent.ID || c["email"] != agentEmail || c["email_verified"] != true ||
@@ -68,6 +71,9 @@ func TestOIDCEndToEnd(t *testing.T) {
 		p := b.get(rp2.authURL())
 		if p.Status != http.StatusFound {
 			t.Fatalf("SSO into app2: status %d, page %s", p.Status, p.text())
+		}
+		if p.URL.Path != "/authorize" {
+			t.Fatalf("SSO: the code came from %s after redirects, want /authorize's own answer", p.URL.Path)
 		}
 		li2 := rp2.mustExchange(rp2.callback(p.Location()))
 		if li2.idToken.Subject != agent.ID {
@@ -110,6 +116,9 @@ func TestOIDCEndToEnd(t *testing.T) {
 		p.mustContain("Mot de passe oublié ?")
 		// max_age: a session younger than it is reused, an older one is not.
 		p = b.get(rp1.authURL(oauth2.SetAuthURLParam("max_age", "600")))
+		if p.URL.Path != "/authorize" {
+			t.Fatalf("max_age=600: the code came from %s", p.URL.Path)
+		}
 		rp1.mustExchange(rp1.callback(p.Location()))
 		e.clock.advance(5 * time.Minute)
 		out = login(t, b, b.get(rp1.authURL(oauth2.SetAuthURLParam("max_age", "60"))), agentEmail, agentPass)
@@ -288,6 +297,22 @@ func TestOIDCRefusals(t *testing.T) {
 			rp1.mustExchange(codeFor(b, rp1))
 			p := b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "none")))
 			rp1.mustExchange(rp1.callback(p.Location()))
+		})
+		t.Run("a refused request with a session still gets the error page", func(t *testing.T) {
+			// The SSO wrapper holds /authorize's answer back: a refusal
+			// must come out as without a session.
+			b := newBrowser(t, e.issuer)
+			rp1.mustExchange(codeFor(b, rp1))
+			q := url.Values{"client_id": {"app1"}, "redirect_uri": {"https://evil.example/callback"},
+				"response_type": {"code"}, "scope": {"openid"}, "state": {"s"}}
+			p := b.get("/authorize?" + q.Encode())
+			if p.Status != http.StatusBadRequest || p.Location() != "" {
+				t.Fatalf("unregistered redirect URI with a session: status %d location %q", p.Status, p.Location())
+			}
+			p.mustContain("invalid_request")
+			// And prompt=login with a session is the form, not a code.
+			p = b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "login")))
+			p.mustContain("Mot de passe oublié ?")
 		})
 		t.Run("tampered id_token_hint", func(t *testing.T) {
 			b := newBrowser(t, e.issuer)

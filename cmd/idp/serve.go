@@ -169,7 +169,10 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	op := s.provider.Handler()
 	// The browser-facing OIDC endpoints show a French page for the errors
 	// the library cannot redirect to the relying application.
-	for _, path := range []string{"/authorize", "/authorize/callback", "/end_session"} {
+	// A browser whose session completes the request gets its code straight
+	// from /authorize (provider.SingleSignOn).
+	r.Handle("/authorize", ui.OAuthErrorPages(s.provider.SingleSignOn(ui, op)))
+	for _, path := range []string{"/authorize/callback", "/end_session"} {
 		r.Handle(path, ui.OAuthErrorPages(op))
 	}
 	r.PathPrefix("/").Handler(op).Name(providerRouteName)

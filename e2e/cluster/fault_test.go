@@ -99,11 +99,11 @@ func TestDatabaseRestartDuringAFlow(t *testing.T) {
 	p := second.get(nodeB, loginPage.url.String())
 	p.mustContain("Mot de passe oublié ?")
 	p = second.submit(nodeA, p, "/login", map[string]string{"email": agentEmail, "password": agentPassword})
-	if p.status != http.StatusSeeOther {
+	if p.status != http.StatusFound {
 		t.Fatalf("login after recovery: status %d: %.800s", p.status, p.text())
 	}
 	rp.state, rp.pkce = secondState, secondVerifier
-	if _, _, err := rp.on(nodeB).exchange(rp.code(second.follow(nodeB, p).location())); err != nil {
+	if _, _, err := rp.on(nodeB).exchange(rp.code(p.location())); err != nil {
 		t.Fatalf("exchange after recovery: %v", err)
 	}
 
@@ -112,10 +112,10 @@ func TestDatabaseRestartDuringAFlow(t *testing.T) {
 		b := c.newBrowser(t)
 		p := b.follow(i, b.get(i, rp.authURL()))
 		p = b.submit(i, p, "/login", map[string]string{"email": agentEmail, "password": agentPassword})
-		if p.status != http.StatusSeeOther {
+		if p.status != http.StatusFound {
 			t.Fatalf("fresh login on %s after recovery: status %d: %.800s", c.nodes[i].name, p.status, p.text())
 		}
-		if _, _, err := rp.on(i).exchange(rp.code(b.follow(i, p).location())); err != nil {
+		if _, _, err := rp.on(i).exchange(rp.code(p.location())); err != nil {
 			t.Fatalf("fresh exchange on %s after recovery: %v", c.nodes[i].name, err)
 		}
 	}

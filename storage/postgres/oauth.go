@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,57 +74,124 @@ func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 	return nil
 }
 
-// ConsumeAuthCode marks the code used and returns its auth request. The code
-// row is locked first, so of concurrent callers exactly one sees it unused;
-// the others, like any later replay, revoke the grant's tokens, record the
-// reuse on the code (see CreateTokens) and get ErrAlreadyUsed (all committed
-// although the call fails).
-func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
-	var req storage.AuthRequest
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		var (
-			requestID string
-			expiresAt time.Time
-			usedAt    *time.Time
-		)
-		err := tx.QueryRow(ctx, `SELECT auth_request_id, expires_at, used_at
-			FROM auth_codes WHERE code_hash = $1 FOR UPDATE`, codeHash).Scan(&requestID, &expiresAt, &usedAt)
-		if err != nil {
-			return notFoundOr("consume auth code", err)
-		}
-		if usedAt != nil {
-			// Recorded so that CreateTokens refuses the grant: the first
-			// exchange may not have stored its tokens yet. Committed with
-			// the revocation, under the grant lock that CreateTokens takes.
-			if _, err := tx.Exec(ctx, `UPDATE auth_codes SET reused_at = $2
-				WHERE code_hash = $1 AND reused_at IS NULL`, codeHash, now); err != nil {
-				return dbError("consume auth code: record reuse", err)
-			}
-			if err := revokeGrant(ctx, tx, requestID); err != nil {
-				return err
-			}
-			return commitThenFail(errAlreadyUsed("consume auth code"))
-		}
-		if !expiresAt.After(now) {
-			return notFound("consume auth code: expired")
-		}
-		if _, err := tx.Exec(ctx, `UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1`, codeHash, now); err != nil {
-			return dbError("consume auth code", err)
-		}
-		req, err = scanAuthRequest(tx.QueryRow(ctx, `SELECT `+authRequestColumns+`
-			FROM auth_requests WHERE id = $1`, requestID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Rolled back: the code stays unused, but without its request it
-			// can never be exchanged anyway.
-			return notFound("consume auth code: auth request gone")
-		}
-		if err != nil {
-			return dbError("consume auth code", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return storage.AuthRequest{}, err
+// AuthRequestByCode finds the code's auth request without consuming the
+// code: a plain read, one query in the usual case. Only a replay writes (see
+// recordReplay). Reuse is checked before expiry: a code replayed after it
+// expired still revokes its grant.
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+	const what = "auth request by code"
+	var (
+		expiresAt time.Time
+		usedAt    *time.Time
+	)
+	// The join finds nothing for an unknown code, and for a code already
+	// exchanged, whose request the exchange deleted: the code's own row
+	// tells them apart.
+	r, err := scanAuthRequest(withPrefix(s.pool.QueryRow(ctx, `SELECT c.expires_at, c.used_at, `+
+		prefixed("r.", authRequestColumns)+`
+		FROM auth_codes c JOIN auth_requests r ON r.id = c.auth_request_id
+		WHERE c.code_hash = $1`, codeHash), &expiresAt, &usedAt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		r = storage.AuthRequest{} // zero: the request is gone
+		err = s.pool.QueryRow(ctx, `SELECT expires_at, used_at FROM auth_codes WHERE code_hash = $1`,
+			codeHash).Scan(&expiresAt, &usedAt)
 	}
-	return req, nil
+	if err != nil {
+		return storage.AuthRequest{}, notFoundOr(what, err)
+	}
+	switch {
+	case usedAt != nil:
+		return storage.AuthRequest{}, s.withTx(ctx, func(tx pgx.Tx) error { return recordReplay(ctx, tx, codeHash, now, what) })
+	case !expiresAt.After(now):
+		return storage.AuthRequest{}, notFound(what + ": code expired")
+	case r.ID == "":
+		return storage.AuthRequest{}, notFound(what + ": auth request gone")
+	}
+	return r, nil
+}
+
+// withPrefix is row with dest scanned before the columns its caller asks for.
+func withPrefix(row rowScanner, dest ...any) rowScanner { return prefixScanner{row: row, dest: dest} }
+
+type prefixScanner struct {
+	row  rowScanner
+	dest []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	return p.row.Scan(append(p.dest[:len(p.dest):len(p.dest)], dest...)...)
+}
+
+// exchangeCode redeems a code ($1) at $2 for its auth request $3, deletes
+// the request and stores the access token, all in one statement, hence one
+// round trip and one transaction. Every insert reads from redeemed, so
+// nothing is written unless the code was. The casts type the parameters,
+// which a SELECT list does not take from the INSERT's columns.
+const exchangeCode = `WITH redeemed AS (
+	UPDATE auth_codes SET used_at = $2
+	WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 AND auth_request_id = $3
+		AND EXISTS (SELECT 1 FROM auth_requests WHERE id = $3)
+	RETURNING auth_request_id
+), request_deleted AS (
+	DELETE FROM auth_requests WHERE id IN (SELECT auth_request_id FROM redeemed)
+), access_token AS (
+	INSERT INTO access_tokens (` + accessTokenColumns + `)
+	SELECT $4::text, auth_request_id, $5::text, $6::text, $7::text[], $8::text[], $9::timestamptz, $10::timestamptz
+	FROM redeemed
+)`
+
+// exchangeCodeRefresh also stores the refresh token.
+const exchangeCodeRefresh = exchangeCode + `, refresh_token AS (
+	INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
+	SELECT $11::text, $12::text, auth_request_id, $13::text, $14::text, $15::text[], $16::text[], $17::text[],
+		$18::timestamptz, $19::timestamptz, $20::timestamptz
+	FROM redeemed
+)`
+
+// ExchangeAuthCode redeems the code, stores the tokens and deletes the auth
+// request in one statement. Of concurrent exchanges of one code, the first
+// to update the code's row wins; the others wait for its row lock and, the
+// winner committed, find the code used: their UPDATE changes nothing, so
+// they write nothing, and recordReplay, in statements that see the winner's
+// tokens, revokes them.
+func (s *Store) ExchangeAuthCode(ctx context.Context, codeHash string, at storage.AccessToken, rt *storage.RefreshToken, now time.Time) error {
+	const what = "exchange auth code"
+	if rt != nil && rt.GrantID != at.GrantID {
+		return fmt.Errorf("postgres: %s: refresh token of grant %q, access token of grant %q", what, rt.GrantID, at.GrantID)
+	}
+	query := exchangeCode
+	args := []any{codeHash, now, at.GrantID, at.ID, at.ClientID, at.UserID, list(at.Scopes), list(at.Audience),
+		at.ExpiresAt, at.CreatedAt}
+	if rt != nil {
+		query = exchangeCodeRefresh
+		args = append(args, rt.ID, rt.TokenHash, rt.ClientID, rt.UserID, list(rt.Scopes), list(rt.Audience),
+			list(rt.AMR), rt.AuthTime, rt.ExpiresAt, rt.CreatedAt)
+	}
+	var redeemed int64
+	if err := s.pool.QueryRow(ctx, query+` SELECT count(*) FROM redeemed`, args...).Scan(&redeemed); err != nil {
+		return dbError(what, err)
+	}
+	if redeemed == 1 {
+		return nil
+	}
+	// Rare: a replay racing the winner, or a code unknown, expired or
+	// without its request (recordReplay then writes nothing).
+	return s.withTx(ctx, func(tx pgx.Tx) error { return recordReplay(ctx, tx, codeHash, now, what) })
+}
+
+// recordReplay handles a code presented after it was exchanged: it records
+// the reuse on the code, revokes the grant's tokens and returns a
+// commitThenFail ErrAlreadyUsed. A code that is not used (unknown, or unused
+// but not redeemable) gets ErrNotFound, with nothing written.
+func recordReplay(ctx context.Context, tx pgx.Tx, codeHash string, now time.Time, what string) error {
+	var grantID string
+	err := tx.QueryRow(ctx, `UPDATE auth_codes SET reused_at = coalesce(reused_at, $2)
+		WHERE code_hash = $1 AND used_at IS NOT NULL RETURNING auth_request_id`, codeHash, now).Scan(&grantID)
+	if err != nil {
+		return notFoundOr(what, err)
+	}
+	if err := revokeGrant(ctx, tx, grantID); err != nil {
+		return err
+	}
+	return commitThenFail(errAlreadyUsed(what))
 }

@@ -131,33 +131,39 @@ func TestPasswordChangeRacingRotationLeavesNoLiveToken(t *testing.T) {
 }
 
 // The revocation that a replayed code triggers is committed although the
-// call fails; a rolled-back revocation would leave the tokens live.
+// call fails, whether the replay is caught by the read or by the exchange; a
+// rolled-back revocation would leave the tokens live.
 func TestCodeReplayRevocationIsCommitted(t *testing.T) {
 	s := internalMigrated(t)
 	ctx := t.Context()
 	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
-	err := s.CreateAuthRequest(ctx, storage.AuthRequest{ID: "ar", ClientID: "portail", CreatedAt: now,
-		ExpiresAt: now.Add(time.Minute)})
-	if err != nil {
-		t.Fatal(err)
+	for _, ar := range []string{"ar-read", "ar-exchange"} {
+		err := s.CreateAuthRequest(ctx, storage.AuthRequest{ID: ar, ClientID: "portail", CreatedAt: now,
+			ExpiresAt: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveAuthCode(ctx, storage.AuthCode{CodeHash: "code-" + ar, AuthRequestID: ar, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		at, rt := internalTokenPair(ar, "u", 1, now)
+		if err := s.ExchangeAuthCode(ctx, "code-"+ar, at, &rt, now); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.SaveAuthCode(ctx, storage.AuthCode{CodeHash: "c", AuthRequestID: "ar", ExpiresAt: now.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
+	if _, err := s.AuthRequestByCode(ctx, "code-ar-read", now); !errors.Is(err, storage.ErrAlreadyUsed) {
+		t.Fatalf("replay read: %v, want ErrAlreadyUsed", err)
 	}
-	if _, err := s.ConsumeAuthCode(ctx, "c", now); err != nil {
-		t.Fatal(err)
-	}
-	at, rt := internalTokenPair("ar", "u", 1, now)
-	if err := s.CreateTokens(ctx, at, &rt); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ConsumeAuthCode(ctx, "c", now); !errors.Is(err, storage.ErrAlreadyUsed) {
-		t.Fatalf("replay: %v, want ErrAlreadyUsed", err)
+	at, rt := internalTokenPair("ar-exchange", "u", 2, now)
+	if err := s.ExchangeAuthCode(ctx, "code-ar-exchange", at, &rt, now); !errors.Is(err, storage.ErrAlreadyUsed) {
+		t.Fatalf("replay exchange: %v, want ErrAlreadyUsed", err)
 	}
 	// Read through a fresh connection: only committed rows are visible.
 	other := internalOpen(t, connString(t, s))
-	if n := countLiveTokens(t, other, "ar"); n != 0 {
-		t.Errorf("%d tokens live after the replay", n)
+	for _, ar := range []string{"ar-read", "ar-exchange"} {
+		if n := countLiveTokens(t, other, ar); n != 0 {
+			t.Errorf("%s: %d tokens live after the replay", ar, n)
+		}
 	}
 }
 

@@ -59,35 +59,17 @@ func insertRefreshToken(ctx context.Context, q querier, t storage.RefreshToken) 
 }
 
 // CreateTokens stores an access token and, when rt is not nil, a refresh
-// token, in one transaction. A grant whose code was presented again gets
-// ErrAlreadyUsed and nothing is written: the reuse may have landed between
-// the legitimate ConsumeAuthCode and this call, after its revocation ran.
-// The grant lock, which the reuse's revocation also takes, orders the two:
-// either the reuse commits first and the check below (a fresh snapshot
-// taken once the lock is held) sees it, or these tokens commit first and
-// the revocation's UPDATEs see and revoke them.
+// token, in one transaction. Tokens issued for a code go through
+// ExchangeAuthCode instead, which redeems the code with them.
 func (s *Store) CreateTokens(ctx context.Context, at storage.AccessToken, rt *storage.RefreshToken) error {
+	if rt == nil {
+		return insertAccessToken(ctx, s.pool, at)
+	}
 	return s.withTx(ctx, func(tx pgx.Tx) error {
-		if err := lockGrant(ctx, tx, at.GrantID); err != nil {
-			return err
-		}
-		var reused bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth_codes
-			WHERE auth_request_id = $1 AND reused_at IS NOT NULL)`, at.GrantID).Scan(&reused); err != nil {
-			return dbError("create tokens: check code reuse", err)
-		}
 		if err := insertAccessToken(ctx, tx, at); err != nil {
 			return err
 		}
-		if rt != nil {
-			if err := insertRefreshToken(ctx, tx, *rt); err != nil {
-				return err
-			}
-		}
-		if reused { // a replay raced this exchange: born revoked
-			return revokeGrant(ctx, tx, at.GrantID)
-		}
-		return nil
+		return insertRefreshToken(ctx, tx, *rt)
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 
 // A database created by version 1 of the schema, with rows in it, is
 // upgraded in place: its clients stay open to every agent, and a code used
-// before the upgrade and replayed after it refuses its grant tokens.
+// before the upgrade and replayed after it revokes its grant's tokens.
 func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 	ctx := t.Context()
 	s := internalOpen(t, pgtest.URL(t))
@@ -46,12 +46,13 @@ func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 	if c.Restricted {
 		t.Errorf("a client from version 1 is restricted after the upgrade")
 	}
-	if _, err := s.ConsumeAuthCode(ctx, "code-1", now); !errors.Is(err, storage.ErrAlreadyUsed) {
-		t.Errorf("ConsumeAuthCode replayed after the upgrade: %v, want ErrAlreadyUsed", err)
-	}
+	// The token version 1's exchange of the code issued.
 	at := storage.AccessToken{ID: "at-1", GrantID: "ar-1", ClientID: "portail", UserID: "u-1", ExpiresAt: now.Add(time.Hour), CreatedAt: now}
 	if err := s.CreateTokens(ctx, at, nil); err != nil {
-		t.Errorf("CreateTokens for the replayed grant: %v", err)
+		t.Fatalf("CreateTokens: %v", err)
+	}
+	if _, err := s.AuthRequestByCode(ctx, "code-1", now); !errors.Is(err, storage.ErrAlreadyUsed) {
+		t.Errorf("AuthRequestByCode replayed after the upgrade: %v, want ErrAlreadyUsed", err)
 	}
 	if _, err := s.GetAccessToken(ctx, at.ID, now); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a token of the replayed grant is usable: %v, want ErrNotFound", err)

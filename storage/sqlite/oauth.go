@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -61,57 +62,106 @@ func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 		c.CodeHash, c.AuthRequestID, ms(c.ExpiresAt))
 }
 
-// ConsumeAuthCode marks the code used and returns its auth request, in one
-// write transaction: of concurrent callers (in this process or another one on
-// the same file) exactly one sees the code unused; the others, like any later
-// replay, revoke the grant's tokens, record the reuse on the code (see
-// CreateTokens) and get ErrAlreadyUsed (all committed although the call
-// fails). Reuse is checked before expiry: a code
-// replayed after it expired still revokes its grant.
-func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
-	var req storage.AuthRequest
-	err := s.writeTx(ctx, func(tx *txConn) error {
-		var (
-			requestID string
-			expiresAt int64
-			usedAt    sql.NullInt64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT auth_request_id, expires_at, used_at
-			FROM auth_codes WHERE code_hash = ?`, codeHash).Scan(&requestID, &expiresAt, &usedAt)
-		if err != nil {
-			return dbError("consume auth code", err)
-		}
-		if usedAt.Valid {
-			// Recorded so that CreateTokens refuses the grant: the first
-			// exchange may not have stored its tokens yet.
-			if err := exec(ctx, tx, "consume auth code: record reuse",
-				`UPDATE auth_codes SET reused_at = ? WHERE code_hash = ? AND reused_at IS NULL`,
-				ms(now), codeHash); err != nil {
-				return err
-			}
-			if err := revokeGrant(ctx, tx, requestID); err != nil {
-				return err
-			}
-			return commitAndFail(alreadyUsed("consume auth code"))
-		}
-		if expiresAt <= ms(now) {
-			return notFound("consume auth code: expired")
-		}
-		req, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+`
-			FROM auth_requests WHERE id = ?`, requestID))
-		if errors.Is(err, sql.ErrNoRows) {
-			// Nothing written: without its request the code can never be
-			// exchanged anyway.
-			return notFound("consume auth code: auth request gone")
-		}
-		if err != nil {
-			return dbError("consume auth code", err)
-		}
-		return exec(ctx, tx, "consume auth code",
-			`UPDATE auth_codes SET used_at = ? WHERE code_hash = ?`, ms(now), codeHash)
-	})
-	if err != nil {
-		return storage.AuthRequest{}, err
+// AuthRequestByCode finds the code's auth request on the read pool, without
+// consuming the code. Only a replay writes (see recordReplay). Reuse is
+// checked before expiry: a code replayed after it expired still revokes its
+// grant.
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+	const what = "auth request by code"
+	var (
+		expiresAt int64
+		usedAt    sql.NullInt64
+	)
+	// The usual case, a code not yet exchanged, is one read. The join finds
+	// nothing for an unknown code, and for a code already exchanged, whose
+	// request the exchange deleted: the code's own row tells them apart.
+	r, err := scanAuthRequest(withPrefix(s.r.QueryRowContext(ctx, `SELECT c.expires_at, c.used_at, `+
+		prefixed("r.", authRequestColumns)+`
+		FROM auth_codes c JOIN auth_requests r ON r.id = c.auth_request_id
+		WHERE c.code_hash = ?`, codeHash), &expiresAt, &usedAt))
+	if errors.Is(err, sql.ErrNoRows) {
+		r = storage.AuthRequest{} // zero: the request is gone
+		err = s.r.QueryRowContext(ctx, `SELECT expires_at, used_at FROM auth_codes WHERE code_hash = ?`,
+			codeHash).Scan(&expiresAt, &usedAt)
 	}
-	return req, nil
+	if err != nil {
+		return storage.AuthRequest{}, dbError(what, err)
+	}
+	switch {
+	case usedAt.Valid:
+		return storage.AuthRequest{}, s.writeTx(ctx, func(tx *txConn) error { return recordReplay(ctx, tx, codeHash, now, what) })
+	case expiresAt <= ms(now):
+		return storage.AuthRequest{}, notFound(what + ": code expired")
+	case r.ID == "":
+		return storage.AuthRequest{}, notFound(what + ": auth request gone")
+	}
+	return r, nil
+}
+
+// withPrefix is row with dest scanned before the columns its caller asks for.
+func withPrefix(row rowScanner, dest ...any) rowScanner { return prefixScanner{row: row, dest: dest} }
+
+type prefixScanner struct {
+	row  rowScanner
+	dest []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	return p.row.Scan(append(p.dest[:len(p.dest):len(p.dest)], dest...)...)
+}
+
+// ExchangeAuthCode redeems the code, stores the tokens and deletes the auth
+// request in one write transaction. The write lock serialises it with every
+// other exchange or replay of the code (in this process or another one on
+// the same file): the first sees the code unused and redeems it; a later one
+// finds it used, and its revocation sees the tokens the first committed.
+func (s *Store) ExchangeAuthCode(ctx context.Context, codeHash string, at storage.AccessToken, rt *storage.RefreshToken, now time.Time) error {
+	if rt != nil && rt.GrantID != at.GrantID {
+		return fmt.Errorf("sqlite: exchange auth code: refresh token of grant %q, access token of grant %q", rt.GrantID, at.GrantID)
+	}
+	return s.writeTx(ctx, func(tx *txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ?
+			WHERE code_hash = ? AND used_at IS NULL AND expires_at > ? AND auth_request_id = ?
+			AND EXISTS (SELECT 1 FROM auth_requests WHERE id = auth_codes.auth_request_id)`,
+			ms(now), codeHash, ms(now), at.GrantID)
+		if err != nil {
+			return dbError("exchange auth code", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return dbError("exchange auth code", err)
+		}
+		if n == 0 {
+			// Redeemed meanwhile (or unknown, expired, request gone: then
+			// recordReplay finds nothing and nothing is written).
+			return recordReplay(ctx, tx, codeHash, now, "exchange auth code")
+		}
+		if err := insertAccessToken(ctx, tx, at); err != nil {
+			return err
+		}
+		if rt != nil {
+			if err := insertRefreshToken(ctx, tx, *rt); err != nil {
+				return err
+			}
+		}
+		return exec(ctx, tx, "exchange auth code: delete auth request",
+			`DELETE FROM auth_requests WHERE id = ?`, at.GrantID)
+	})
+}
+
+// recordReplay handles a code presented after it was exchanged: it records
+// the reuse on the code, revokes the grant's tokens and returns a
+// commitAndFail ErrAlreadyUsed. A code that is not used (unknown, or unused
+// but not redeemable) gets ErrNotFound, with nothing written.
+func recordReplay(ctx context.Context, tx *txConn, codeHash string, now time.Time, what string) error {
+	var grantID string
+	err := tx.QueryRowContext(ctx, `UPDATE auth_codes SET reused_at = coalesce(reused_at, ?)
+		WHERE code_hash = ? AND used_at IS NOT NULL RETURNING auth_request_id`, ms(now), codeHash).Scan(&grantID)
+	if err != nil {
+		return dbError(what, err)
+	}
+	if err := revokeGrant(ctx, tx, grantID); err != nil {
+		return err
+	}
+	return commitAndFail(alreadyUsed(what))
 }

@@ -173,10 +173,10 @@ func TestConcurrentMigrateOnOneFile(t *testing.T) {
 	}
 }
 
-// Two stores on one file (two instances) race on one authorization code:
-// exactly one wins, every other gets ErrAlreadyUsed, and the grant's tokens
-// end up revoked because of the reuse.
-func TestConsumeAuthCodeRaceAcrossStores(t *testing.T) {
+// Two stores on one file (two instances) race to exchange one authorization
+// code: exactly one wins, every other gets ErrAlreadyUsed, and the winner's
+// tokens end up revoked because of the reuse.
+func TestExchangeAuthCodeRaceAcrossStores(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "idp.db")
 	a := openTemp(t, path)
 	if err := a.Migrate(t.Context()); err != nil {
@@ -193,10 +193,6 @@ func TestConsumeAuthCodeRaceAcrossStores(t *testing.T) {
 	if err := a.SaveAuthCode(ctx, storage.AuthCode{CodeHash: "h", AuthRequestID: "ar1", ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	at := storage.AccessToken{ID: "at1", GrantID: "ar1", ClientID: "c1", UserID: "u1", ExpiresAt: now.Add(time.Hour), CreatedAt: now}
-	if err := a.CreateTokens(ctx, at, nil); err != nil {
-		t.Fatal(err)
-	}
 
 	const n = 8
 	errs := make([]error, n)
@@ -207,23 +203,27 @@ func TestConsumeAuthCodeRaceAcrossStores(t *testing.T) {
 			s = b
 		}
 		wg.Go(func() {
-			_, errs[i] = s.ConsumeAuthCode(ctx, "h", now)
+			at := storage.AccessToken{ID: fmt.Sprintf("at%d", i), GrantID: "ar1", ClientID: "c1", UserID: "u1",
+				ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+			errs[i] = s.ExchangeAuthCode(ctx, "h", at, nil, now)
 		})
 	}
 	wg.Wait()
-	winners := 0
+	winner := -1
 	for i, err := range errs {
 		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("calls %d and %d both won the code", winner, i)
 		case err == nil:
-			winners++
+			winner = i
 		case !errors.Is(err, storage.ErrAlreadyUsed):
 			t.Errorf("call %d: %v, want nil or ErrAlreadyUsed", i, err)
 		}
 	}
-	if winners != 1 {
-		t.Fatalf("%d calls won the code, want exactly 1", winners)
+	if winner < 0 {
+		t.Fatal("no call won the code")
 	}
-	if _, err := b.GetAccessToken(ctx, "at1", now); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := b.GetAccessToken(ctx, fmt.Sprintf("at%d", winner), now); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("access token of a reused code: %v, want ErrNotFound (revoked)", err)
 	}
 }

@@ -43,30 +43,17 @@ func insertRefreshToken(ctx context.Context, q querier, rt storage.RefreshToken)
 }
 
 // CreateTokens stores an access token and, when rt is not nil, a refresh
-// token, in one transaction. A grant whose code was presented again gets
-// ErrAlreadyUsed and nothing is written: the reuse may have landed between
-// the legitimate ConsumeAuthCode and this call, after its revocation ran.
-// Both run under the write lock, so either the reuse sees these tokens and
-// revokes them, or this call sees the reuse.
+// token, in one transaction. Tokens issued for a code go through
+// ExchangeAuthCode instead, which redeems the code with them.
 func (s *Store) CreateTokens(ctx context.Context, at storage.AccessToken, rt *storage.RefreshToken) error {
 	return s.writeTx(ctx, func(tx *txConn) error {
-		var reused bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM auth_codes
-			WHERE auth_request_id = ? AND reused_at IS NOT NULL)`, at.GrantID).Scan(&reused); err != nil {
-			return dbError("create tokens: check code reuse", err)
-		}
 		if err := insertAccessToken(ctx, tx, at); err != nil {
 			return err
 		}
-		if rt != nil {
-			if err := insertRefreshToken(ctx, tx, *rt); err != nil {
-				return err
-			}
+		if rt == nil {
+			return nil
 		}
-		if reused { // a replay raced this exchange: born revoked
-			return revokeGrant(ctx, tx, at.GrantID)
-		}
-		return nil
+		return insertRefreshToken(ctx, tx, *rt)
 	})
 }
 

@@ -47,19 +47,20 @@ func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 		t.Errorf("a client from version 1 is restricted after the upgrade")
 	}
 
-	// A code used under version 1 and replayed now refuses its grant tokens.
-	if _, err := s.ConsumeAuthCode(ctx, "code-1", now); !errors.Is(err, storage.ErrAlreadyUsed) {
-		t.Errorf("ConsumeAuthCode replayed after the upgrade: %v, want ErrAlreadyUsed", err)
-	}
+	// A code used under version 1 and replayed now revokes the token its
+	// exchange issued.
 	at := storage.AccessToken{ID: "at-1", GrantID: "ar-1", ClientID: "portail", UserID: "u-1", ExpiresAt: now.Add(time.Hour), CreatedAt: now}
 	if err := s.CreateTokens(ctx, at, nil); err != nil {
-		t.Errorf("CreateTokens for the replayed grant: %v", err)
+		t.Fatalf("CreateTokens: %v", err)
+	}
+	if _, err := s.AuthRequestByCode(ctx, "code-1", now); !errors.Is(err, storage.ErrAlreadyUsed) {
+		t.Errorf("AuthRequestByCode replayed after the upgrade: %v, want ErrAlreadyUsed", err)
 	}
 	if _, err := s.GetAccessToken(ctx, at.ID, now); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a token of the replayed grant is usable: %v, want ErrNotFound", err)
 	}
 
-	// Only the born-revoked token goes; the counter's window still runs.
+	// Only the revoked token goes; the counter's window still runs.
 	if n, err := s.PurgeExpired(ctx, now.Add(30*time.Minute), time.Time{}, time.Time{}); err != nil || n != 1 {
 		t.Errorf("PurgeExpired inside the counter's window: %d rows, %v; want 1, nil", n, err)
 	}

@@ -118,13 +118,15 @@ func testAuthRequestDelete(t *testing.T, s storage.Store) {
 
 func authCodeBehaviours() []behaviour {
 	return []behaviour{
-		{"ConsumeOnceThenReuseRevokesGrant", testCodeConsumeOnce},
+		{"ReadDoesNotConsume", testCodeReadDoesNotConsume},
+		{"ExchangeStoresTokensAndDeletesRequest", testCodeExchange},
+		{"ReplayAfterExchangeRevokesGrant", testCodeReplayRevokesGrant},
 		{"ExpiredOrUnknown", testCodeExpiredOrUnknown},
+		{"ExpiredUsedCodeReplayedStillRevokes", testCodeExpiredReplay},
+		{"ExpiredUsedCodeExchangedAgainStillRevokes", testCodeExchangeExpiredReplay},
 		{"AuthRequestGone", testCodeAuthRequestGone},
-		{"ReuseAfterAuthRequestDeleted", testCodeReuseAfterAuthRequestDeleted},
-		{"ConcurrentConsumersOneWinner", testCodeRace},
-		{"ReuseBeforeTokensStoredRefusesThem", testCodeReuseBeforeTokens},
-		{"ReuseRacingTokenIssueLeavesNoLiveToken", testCodeReuseRacingTokens},
+		{"ConcurrentExchangesOneWinner", testCodeRace},
+		{"ConcurrentTokenRequestsLeaveNoLiveToken", testCodeTokenRequestsRacing},
 	}
 }
 
@@ -141,37 +143,145 @@ func codeWorld(t *testing.T, s storage.Store, now time.Time) storage.AuthRequest
 	return ar
 }
 
-func testCodeConsumeOnce(t *testing.T, s storage.Store) {
+// codeTokens are the tokens an exchange of ar's code issues; name tells
+// the exchanges apart.
+func codeTokens(ar storage.AuthRequest, name string, now time.Time) (storage.AccessToken, storage.RefreshToken) {
+	return newAccessToken("at-"+name, ar.ID, ar.ClientID, ar.UserID, now),
+		newRefreshToken("rt-"+name, ar.ID, ar.ClientID, ar.UserID, now)
+}
+
+// The library reads the code before it checks PKCE and the client: reading
+// must leave the code for the exchange that passes them.
+func testCodeReadDoesNotConsume(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	ar := codeWorld(t, s, now)
 
-	got, err := s.ConsumeAuthCode(ctx, "code-1", now.Add(10*time.Second))
-	mustOK(t, err, "ConsumeAuthCode")
-	assertSame(t, "auth request of the code", got, ar)
+	for i := range 2 {
+		got, err := s.AuthRequestByCode(ctx, "code-1", now.Add(time.Duration(i+1)*time.Second))
+		mustOK(t, err, fmt.Sprintf("AuthRequestByCode, read %d", i+1))
+		assertSame(t, "auth request of the code", got, ar)
+	}
+	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode after two reads")
+	assertGrantLive(t, s, at, rt, now.Add(11*time.Second))
+}
 
-	// The exchange issued tokens for the grant; another grant exists too.
-	at, rt := addGrant(t, s, ar.ID, "portail", "u-1", now.Add(10*time.Second))
+func testCodeExchange(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	ar := codeWorld(t, s, now)
+	other := addCompletedAuthRequest(t, s, "ar-2", "portail", "u-1", "sess-1", now)
+	mustOK(t, s.SaveAuthCode(ctx, storage.AuthCode{CodeHash: "code-2", AuthRequestID: other.ID,
+		ExpiresAt: now.Add(time.Minute)}), "SaveAuthCode code-2")
+
+	// The tokens are stored as given, the refresh token too.
+	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode")
+	gotAT, err := s.GetAccessToken(ctx, at.ID, now.Add(11*time.Second))
+	mustOK(t, err, "GetAccessToken")
+	assertSame(t, "access token of the exchange", gotAT, at)
+	gotRT, err := s.GetRefreshToken(ctx, rt.TokenHash, now.Add(11*time.Second))
+	mustOK(t, err, "GetRefreshToken")
+	assertSame(t, "refresh token of the exchange", gotRT, rt)
+
+	// The auth request went with the exchange; the other one stays.
+	_, err = s.GetAuthRequest(ctx, ar.ID, now.Add(11*time.Second))
+	wantErr(t, err, storage.ErrNotFound, "GetAuthRequest of the exchanged code")
+	_, err = s.GetAuthRequest(ctx, other.ID, now.Add(11*time.Second))
+	mustOK(t, err, "GetAuthRequest of another request")
+
+	// Without a refresh token, and a code is redeemed only for its own
+	// grant: another grant's tokens leave it untouched.
+	alone := newAccessToken("at-alone", other.ID, "portail", "u-1", now.Add(12*time.Second))
+	stray := newAccessToken("at-stray", ar.ID, "portail", "u-1", now.Add(12*time.Second))
+	wantErr(t, s.ExchangeAuthCode(ctx, "code-2", stray, nil, now.Add(12*time.Second)), storage.ErrNotFound,
+		"ExchangeAuthCode for another grant")
+	_, err = s.GetAccessToken(ctx, stray.ID, now.Add(12*time.Second))
+	wantErr(t, err, storage.ErrNotFound, "GetAccessToken of the refused exchange")
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-2", alone, nil, now.Add(12*time.Second)), "ExchangeAuthCode without refresh")
+	gotAT, err = s.GetAccessToken(ctx, alone.ID, now.Add(13*time.Second))
+	mustOK(t, err, "GetAccessToken without refresh")
+	assertSame(t, "access token without refresh", gotAT, alone)
+}
+
+func testCodeReplayRevokesGrant(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	ar := codeWorld(t, s, now)
 	otherAT, otherRT := addGrant(t, s, "ar-other", "portail", "u-1", now)
 
-	_, err = s.ConsumeAuthCode(ctx, "code-1", now.Add(20*time.Second))
-	wantErr(t, err, storage.ErrAlreadyUsed, "ConsumeAuthCode a second time")
+	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode")
+
+	// A replay is recognised although the auth request is gone.
+	_, err := s.AuthRequestByCode(ctx, "code-1", now.Add(20*time.Second))
+	wantErr(t, err, storage.ErrAlreadyUsed, "AuthRequestByCode after the exchange")
 	assertGrantRevoked(t, s, at, rt, now.Add(20*time.Second))
 	assertGrantLive(t, s, otherAT, otherRT, now.Add(20*time.Second))
 
-	_, err = s.ConsumeAuthCode(ctx, "code-1", now.Add(30*time.Second))
-	wantErr(t, err, storage.ErrAlreadyUsed, "ConsumeAuthCode a third time")
+	// Again, and through the exchange itself: refused, no token stored.
+	_, err = s.AuthRequestByCode(ctx, "code-1", now.Add(30*time.Second))
+	wantErr(t, err, storage.ErrAlreadyUsed, "AuthRequestByCode a third time")
+	late, lateRT := codeTokens(ar, "late", now.Add(30*time.Second))
+	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", late, &lateRT, now.Add(30*time.Second)), storage.ErrAlreadyUsed,
+		"ExchangeAuthCode a second time")
+	_, err = s.GetAccessToken(ctx, late.ID, now.Add(30*time.Second))
+	wantErr(t, err, storage.ErrNotFound, "GetAccessToken of the second exchange")
+	assertGrantLive(t, s, otherAT, otherRT, now.Add(30*time.Second))
 }
 
 func testCodeExpiredOrUnknown(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	codeWorld(t, s, now)
+	ar := codeWorld(t, s, now)
+	expired := now.Add(2 * time.Minute)
 
-	_, err := s.ConsumeAuthCode(ctx, "code-1", now.Add(2*time.Minute))
-	wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode expired")
-	_, err = s.ConsumeAuthCode(ctx, "code-unknown", now)
-	wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode unknown")
+	_, err := s.AuthRequestByCode(ctx, "code-1", expired)
+	wantErr(t, err, storage.ErrNotFound, "AuthRequestByCode expired")
+	at, rt := codeTokens(ar, "1", expired)
+	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, expired), storage.ErrNotFound, "ExchangeAuthCode expired")
+	_, err = s.GetAccessToken(ctx, at.ID, expired)
+	wantErr(t, err, storage.ErrNotFound, "GetAccessToken of the expired exchange")
+
+	_, err = s.AuthRequestByCode(ctx, "code-unknown", now)
+	wantErr(t, err, storage.ErrNotFound, "AuthRequestByCode unknown")
+	wantErr(t, s.ExchangeAuthCode(ctx, "code-unknown", at, &rt, now), storage.ErrNotFound, "ExchangeAuthCode unknown")
+
+	// The refused exchanges consumed nothing: the code still works while
+	// it is valid.
+	got, err := s.AuthRequestByCode(ctx, "code-1", now.Add(10*time.Second))
+	mustOK(t, err, "AuthRequestByCode before expiry, after the refusals")
+	assertSame(t, "auth request of the code", got, ar)
+}
+
+// Reuse is checked before expiry: a replay that comes after the code
+// expired still revokes what the exchange gave.
+func testCodeExpiredReplay(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	ar := codeWorld(t, s, now)
+	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode")
+
+	expired := now.Add(2 * time.Minute)
+	_, err := s.AuthRequestByCode(ctx, "code-1", expired)
+	wantErr(t, err, storage.ErrAlreadyUsed, "AuthRequestByCode of a used code, expired")
+	assertGrantRevoked(t, s, at, rt, expired)
+}
+
+func testCodeExchangeExpiredReplay(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	ar := codeWorld(t, s, now)
+	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode")
+
+	expired := now.Add(2 * time.Minute)
+	late, lateRT := codeTokens(ar, "late", expired)
+	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", late, &lateRT, expired), storage.ErrAlreadyUsed,
+		"ExchangeAuthCode of a used code, expired")
+	assertGrantRevoked(t, s, at, rt, expired)
 }
 
 func testCodeAuthRequestGone(t *testing.T, s storage.Store) {
@@ -180,105 +290,72 @@ func testCodeAuthRequestGone(t *testing.T, s storage.Store) {
 	ar := codeWorld(t, s, now)
 	mustOK(t, s.DeleteAuthRequest(ctx, ar.ID), "DeleteAuthRequest")
 
-	_, err := s.ConsumeAuthCode(ctx, "code-1", now.Add(10*time.Second))
-	wantErr(t, err, storage.ErrNotFound, "ConsumeAuthCode whose auth request is gone")
+	_, err := s.AuthRequestByCode(ctx, "code-1", now.Add(10*time.Second))
+	wantErr(t, err, storage.ErrNotFound, "AuthRequestByCode whose auth request is gone")
+	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
+	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), storage.ErrNotFound,
+		"ExchangeAuthCode whose auth request is gone")
+	_, err = s.GetAccessToken(ctx, at.ID, now.Add(10*time.Second))
+	wantErr(t, err, storage.ErrNotFound, "GetAccessToken of the refused exchange")
 }
 
-func testCodeReuseAfterAuthRequestDeleted(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	now := start()
-	ar := codeWorld(t, s, now)
-
-	// A normal exchange: consume, issue tokens, delete the auth request.
-	_, err := s.ConsumeAuthCode(ctx, "code-1", now.Add(10*time.Second))
-	mustOK(t, err, "ConsumeAuthCode")
-	at, rt := addGrant(t, s, ar.ID, "portail", "u-1", now.Add(10*time.Second))
-	mustOK(t, s.DeleteAuthRequest(ctx, ar.ID), "DeleteAuthRequest")
-
-	// A replay must still be recognised as such, and revoke the grant.
-	_, err = s.ConsumeAuthCode(ctx, "code-1", now.Add(20*time.Second))
-	wantErr(t, err, storage.ErrAlreadyUsed, "ConsumeAuthCode replayed after the auth request was deleted")
-	assertGrantRevoked(t, s, at, rt, now.Add(20*time.Second))
-}
-
+// Concurrent exchanges: exactly one stores its tokens, and the others, being
+// replays, revoke them (whichever order the engine put them in).
 func testCodeRace(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	ar := codeWorld(t, s, now)
-	got := make([]storage.AuthRequest, 20)
-	errs := race(20, func(i int) error {
-		var err error
-		got[i], err = s.ConsumeAuthCode(ctx, "code-1", now.Add(10*time.Second))
-		return err
-	})
-	w := oneWinner(t, "ConsumeAuthCode", errs, storage.ErrAlreadyUsed)
-	assertSame(t, fmt.Sprintf("auth request returned to the winner %d", w), got[w], ar)
-}
-
-// The reuse lands between the legitimate exchange's ConsumeAuthCode and its
-// CreateTokens: the revocation found nothing to revoke, so the tokens must be
-// born revoked when they come (the exchange still answers once).
-func testCodeReuseBeforeTokens(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	now := start()
-	ar := codeWorld(t, s, now)
-	otherAT, otherRT := addGrant(t, s, "ar-other", "portail", "u-1", now)
-
-	_, err := s.ConsumeAuthCode(ctx, "code-1", now.Add(10*time.Second))
-	mustOK(t, err, "ConsumeAuthCode")
-	_, err = s.ConsumeAuthCode(ctx, "code-1", now.Add(11*time.Second))
-	wantErr(t, err, storage.ErrAlreadyUsed, "ConsumeAuthCode reused")
-
-	at := newAccessToken("at-late", ar.ID, "portail", "u-1", now.Add(12*time.Second))
-	rt := newRefreshToken("rt-late", ar.ID, "portail", "u-1", now.Add(12*time.Second))
-	mustOK(t, s.CreateTokens(ctx, at, &rt), "CreateTokens after the reuse")
-	alone := newAccessToken("at-late-alone", ar.ID, "portail", "u-1", now.Add(12*time.Second))
-	mustOK(t, s.CreateTokens(ctx, alone, nil), "CreateTokens without refresh after the reuse")
-
-	// Stored, but dead.
-	later := now.Add(13 * time.Second)
-	for _, id := range []string{at.ID, alone.ID} {
-		_, err = s.GetAccessToken(ctx, id, later)
-		wantErr(t, err, storage.ErrNotFound, "GetAccessToken "+id)
+	const n = 20
+	ats := make([]storage.AccessToken, n)
+	rts := make([]storage.RefreshToken, n)
+	for i := range n {
+		ats[i], rts[i] = codeTokens(ar, fmt.Sprint(i), now.Add(10*time.Second))
 	}
-	_, err = s.GetRefreshToken(ctx, rt.TokenHash, later)
-	wantErr(t, err, storage.ErrNotFound, "GetRefreshToken of the born-revoked refresh token")
-	assertGrantLive(t, s, otherAT, otherRT, later)
+	errs := race(n, func(i int) error {
+		return s.ExchangeAuthCode(ctx, "code-1", ats[i], &rts[i], now.Add(10*time.Second))
+	})
+	w := oneWinner(t, "ExchangeAuthCode", errs, storage.ErrAlreadyUsed)
+	assertGrantRevoked(t, s, ats[w], rts[w], now.Add(11*time.Second))
+	for i := range n {
+		_, err := s.GetAccessToken(ctx, ats[i].ID, now.Add(11*time.Second))
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetAccessToken of exchange %d", i))
+	}
 }
 
-// The reuse and the legitimate CreateTokens race, many times: whichever
-// commits first, no token of the grant may be left usable.
-func testCodeReuseRacingTokens(t *testing.T, s storage.Store) {
+// Two token requests of one code, as the provider makes them (read, then
+// exchange), race many times: exactly one gets tokens, and none of the
+// grant's tokens is left usable, whichever step the loser lost at.
+func testCodeTokenRequestsRacing(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	addClient(t, s, "portail", now)
 	addUser(t, s, "u-1", "agent@example.fr", now)
 	addSession(t, s, "sess-1", "u-1", now)
 	const rounds = 15
-	for i := range rounds {
-		ar := addCompletedAuthRequest(t, s, fmt.Sprintf("ar-%d", i), "portail", "u-1", "sess-1", now)
-		code := fmt.Sprintf("code-%d", i)
+	for round := range rounds {
+		ar := addCompletedAuthRequest(t, s, fmt.Sprintf("ar-%d", round), "portail", "u-1", "sess-1", now)
+		code := fmt.Sprintf("code-%d", round)
 		mustOK(t, s.SaveAuthCode(ctx, storage.AuthCode{CodeHash: code, AuthRequestID: ar.ID, ExpiresAt: now.Add(time.Minute)}), "SaveAuthCode")
-		_, err := s.ConsumeAuthCode(ctx, code, now)
-		mustOK(t, err, "ConsumeAuthCode "+code)
 
-		at := newAccessToken("at-"+ar.ID, ar.ID, "portail", "u-1", now)
-		rt := newRefreshToken("rt-"+ar.ID, ar.ID, "portail", "u-1", now)
-		errs := race(2, func(g int) error {
-			if g == 0 {
-				return s.CreateTokens(ctx, at, &rt)
+		var ats [2]storage.AccessToken
+		var rts [2]storage.RefreshToken
+		errs := race(2, func(i int) error {
+			got, err := s.AuthRequestByCode(ctx, code, now)
+			if err != nil {
+				return err
 			}
-			_, err := s.ConsumeAuthCode(ctx, code, now)
-			return err
+			ats[i], rts[i] = codeTokens(got, fmt.Sprintf("%d-%d", round, i), now)
+			return s.ExchangeAuthCode(ctx, code, ats[i], &rts[i], now)
 		})
-		if errs[0] != nil {
-			t.Errorf("round %d: CreateTokens: %v, want nil (born revoked when the reuse came first)", i, errs[0])
+		oneWinner(t, fmt.Sprintf("round %d: token requests", round), errs, storage.ErrAlreadyUsed)
+		for i := range 2 {
+			if ats[i].ID == "" {
+				continue // lost at the read
+			}
+			_, err := s.GetAccessToken(ctx, ats[i].ID, now)
+			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: access token of request %d", round, i))
+			_, err = s.GetRefreshToken(ctx, rts[i].TokenHash, now)
+			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: refresh token of request %d", round, i))
 		}
-		wantErr(t, errs[1], storage.ErrAlreadyUsed, fmt.Sprintf("round %d: ConsumeAuthCode reused", i))
-		_, err = s.GetAccessToken(ctx, at.ID, now)
-		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: access token of the reused grant", i))
-		_, err = s.GetRefreshToken(ctx, rt.TokenHash, now)
-		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: refresh token of the reused grant", i))
 	}
-
 }

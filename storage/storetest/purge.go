@@ -181,11 +181,11 @@ func testPurgeCodes(t *testing.T, s storage.Store) {
 	if n != 1 {
 		t.Errorf("PurgeExpired removed %d rows, want 1 (the code expired two hours ago)", n)
 	}
-	_, err = s.ConsumeAuthCode(ctx, "code-live", now)
-	mustOK(t, err, "ConsumeAuthCode of the live code after purge")
+	_, err = s.AuthRequestByCode(ctx, "code-live", now)
+	mustOK(t, err, "AuthRequestByCode of the live code after purge")
 
 	// 51 minutes later the code that expired 10 minutes before the first
-	// purge is over its hour and goes; the used one, expired for 50 minutes,
+	// purge is over its hour and goes; the live one, expired for 50 minutes,
 	// stays.
 	n, err = s.PurgeExpired(ctx, now.Add(51*time.Minute), time.Time{}, time.Time{})
 	mustOK(t, err, "PurgeExpired later")

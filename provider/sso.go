@@ -1,0 +1,162 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/caf-extranet/idp/storage"
+)
+
+// Single sign-on without detours. The library's /authorize stores the auth
+// request and sends the browser to the login page; the login page, finding a
+// session, completed the request and sent the browser to the library's
+// callback, which answered the code: three requests, two of them only
+// redirects, and three writes. When the browser already holds a session
+// that satisfies the request, /authorize now stores the request completed
+// and answers the code itself, and the login page answers the code at once
+// after a password: one request and one write fewer each time, for the same
+// rules (the login UI decides about prompt and max_age, the gate about the
+// agent, as before).
+
+// SessionFinder finds the browser's session able to complete a new auth
+// request without any interaction (the login UI implements it: it owns the
+// session cookie and the prompt / max_age rules).
+type SessionFinder interface {
+	// MayHaveSession is a cheap look at the request (a session cookie):
+	// false skips single sign-on at once.
+	MayHaveSession(r *http.Request) bool
+	// SessionFor returns the session that completes ar, if any.
+	SessionFor(r *http.Request, ar storage.AuthRequest) (storage.Session, bool, error)
+}
+
+// ssoAttempt travels in the request's context from SingleSignOn to
+// CreateAuthRequest, and back with the request completed, if it was.
+type ssoAttempt struct {
+	finder SessionFinder
+	r      *http.Request
+	done   *authRequest
+}
+
+type ssoAttemptKey struct{}
+
+func ssoAttemptFrom(ctx context.Context) *ssoAttempt {
+	a, _ := ctx.Value(ssoAttemptKey{}).(*ssoAttempt)
+	return a
+}
+
+// SingleSignOn wraps the authorization endpoint (next is the provider's
+// handler): a request the browser's session completes is answered with the
+// code (or an OAuth error from the library) instead of the redirect to the
+// login page.
+func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !finder.MayHaveSession(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		attempt := &ssoAttempt{finder: finder, r: r}
+		rec := &heldResponse{header: http.Header{}}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt)))
+		if attempt.done != nil && rec.status == http.StatusFound &&
+			rec.header.Get("Location") == loginURL(attempt.done.GetID()) {
+			op.AuthResponse(attempt.done, p.op, w, r)
+			return
+		}
+		rec.sendTo(w)
+	})
+}
+
+// completeWithSession fills r with the session that completes it, when the
+// SingleSignOn wrapper asked for it and the gate lets the agent through. Any
+// doubt (no session, an error, a refusal) leaves r pending: the login page
+// then decides and explains, as without single sign-on.
+func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequest) *ssoAttempt {
+	attempt := ssoAttemptFrom(ctx)
+	if attempt == nil {
+		return nil
+	}
+	sess, ok, err := attempt.finder.SessionFor(attempt.r, *r)
+	if err != nil {
+		s.log.WarnContext(ctx, "single sign-on: session lookup failed; the login page takes over", "error", err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	if _, _, err := s.allowedFor(ctx, sess.UserID, r.ClientID); err != nil {
+		return nil
+	}
+	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
+	return attempt
+}
+
+// heldResponse holds the library's answer back until SingleSignOn knows
+// whether it stands (the answers of /authorize are redirects and short
+// error pages).
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(b)
+}
+
+func (h *heldResponse) sendTo(w http.ResponseWriter) {
+	for k, v := range h.header {
+		w.Header()[k] = v
+	}
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	w.WriteHeader(h.status)
+	_, _ = w.Write(h.body.Bytes())
+}
+
+// Finish completes the auth request with the session's agent and answers
+// the relying application at once (the code, by redirect or form post), as
+// the library's callback would. Before anything is written it returns
+// storage.ErrNotFound (unknown or expired request) or
+// storage.ErrNotHabilitated (a restricted client the agent may not enter);
+// an agent the gate refuses (pending, disabled) gets the OAuth error
+// interaction_required at the application, never a code.
+func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, authRequestID string, sess storage.Session) error {
+	ctx := r.Context()
+	ar, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
+	if err != nil {
+		return err
+	}
+	if _, err := p.storage.access(ctx, sess.UserID, ar.ClientID); err != nil {
+		return err
+	}
+	if err := p.store.CompleteAuthRequest(ctx, authRequestID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
+		return err
+	}
+	ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
+	done, err := p.storage.gated(ctx, ar)
+	if err != nil {
+		return err
+	}
+	if !done.Done() {
+		op.AuthRequestError(w, r, done, oidc.ErrInteractionRequired().WithDescription("the agent must set a personal password first"), p.op)
+		return nil
+	}
+	op.AuthResponse(done, p.op, w, r)
+	return nil
+}
