@@ -36,6 +36,7 @@ var _ storage.Store = (*Store)(nil)
 type Store struct {
 	w    *pool // writes: one connection, BEGIN IMMEDIATE
 	r    *pool // reads: several connections, query_only
+	ckpt *checkpointer
 	path string
 }
 
@@ -121,7 +122,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 
-	w, err := sql.Open("sqlite", dsn(path)+"&_txlock=immediate")
+	// No automatic checkpoints on the writer: see checkpointer.
+	w, err := sql.Open("sqlite", dsn(path, "wal_autocheckpoint(0)")+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -150,7 +152,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{w: newPool(w), r: newPool(r), path: path}, nil
+	ckpt, err := startCheckpointer(path, checkpointEvery)
+	if err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		return nil, err
+	}
+	return &Store{w: newPool(w), r: newPool(r), ckpt: ckpt, path: path}, nil
 }
 
 // Ping checks that the database answers, on both pools.
@@ -169,5 +177,5 @@ func (s *Store) Close() error {
 	// Recommended before closing a long-lived connection; cheap, and it only
 	// analyses tables whose statistics are stale. A failure changes nothing.
 	_, _ = s.w.ExecContext(context.Background(), `PRAGMA optimize`)
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.ckpt.stop(), s.r.Close(), s.w.Close())
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -127,6 +128,22 @@ func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string, now time.
 // ErrAlreadyUsed.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at storage.AccessToken, rt storage.RefreshToken, now time.Time) error {
 	return s.writeTx(ctx, func(tx *txConn) error {
+		// The common case in one statement: the token is live and retired
+		// here. Reading the whole row first (as the rare cases below must)
+		// cost as much as the rest of the transaction.
+		err := execOne(ctx, tx, "rotate refresh token", `UPDATE refresh_tokens SET rotated_at = ?
+			WHERE token_hash = ? AND rotated_at IS NULL AND revoked = 0 AND expires_at > ?`,
+			ms(now), oldHash, ms(now))
+		if err == nil {
+			if err := insertAccessToken(ctx, tx, at); err != nil {
+				return err
+			}
+			return insertRefreshToken(ctx, tx, rt)
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		// Unknown, rotated already (a replay), revoked or expired.
 		st, err := readRefreshState(ctx, tx, oldHash)
 		if err != nil {
 			return dbError("rotate refresh token", err)
@@ -137,17 +154,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 			}
 			return commitAndFail(alreadyUsed("rotate refresh token"))
 		}
-		if st.revoked || st.expiresAt <= ms(now) {
-			return notFound("rotate refresh token")
-		}
-		if err := exec(ctx, tx, "rotate refresh token",
-			`UPDATE refresh_tokens SET rotated_at = ? WHERE id = ?`, ms(now), st.token.ID); err != nil {
-			return err
-		}
-		if err := insertAccessToken(ctx, tx, at); err != nil {
-			return err
-		}
-		return insertRefreshToken(ctx, tx, rt)
+		// Revoked or expired (the statement above saw it so, under the
+		// same write lock).
+		return notFound("rotate refresh token")
 	})
 }
 
