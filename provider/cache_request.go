@@ -12,10 +12,10 @@ import (
 // request. The library asks the storage about the same agent and client up
 // to three times while answering one token request (loading the code or the
 // refresh token, creating the tokens, filling the ID token's claims); each
-// answer costs two queries (the agent, its habilitation). Within one request
-// the first answer is as good as a fresh one, and every new request asks the
-// database again, so a disabled agent or a revoked habilitation is refused
-// from the next request on, as before.
+// answer costs a query (the agent and its habilitation, GetUserAccess).
+// Within one request the first answer is as good as a fresh one, and every
+// new request asks the database again, so a disabled agent or a revoked
+// habilitation is refused from the next request on, as before.
 //
 // It also remembers the auth requests this request deleted: a code's
 // exchange deletes its auth request in the transaction that stores the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,24 +13,31 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// gateStore answers the gate's queries from memory and counts them.
+// gateStore answers the gate's query from memory and counts it. Any other
+// read of the agent or its habilitation panics (the embedded interface is
+// nil): the gate must ask one query.
 type gateStore struct {
 	storage.Store
-	mu            sync.Mutex
-	user          storage.User
-	client        storage.Client
-	userReads     int
-	habilitations int
+	mu           sync.Mutex
+	user         storage.User
+	client       storage.Client
+	habilitation *storage.Habilitation // of user for client; nil: none
+	reads        int
 }
 
-func (s *gateStore) GetUser(_ context.Context, id string) (storage.User, error) {
+func (s *gateStore) GetUserAccess(_ context.Context, userID, clientID string, _ time.Time) (storage.UserAccess, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.userReads++
-	if id != s.user.ID {
-		return storage.User{}, storage.ErrNotFound
+	s.reads++
+	if userID != s.user.ID {
+		return storage.UserAccess{}, storage.ErrNotFound
 	}
-	return s.user, nil
+	a := storage.UserAccess{User: s.user}
+	if s.habilitation != nil && clientID == s.habilitation.ClientID {
+		h := *s.habilitation
+		a.Habilitation = &h
+	}
+	return a, nil
 }
 
 func (s *gateStore) GetClient(_ context.Context, id string) (storage.Client, error) {
@@ -39,17 +47,10 @@ func (s *gateStore) GetClient(_ context.Context, id string) (storage.Client, err
 	return s.client, nil
 }
 
-func (s *gateStore) GetHabilitation(context.Context, string, string, time.Time) (storage.Habilitation, error) {
+func (s *gateStore) readCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.habilitations++
-	return storage.Habilitation{}, storage.ErrNotFound
-}
-
-func (s *gateStore) reads() (int, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.userReads, s.habilitations
+	return s.reads
 }
 
 func (s *gateStore) setUser(u storage.User) {
@@ -80,8 +81,8 @@ func TestGateMemo(t *testing.T) {
 			}
 		}
 	})
-	if u, h := store.reads(); u != 1 || h != 1 {
-		t.Fatalf("one request: %d user reads, %d habilitation reads; want 1 and 1", u, h)
+	if n := store.readCount(); n != 1 {
+		t.Fatalf("one request: %d reads of the agent and its habilitation, want 1", n)
 	}
 
 	// The next request asks again: a disabled agent is refused at once,
@@ -94,8 +95,8 @@ func TestGateMemo(t *testing.T) {
 			}
 		}
 	})
-	if u, _ := store.reads(); u != 3 {
-		t.Fatalf("%d user reads, want 3 (one per question once refused)", u)
+	if n := store.readCount(); n != 3 {
+		t.Fatalf("%d reads, want 3 (one per question once refused)", n)
 	}
 
 	// Outside the provider's handlers nothing is remembered.
@@ -105,8 +106,8 @@ func TestGateMemo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if u, _ := store.reads(); u != 5 {
-		t.Fatalf("%d user reads, want 5", u)
+	if n := store.readCount(); n != 5 {
+		t.Fatalf("%d reads, want 5", n)
 	}
 
 	// Another client in the same request is another question.
@@ -116,4 +117,59 @@ func TestGateMemo(t *testing.T) {
 			t.Fatal("an unknown client was let through by the memo")
 		}
 	})
+}
+
+// The gate's answers from its one read: the same refusals as when the agent
+// and the habilitation were read apart.
+func TestGateAnswers(t *testing.T) {
+	active := storage.User{ID: "u1", Email: "a@b.fr", PasswordHash: "$argon2id$..."}
+	disabled, pending, noPassword := active, active, active
+	disabled.Disabled = true
+	pending.PendingPasswordChange = true
+	noPassword.PasswordHash = ""
+	open := storage.Client{ID: "app"}
+	restricted := storage.Client{ID: "app", Restricted: true}
+	withRoles := &storage.Habilitation{UserID: "u1", ClientID: "app", Roles: []string{"gestionnaire"}}
+	noRoles := &storage.Habilitation{UserID: "u1", ClientID: "app"}
+	elsewhere := &storage.Habilitation{UserID: "u1", ClientID: "paie", Roles: []string{"gestionnaire"}}
+	for _, c := range []struct {
+		name         string
+		user         storage.User
+		client       storage.Client
+		habilitation *storage.Habilitation
+		userID       string
+		clientID     string
+		wantErr      error // nil: allowed
+		wantRoles    []string
+	}{
+		{"open client, no habilitation", active, open, nil, "u1", "app", nil, nil},
+		{"open client, habilitation", active, open, withRoles, "u1", "app", nil, []string{"gestionnaire"}},
+		{"restricted, habilitation", active, restricted, withRoles, "u1", "app", nil, []string{"gestionnaire"}},
+		{"restricted, habilitation without roles", active, restricted, noRoles, "u1", "app", nil, nil},
+		{"restricted, no habilitation", active, restricted, nil, "u1", "app", storage.ErrNotHabilitated, nil},
+		{"restricted, habilitation for another client", active, restricted, elsewhere, "u1", "app", storage.ErrNotHabilitated, nil},
+		{"disabled agent", disabled, restricted, withRoles, "u1", "app", errGate, nil},
+		{"pending agent", pending, open, nil, "u1", "app", errGate, nil},
+		{"agent without password", noPassword, open, nil, "u1", "app", errGate, nil},
+		{"unknown agent", active, open, nil, "u9", "app", storage.ErrNotFound, nil},
+		{"unknown client", active, open, nil, "u1", "other", storage.ErrNotFound, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := &gateStore{user: c.user, client: c.client, habilitation: c.habilitation}
+			s := &opStorage{store: store, clients: newClientCache(store, time.Now, time.Minute), now: time.Now}
+			u, roles, err := s.allowedFor(context.Background(), c.userID, c.clientID)
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) {
+					t.Fatalf("allowedFor: %v, want %v", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("allowedFor: %v, want allowed", err)
+			}
+			if u.ID != c.user.ID || !slices.Equal(roles, c.wantRoles) {
+				t.Fatalf("allowedFor: agent %q roles %q, want %q and %q", u.ID, roles, c.user.ID, c.wantRoles)
+			}
+		})
+	}
 }

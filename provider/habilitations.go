@@ -23,13 +23,32 @@ func (s *opStorage) access(ctx context.Context, userID, clientID string) (roles 
 	h, err := s.store.GetHabilitation(ctx, userID, clientID, s.now())
 	switch {
 	case err == nil:
-		return h.Roles, nil
-	case errors.Is(err, storage.ErrNotFound) && !c.Restricted:
-		return nil, nil
+		return admit(c, &h)
 	case errors.Is(err, storage.ErrNotFound):
-		return nil, storage.ErrNotHabilitated
+		return admit(c, nil)
 	}
 	return nil, fmt.Errorf("provider: habilitation: %w", err)
+}
+
+// accessWith is access with the agent's live habilitation for the client
+// already read (nil: none), as GetUserAccess returns it.
+func (s *opStorage) accessWith(ctx context.Context, clientID string, h *storage.Habilitation) (roles []string, err error) {
+	c, err := s.clients.get(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("provider: client %q: %w", clientID, err)
+	}
+	return admit(c, h)
+}
+
+// admit is access's decision, h being the live habilitation (nil: none).
+func admit(c storage.Client, h *storage.Habilitation) ([]string, error) {
+	switch {
+	case h != nil:
+		return h.Roles, nil
+	case c.Restricted:
+		return nil, storage.ErrNotHabilitated
+	}
+	return nil, nil
 }
 
 // ClientsFor lists the relying applications an agent may enter: the open

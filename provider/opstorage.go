@@ -78,7 +78,12 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		r.MaxAge = &m
 	}
 	attempt := s.completeWithSession(ctx, &r)
-	if err := s.store.CreateAuthRequest(ctx, r); err != nil {
+	if attempt != nil {
+		err = s.store.CreateAuthRequestWithCode(ctx, r, s.newAuthCode(r.ID, attempt.code))
+	} else {
+		err = s.store.CreateAuthRequest(ctx, r)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("provider: storing auth request: %w", err)
 	}
 	a := &authRequest{r: r, userAllowed: attempt != nil}
@@ -257,19 +262,21 @@ func (s *opStorage) allowedFor(ctx context.Context, userID, clientID string) (st
 	if u, roles, ok := memo.get(userID, clientID); ok {
 		return u, roles, nil
 	}
-	u, err := s.store.GetUser(ctx, userID)
+	// One query for the agent and its habilitation: the gate runs on every
+	// token request.
+	a, err := s.store.GetUserAccess(ctx, userID, clientID, s.now())
 	if err != nil {
 		return storage.User{}, nil, err
 	}
-	if !userAllowedTokens(u) {
+	if !userAllowedTokens(a.User) {
 		return storage.User{}, nil, errGate
 	}
-	roles, err := s.access(ctx, userID, clientID)
+	roles, err := s.accessWith(ctx, clientID, a.Habilitation)
 	if err != nil {
 		return storage.User{}, nil, err
 	}
-	memo.put(userID, clientID, u, roles)
-	return u, roles, nil
+	memo.put(userID, clientID, a.User, roles)
+	return a.User, roles, nil
 }
 
 func fillUserinfo(info *oidc.UserInfo, u storage.User, roles, scopes []string) {

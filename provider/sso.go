@@ -39,6 +39,7 @@ type ssoAttempt struct {
 	finder SessionFinder
 	r      *http.Request
 	done   *authRequest
+	code   string // stored with the request
 }
 
 type ssoAttemptKey struct{}
@@ -63,7 +64,7 @@ func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Ha
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt)))
 		if attempt.done != nil && rec.status == http.StatusFound &&
 			rec.header.Get("Location") == loginURL(attempt.done.GetID()) {
-			op.AuthResponse(attempt.done, p.op, w, r)
+			p.respondWithCode(w, r, attempt.done, attempt.code)
 			return
 		}
 		rec.sendTo(w)
@@ -73,7 +74,8 @@ func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Ha
 // completeWithSession fills r with the session that completes it, when the
 // SingleSignOn wrapper asked for it and the gate lets the agent through. Any
 // doubt (no session, an error, a refusal) leaves r pending: the login page
-// then decides and explains, as without single sign-on.
+// then decides and explains, as without single sign-on. The caller stores r
+// with the attempt's code.
 func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequest) *ssoAttempt {
 	attempt := ssoAttemptFrom(ctx)
 	if attempt == nil {
@@ -91,7 +93,38 @@ func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequ
 		return nil
 	}
 	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
+	attempt.code = storage.NewSecret()
 	return attempt
+}
+
+// newAuthCode is the stored form of a code issued for request id.
+func (s *opStorage) newAuthCode(id, code string) storage.AuthCode {
+	return storage.AuthCode{CodeHash: storage.HashSecret(code), AuthRequestID: id, ExpiresAt: s.now().Add(s.cfg.CodeTTL)}
+}
+
+// respondWithCode answers the relying application with a code stored with
+// the request, as the library's AuthResponse would (redirect with code and
+// state, or form post) but without its own write of a code: the request and
+// its code went to the database in one write. Our clients use the code flow
+// only; anything else is left to the library.
+func (p *Provider) respondWithCode(w http.ResponseWriter, r *http.Request, a *authRequest, code string) {
+	if a.GetResponseType() != oidc.ResponseTypeCode {
+		op.AuthResponse(a, p.op, w, r)
+		return
+	}
+	resp := &op.CodeResponseType{Code: code, State: a.GetState()}
+	if a.GetResponseMode() == oidc.ResponseModeFormPost {
+		if err := op.AuthResponseFormPost(w, a.GetRedirectURI(), resp, p.op.Encoder()); err != nil {
+			op.AuthRequestError(w, r, a, err, p.op)
+		}
+		return
+	}
+	target, err := op.AuthResponseURL(a.GetRedirectURI(), a.GetResponseType(), a.GetResponseMode(), resp, p.op.Encoder())
+	if err != nil {
+		op.AuthRequestError(w, r, a, err, p.op)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusFound)
 }
 
 // heldResponse holds the library's answer back until SingleSignOn knows
@@ -145,18 +178,25 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, authRequestID 
 	if _, err := p.storage.access(ctx, sess.UserID, ar.ClientID); err != nil {
 		return err
 	}
-	if err := p.store.CompleteAuthRequest(ctx, authRequestID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
-		return err
-	}
 	ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
 	done, err := p.storage.gated(ctx, ar)
 	if err != nil {
 		return err
 	}
 	if !done.Done() {
+		// Completed all the same (as the callback would find it), but no
+		// code: the gate refuses the agent.
+		if err := p.store.CompleteAuthRequest(ctx, authRequestID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
+			return err
+		}
 		op.AuthRequestError(w, r, done, oidc.ErrInteractionRequired().WithDescription("the agent must set a personal password first"), p.op)
 		return nil
 	}
-	op.AuthResponse(done, p.op, w, r)
+	code := storage.NewSecret()
+	if err := p.store.CompleteAuthRequestWithCode(ctx, authRequestID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR,
+		p.storage.newAuthCode(authRequestID, code), p.now()); err != nil {
+		return err
+	}
+	p.respondWithCode(w, r, done, code)
 	return nil
 }

@@ -61,6 +61,10 @@ type Store interface {
 	// GetHabilitation returns the habilitation that holds at now; ErrNotFound
 	// when none or when Until <= now.
 	GetHabilitation(ctx context.Context, userID, clientID string, now time.Time) (Habilitation, error)
+	// GetUserAccess returns the agent and, in the same read, its
+	// habilitation for clientID that holds at now (as GetHabilitation; nil
+	// when none). ErrNotFound only when there is no such agent.
+	GetUserAccess(ctx context.Context, userID, clientID string, now time.Time) (UserAccess, error)
 	// ListHabilitations lists the habilitations matching f, ordered by user
 	// then client, expired ones included (the administrator sees them).
 	ListHabilitations(ctx context.Context, f HabilitationFilter) ([]Habilitation, error)
@@ -71,6 +75,13 @@ type Store interface {
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
 	// CompleteAuthRequest records who authenticated and sets Done.
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
+	// CreateAuthRequestWithCode stores a request already completed (r.Done,
+	// single sign-on) with its code, in one write: the provider answers the
+	// code at once. CompleteAuthRequestWithCode is CompleteAuthRequest and
+	// SaveAuthCode in one write; ErrNotFound when the request is unknown or
+	// expired at now, and then nothing is written.
+	CreateAuthRequestWithCode(ctx context.Context, r AuthRequest, c AuthCode) error
+	CompleteAuthRequestWithCode(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, c AuthCode, now time.Time) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	// Authorization codes. A code is exchanged in two steps, because the

@@ -90,6 +90,16 @@ type Habilitation struct {
 	GrantedBy string // who granted it (an administrator's identifier), for the audit
 }
 
+// UserAccess is an agent with its habilitation for one client, read together
+// (GetUserAccess) because the gate of every token request needs both.
+type UserAccess struct {
+	User User
+	// Habilitation is the agent's habilitation for the client that holds at
+	// the time asked; nil when there is none or it ended. A habilitation
+	// without roles is not nil.
+	Habilitation *Habilitation
+}
+
 // HabilitationFilter narrows ListHabilitations. Zero values mean "any".
 type HabilitationFilter struct {
 	UserID   string

@@ -298,6 +298,35 @@ func TestOIDCRefusals(t *testing.T) {
 			p := b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "none")))
 			rp1.mustExchange(rp1.callback(p.Location()))
 		})
+		t.Run("response_mode=form_post gets the code in a form, after a login and by SSO", func(t *testing.T) {
+			b := newBrowser(t, e.issuer)
+			formCode := func(p *page) string {
+				t.Helper()
+				if p.Status != http.StatusOK || p.doc == nil {
+					t.Fatalf("status %d, want a page with a form; location %q", p.Status, p.Location())
+				}
+				forms := findAll(p.doc, isElem("form"))
+				if len(forms) != 1 || attr(forms[0], "action") != app1Redirect {
+					t.Fatalf("status %d, want one form posting to %s: %s", p.Status, app1Redirect, p.Body)
+				}
+				fields := map[string]string{}
+				for _, in := range findAll(forms[0], isElem("input")) {
+					fields[attr(in, "name")] = attr(in, "value")
+				}
+				if fields["state"] != rp1.state || fields["code"] == "" {
+					t.Fatalf("form fields %v, want the code and state %q", fields, rp1.state)
+				}
+				return fields["code"]
+			}
+			formPost := oauth2.SetAuthURLParam("response_mode", "form_post")
+			out := login(t, b, b.get(rp1.authURL(formPost)), agentEmail, agentPass)
+			rp1.mustExchange(formCode(out))
+			p := b.get(rp1.authURL(formPost))
+			if p.URL.Path != "/authorize" {
+				t.Fatalf("SSO form post came from %s", p.URL.Path)
+			}
+			rp1.mustExchange(formCode(p))
+		})
 		t.Run("a refused request with a session still gets the error page", func(t *testing.T) {
 			// The SSO wrapper holds /authorize's answer back: a refusal
 			// must come out as without a session.

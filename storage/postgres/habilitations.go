@@ -64,6 +64,31 @@ func (s *Store) GetHabilitation(ctx context.Context, userID, clientID string, no
 	return h, nil
 }
 
+// GetUserAccess reads the agent and its live habilitation for clientID in
+// one query: the outer join leaves the habilitation's columns NULL when there
+// is none (or it ended), and no row at all only when the agent is unknown.
+func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now time.Time) (storage.UserAccess, error) {
+	var (
+		hUserID, grantedBy *string
+		roles              []string
+		until, grantedAt   *time.Time
+	)
+	u, err := scanUser(withSuffix(s.pool.QueryRow(ctx, `SELECT `+prefixed("u.", userColumns)+`,
+			h.user_id, h.roles, h.until, h.granted_at, h.granted_by
+		FROM users u LEFT JOIN habilitations h
+			ON h.user_id = u.id AND h.client_id = $2 AND (h.until IS NULL OR h.until > $3)
+		WHERE u.id = $1`, userID, clientID, now), &hUserID, &roles, &until, &grantedAt, &grantedBy))
+	if err != nil {
+		return storage.UserAccess{}, notFoundOr("get user access", err)
+	}
+	a := storage.UserAccess{User: u}
+	if hUserID != nil {
+		a.Habilitation = &storage.Habilitation{UserID: *hUserID, ClientID: clientID, Roles: roles,
+			Until: utcPtr(until), GrantedAt: utc(*grantedAt), GrantedBy: *grantedBy}
+	}
+	return a, nil
+}
+
 // ListHabilitations lists the habilitations matching f, ended ones included,
 // ordered by agent then client.
 func (s *Store) ListHabilitations(ctx context.Context, f storage.HabilitationFilter) ([]storage.Habilitation, error) {

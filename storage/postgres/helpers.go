@@ -141,3 +141,15 @@ func prefixed(p, columns string) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// withSuffix is row with dest scanned after the columns its caller asks for.
+func withSuffix(row rowScanner, dest ...any) rowScanner { return suffixScanner{row: row, dest: dest} }
+
+type suffixScanner struct {
+	row  rowScanner
+	dest []any
+}
+
+func (p suffixScanner) Scan(dest ...any) error {
+	return p.row.Scan(append(dest[:len(dest):len(dest)], p.dest...)...)
+}

@@ -55,6 +55,36 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 	return requireOne("complete auth request", tag, err)
 }
 
+// CreateAuthRequestWithCode stores a completed request and its code in one
+// statement.
+func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthRequest, c storage.AuthCode) error {
+	_, err := s.pool.Exec(ctx, `WITH request AS (
+		INSERT INTO auth_requests (`+authRequestColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		RETURNING id
+	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $22, id, $23 FROM request`,
+		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, list(r.Scopes), r.ResponseType, r.ResponseMode,
+		r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
+		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt,
+		c.CodeHash, c.ExpiresAt)
+	if err != nil {
+		return dbError("create auth request with code", err)
+	}
+	return nil
+}
+
+// CompleteAuthRequestWithCode completes a live request and stores its code in
+// one statement: the code is inserted only if the update found the request.
+func (s *Store) CompleteAuthRequestWithCode(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, c storage.AuthCode, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `WITH request AS (
+		UPDATE auth_requests SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = true
+		WHERE id = $1 AND expires_at > $6
+		RETURNING id
+	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $7, id, $8 FROM request`,
+		id, userID, sessionID, authTime, list(amr), now, c.CodeHash, c.ExpiresAt)
+	return requireOne("complete auth request with code", tag, err)
+}
+
 // DeleteAuthRequest removes an auth request; deleting a missing one is not an
 // error (the purge may have been first).
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {

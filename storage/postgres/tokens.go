@@ -92,33 +92,134 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 	return nil
 }
 
-// GetRefreshToken finds an active refresh token by hash. A rotated one is a
-// replay: its family is revoked (committed) and the call gets ErrAlreadyUsed.
+// GetRefreshToken finds an active refresh token by hash: a plain read, one
+// query in the usual case, since RotateRefreshToken decides again under its
+// locks. Only a replay writes: a rotated token (rotation is never undone)
+// has its family revoked, committed, and the call gets ErrAlreadyUsed.
 func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string, now time.Time) (storage.RefreshToken, error) {
-	var st refreshState
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		st, err = lockRefreshToken(ctx, tx, tokenHash, now, "get refresh token")
-		return err
-	})
+	const what = "get refresh token"
+	st, err := scanRefreshState(s.pool.QueryRow(ctx, `SELECT `+refreshTokenColumns+`, rotated_at, revoked
+		FROM refresh_tokens WHERE token_hash = $1`, tokenHash))
 	if err != nil {
-		return storage.RefreshToken{}, err
+		return storage.RefreshToken{}, notFoundOr(what, err)
+	}
+	// Rotated is checked before revoked and expired: a replay is worth
+	// revoking even when the token itself is no longer usable.
+	switch {
+	case st.rotatedAt != nil:
+		return storage.RefreshToken{}, s.withTx(ctx, func(tx pgx.Tx) error {
+			if err := revokeGrant(ctx, tx, st.token.GrantID); err != nil {
+				return err
+			}
+			return commitThenFail(errAlreadyUsed(what))
+		})
+	case st.revoked || !st.token.ExpiresAt.After(now):
+		return storage.RefreshToken{}, notFound(what)
 	}
 	return st.token, nil
 }
 
-// RotateRefreshToken retires oldHash and stores the new pair in one
-// transaction. The old token's row is locked first, so of concurrent
-// rotations exactly one wins; the others find it rotated, revoke the family
-// (the winner's new pair included) and get ErrAlreadyUsed.
+// rotateRefreshToken retires the token $1 at $2, if it is usable and of the
+// grant $3 and the agent $4, and stores the new pair, in one statement: both
+// inserts read from rotated, so nothing is written unless the old token was.
+// The casts type the parameters, which a SELECT list does not take from the
+// INSERT's columns.
+const rotateRefreshToken = `WITH rotated AS (
+	UPDATE refresh_tokens SET rotated_at = $2
+	WHERE token_hash = $1 AND grant_id = $3 AND user_id = $4
+		AND rotated_at IS NULL AND NOT revoked AND expires_at > $2
+	RETURNING grant_id
+), access_token AS (
+	INSERT INTO access_tokens (` + accessTokenColumns + `)
+	SELECT $5::text, grant_id, $6::text, $4::text, $7::text[], $8::text[], $9::timestamptz, $10::timestamptz
+	FROM rotated
+), refresh_token AS (
+	INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
+	SELECT $11::text, $12::text, grant_id, $13::text, $4::text, $14::text[], $15::text[], $16::text[],
+		$17::timestamptz, $18::timestamptz, $19::timestamptz
+	FROM rotated
+)
+SELECT count(*) FROM rotated`
+
+// RotateRefreshToken retires oldHash and stores the new pair. The usual case
+// (a usable token, and a pair of its own grant and agent, as the provider
+// always asks) costs one round trip: a batch of three statements that
+// PostgreSQL runs as one implicit transaction (pgx ends the pipeline with a
+// single Sync, or sends one multi-statement query with the simple protocol:
+// committed when all succeed, rolled back when one fails), so the locks the
+// first two take are held until the third is committed. They are
+// lockRefreshToken's, in its order, and the third statement, a separate one,
+// takes its snapshot once they are granted:
+//
+//  1. the grant's advisory lock: a revocation of the family (revokeGrant,
+//     for a replay or RevokeGrant) holds it from before its updates until
+//     its commit. If the revocation got it first, the rotation waits, then
+//     finds the token revoked and writes nothing. If the rotation got it
+//     first, the revocation's updates wait for the rotation's commit, and
+//     their snapshots see (and revoke) the new pair.
+//  2. the agent's row, shared: ChangePassword and SetUserDisabled update it
+//     before revoking the agent's tokens, with the same two outcomes.
+//  3. the token's row, by the conditional UPDATE: of concurrent rotations the
+//     first wins; the others wait for its row lock and, their condition
+//     evaluated again on the committed row, find it rotated and write
+//     nothing.
+//
+// When nothing was written (a replay, a token revoked, expired or unknown, or
+// a pair of another grant or agent than the token's), rotateLocked decides
+// in a transaction of its own, as before: a replay revokes the family
+// (committed) and gets ErrAlreadyUsed; the losers of a race are replays.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at storage.AccessToken, rt storage.RefreshToken, now time.Time) error {
+	const what = "rotate refresh token"
+	if at.GrantID != rt.GrantID || at.UserID != rt.UserID {
+		return s.rotateLocked(ctx, oldHash, at, rt, now)
+	}
+	b := &pgx.Batch{}
+	b.Queue(lockGrantQuery, grantLockSpace, rt.GrantID)
+	b.Queue(shareUserQuery, rt.UserID)
+	b.Queue(rotateRefreshToken, oldHash, now, rt.GrantID, rt.UserID,
+		at.ID, at.ClientID, list(at.Scopes), list(at.Audience), at.ExpiresAt, at.CreatedAt,
+		rt.ID, rt.TokenHash, rt.ClientID, list(rt.Scopes), list(rt.Audience), list(rt.AMR),
+		rt.AuthTime, rt.ExpiresAt, rt.CreatedAt)
+	rotated, err := rotationResult(s.pool.SendBatch(ctx, b))
+	if err != nil {
+		return dbError(what, err)
+	}
+	if rotated == 1 {
+		return nil
+	}
+	return s.rotateLocked(ctx, oldHash, at, rt, now)
+}
+
+// rotationResult reads the results of RotateRefreshToken's batch: how many
+// tokens were rotated (0 or 1). Closing the results reads up to the Sync,
+// hence the commit or the rollback.
+func rotationResult(br pgx.BatchResults) (rotated int64, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return 0, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return 0, err
+	}
+	err = br.QueryRow().Scan(&rotated)
+	return rotated, err
+}
+
+// rotateLocked is the rotation in a transaction that reads the token's grant
+// and agent before locking them (lockRefreshToken), for whatever
+// RotateRefreshToken's batch did not settle.
+func (s *Store) rotateLocked(ctx context.Context, oldHash string, at storage.AccessToken, rt storage.RefreshToken, now time.Time) error {
 	return s.withTx(ctx, func(tx pgx.Tx) error {
 		const what = "rotate refresh token"
-		if _, err := lockRefreshToken(ctx, tx, oldHash, now, what); err != nil {
+		if err := lockRefreshToken(ctx, tx, oldHash, now, what); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1`, oldHash, now); err != nil {
-			return dbError("rotate refresh token", err)
+			return dbError(what, err)
 		}
 		if err := insertAccessToken(ctx, tx, at); err != nil {
 			return err
@@ -127,46 +228,44 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 	})
 }
 
-// lockRefreshToken reads and locks a refresh token inside tx and decides
-// whether it is usable: ErrNotFound when unknown, revoked or expired; when
+// lockRefreshToken locks a refresh token inside tx and decides whether it is
+// usable: nil when it is, ErrNotFound when unknown, revoked or expired; when
 // already rotated, it revokes the family and returns a commitThenFail
 // ErrAlreadyUsed.
 //
 // Before the token row it locks the grant (advisory lock) and shares the
-// user row, always in this order so that nothing deadlocks: a rotation then
-// cannot slip a new pair past a concurrent revocation, whether a replay of
-// another token of the family (grant lock) or ChangePassword and
-// SetUserDisabled (they update the user row first).
-func lockRefreshToken(ctx context.Context, tx pgx.Tx, tokenHash string, now time.Time, what string) (refreshState, error) {
+// user row, in RotateRefreshToken's order (see there why a new pair then
+// cannot slip past a concurrent revocation), so that nothing deadlocks.
+func lockRefreshToken(ctx context.Context, tx pgx.Tx, tokenHash string, now time.Time, what string) error {
 	var grantID, userID string
 	err := tx.QueryRow(ctx, `SELECT grant_id, user_id FROM refresh_tokens WHERE token_hash = $1`, tokenHash).
 		Scan(&grantID, &userID)
 	if err != nil {
-		return refreshState{}, notFoundOr(what, err)
+		return notFoundOr(what, err)
 	}
 	if err := lockGrant(ctx, tx, grantID); err != nil {
-		return refreshState{}, err
+		return err
 	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR SHARE`, userID); err != nil {
-		return refreshState{}, dbError(what, err)
+	if _, err := tx.Exec(ctx, shareUserQuery, userID); err != nil {
+		return dbError(what, err)
 	}
 	st, err := scanRefreshState(tx.QueryRow(ctx, `SELECT `+refreshTokenColumns+`, rotated_at, revoked
 		FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, tokenHash))
 	if err != nil {
-		return refreshState{}, notFoundOr(what, err)
+		return notFoundOr(what, err)
 	}
 	// Checked before revoked and expired: a replay is worth revoking even
 	// when the token itself is no longer usable.
 	if st.rotatedAt != nil {
 		if err := revokeGrant(ctx, tx, st.token.GrantID); err != nil {
-			return refreshState{}, err
+			return err
 		}
-		return refreshState{}, commitThenFail(errAlreadyUsed(what))
+		return commitThenFail(errAlreadyUsed(what))
 	}
 	if st.revoked || !st.token.ExpiresAt.After(now) {
-		return refreshState{}, notFound(what)
+		return notFound(what)
 	}
-	return st, nil
+	return nil
 }
 
 // RevokeGrant revokes every access and refresh token of a grant.
@@ -184,9 +283,17 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
 // collision only costs some waiting).
 const grantLockSpace int32 = 0x69647067 // "idpg"
 
+// lockGrantQuery takes the grant ($2) lock in space $1 until the transaction
+// ends.
+const lockGrantQuery = `SELECT pg_advisory_xact_lock($1, hashtext($2))`
+
+// shareUserQuery shares the agent's row ($1) until the transaction ends (a
+// missing agent locks nothing and is not an error).
+const shareUserQuery = `SELECT 1 FROM users WHERE id = $1 FOR SHARE`
+
 // lockGrant takes the grant's transaction-level advisory lock.
 func lockGrant(ctx context.Context, q querier, grantID string) error {
-	if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, grantLockSpace, grantID); err != nil {
+	if _, err := q.Exec(ctx, lockGrantQuery, grantLockSpace, grantID); err != nil {
 		return dbError("lock grant", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -63,6 +64,50 @@ func (s *Store) GetHabilitation(ctx context.Context, userID, clientID string, no
 		return storage.Habilitation{}, dbError("get habilitation", err)
 	}
 	return h, nil
+}
+
+// GetUserAccess reads the agent and its live habilitation for clientID in
+// one query: the outer join leaves the habilitation's columns NULL when there
+// is none (or it ended), and no row at all only when the agent is unknown.
+func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now time.Time) (storage.UserAccess, error) {
+	var (
+		hUserID, roles, grantedBy sql.NullString
+		until, grantedAt          *time.Time
+	)
+	u, err := scanUser(suffixScanner{row: s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.organisation,
+			u.password_hash, u.pending_password_change, u.disabled, u.created_at, u.updated_at,
+			h.user_id, h.roles, h.until, h.granted_at, h.granted_by
+		FROM users u LEFT JOIN habilitations h
+			ON h.user_id = u.id AND h.client_id = ? AND (h.until IS NULL OR h.until > ?)
+		WHERE u.id = ?`, clientID, ms(now), userID),
+		dest: []any{&hUserID, &roles, msTimePtr{&until}, msTimePtr{&grantedAt}, &grantedBy}})
+	if err != nil {
+		return storage.UserAccess{}, dbError("get user access", err)
+	}
+	a := storage.UserAccess{User: u}
+	if !hUserID.Valid {
+		return a, nil
+	}
+	h := storage.Habilitation{UserID: hUserID.String, ClientID: clientID, Until: until, GrantedBy: grantedBy.String}
+	if grantedAt != nil {
+		h.GrantedAt = *grantedAt
+	}
+	if err := (*jsonList)(&h.Roles).Scan(roles.String); err != nil {
+		return storage.UserAccess{}, dbError("get user access", err)
+	}
+	a.Habilitation = &h
+	return a, nil
+}
+
+// suffixScanner is row with dest scanned after the columns its caller asks
+// for (scanUser's, above).
+type suffixScanner struct {
+	row  rowScanner
+	dest []any
+}
+
+func (p suffixScanner) Scan(dest ...any) error {
+	return p.row.Scan(append(dest[:len(dest):len(dest)], p.dest...)...)
 }
 
 // ListHabilitations lists the habilitations matching f, ended ones included,

@@ -25,7 +25,11 @@ func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 
 // CreateAuthRequest stores r.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return exec(ctx, s.w, "create auth request", `INSERT INTO auth_requests (`+authRequestColumns+`)
+	return insertAuthRequest(ctx, s.w, r)
+}
+
+func insertAuthRequest(ctx context.Context, q querier, r storage.AuthRequest) error {
+	return exec(ctx, q, "create auth request", `INSERT INTO auth_requests (`+authRequestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, jsonList(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, jsonList(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
@@ -49,6 +53,30 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 		userID, sessionID, ms(authTime), jsonList(amr), id)
 }
 
+// CreateAuthRequestWithCode stores a completed request and its code in one
+// transaction.
+func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthRequest, c storage.AuthCode) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
+		if err := insertAuthRequest(ctx, tx, r); err != nil {
+			return err
+		}
+		return insertAuthCode(ctx, tx, c)
+	})
+}
+
+// CompleteAuthRequestWithCode completes a live request and stores its code in
+// one transaction.
+func (s *Store) CompleteAuthRequestWithCode(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, c storage.AuthCode, now time.Time) error {
+	return s.writeTx(ctx, func(tx *txConn) error {
+		if err := execOne(ctx, tx, "complete auth request", `UPDATE auth_requests
+			SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1 WHERE id = ? AND expires_at > ?`,
+			userID, sessionID, ms(authTime), jsonList(amr), id, ms(now)); err != nil {
+			return err
+		}
+		return insertAuthCode(ctx, tx, c)
+	})
+}
+
 // DeleteAuthRequest removes an auth request; deleting a missing one is not an
 // error (the purge may have been first).
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
@@ -57,7 +85,11 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // SaveAuthCode stores an authorization code's hash.
 func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return exec(ctx, s.w, "save auth code",
+	return insertAuthCode(ctx, s.w, c)
+}
+
+func insertAuthCode(ctx context.Context, q querier, c storage.AuthCode) error {
+	return exec(ctx, q, "save auth code",
 		`INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) VALUES (?, ?, ?)`,
 		c.CodeHash, c.AuthRequestID, ms(c.ExpiresAt))
 }

@@ -15,6 +15,8 @@ func habilitationBehaviours() []behaviour {
 		{"EndsAtUntil", testHabilitationUntil},
 		{"UnknownAgentOrClient", testHabilitationUnknownParties},
 		{"ListOrderedAndFiltered", testHabilitationList},
+		{"UserAccessOneRead", testUserAccess},
+		{"UserAccessEndsAtUntil", testUserAccessUntil},
 	}
 }
 
@@ -196,4 +198,88 @@ func habilitationKeys(list []storage.Habilitation) []string {
 		out = append(out, h.UserID+"/"+h.ClientID)
 	}
 	return out
+}
+
+// assertAccess checks a GetUserAccess answer: the agent as stored, and the
+// habilitation want, or none when want is nil.
+func assertAccess(t *testing.T, what string, got storage.UserAccess, user storage.User, want *storage.Habilitation) {
+	t.Helper()
+	assertSame(t, what+": user", got.User, user)
+	switch {
+	case want == nil && got.Habilitation != nil:
+		t.Errorf("%s: habilitation %+v, want none", what, *got.Habilitation)
+	case want != nil && got.Habilitation == nil:
+		t.Errorf("%s: no habilitation, want %+v", what, *want)
+	case want != nil:
+		assertSame(t, what+": habilitation", *got.Habilitation, *want)
+	}
+}
+
+func testUserAccess(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	habilitationWorld(t, s, now)
+	u1 := newUser("u-1", "agent@example.fr", now)
+	u2 := newUser("u-2", "collegue@example.fr", now)
+
+	got, err := s.GetUserAccess(ctx, "u-1", "paie", now)
+	mustOK(t, err, "GetUserAccess before any grant")
+	assertAccess(t, "GetUserAccess before any grant", got, u1, nil)
+
+	h := addHabilitation(t, s, "u-1", "paie", now)
+	// No roles, no end: still a habilitation, told apart from none.
+	bare := storage.Habilitation{UserID: "u-2", ClientID: "portail", GrantedAt: now, GrantedBy: "admin"}
+	mustOK(t, s.GrantHabilitation(ctx, bare), "GrantHabilitation without end nor roles")
+
+	got, err = s.GetUserAccess(ctx, "u-1", "paie", now)
+	mustOK(t, err, "GetUserAccess")
+	assertAccess(t, "GetUserAccess", got, u1, &h)
+	got, err = s.GetUserAccess(ctx, "u-2", "portail", now.Add(10*365*24*time.Hour))
+	mustOK(t, err, "GetUserAccess without roles")
+	assertAccess(t, "GetUserAccess without roles", got, u2, &bare)
+	// Another client's, or another agent's, habilitation is not this one.
+	got, err = s.GetUserAccess(ctx, "u-1", "portail", now)
+	mustOK(t, err, "GetUserAccess of another client")
+	assertAccess(t, "GetUserAccess of another client", got, u1, nil)
+	got, err = s.GetUserAccess(ctx, "u-2", "paie", now)
+	mustOK(t, err, "GetUserAccess of another agent")
+	assertAccess(t, "GetUserAccess of another agent", got, u2, nil)
+	got, err = s.GetUserAccess(ctx, "u-1", "inconnu", now)
+	mustOK(t, err, "GetUserAccess of an unknown client")
+	assertAccess(t, "GetUserAccess of an unknown client", got, u1, nil)
+
+	// The agent's state is read as it is now: the gate decides on it.
+	mustOK(t, s.SetUserDisabled(ctx, "u-1", true, now), "SetUserDisabled")
+	u1.Disabled = true
+	got, err = s.GetUserAccess(ctx, "u-1", "paie", now)
+	mustOK(t, err, "GetUserAccess of a disabled agent")
+	assertAccess(t, "GetUserAccess of a disabled agent", got, u1, &h)
+
+	mustOK(t, s.RevokeHabilitation(ctx, "u-1", "paie"), "RevokeHabilitation")
+	got, err = s.GetUserAccess(ctx, "u-1", "paie", now)
+	mustOK(t, err, "GetUserAccess after revoke")
+	assertAccess(t, "GetUserAccess after revoke", got, u1, nil)
+
+	// Only an unknown agent is not found, habilitation or not.
+	_, err = s.GetUserAccess(ctx, "u-9", "paie", now)
+	wantErr(t, err, storage.ErrNotFound, "GetUserAccess of an unknown agent")
+	_, err = s.GetUserAccess(ctx, "u-9", "", now)
+	wantErr(t, err, storage.ErrNotFound, "GetUserAccess of an unknown agent without client")
+}
+
+func testUserAccessUntil(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	habilitationWorld(t, s, now)
+	u1 := newUser("u-1", "agent@example.fr", now)
+	h := addHabilitation(t, s, "u-1", "paie", now)
+
+	got, err := s.GetUserAccess(ctx, "u-1", "paie", h.Until.Add(-time.Millisecond))
+	mustOK(t, err, "GetUserAccess just before Until")
+	assertAccess(t, "GetUserAccess just before Until", got, u1, &h)
+	for _, at := range []time.Time{*h.Until, h.Until.Add(time.Second)} {
+		got, err = s.GetUserAccess(ctx, "u-1", "paie", at)
+		mustOK(t, err, "GetUserAccess at or after Until")
+		assertAccess(t, fmt.Sprintf("GetUserAccess at Until%+v", at.Sub(*h.Until)), got, u1, nil)
+	}
 }

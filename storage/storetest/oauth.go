@@ -13,8 +13,83 @@ func authRequestBehaviours() []behaviour {
 		{"RoundTrip", testAuthRequestRoundTrip},
 		{"Expiry", testAuthRequestExpiry},
 		{"Complete", testAuthRequestComplete},
+		{"CreateCompletedWithCode", testAuthRequestCreateWithCode},
+		{"CompleteWithCode", testAuthRequestCompleteWithCode},
 		{"Delete", testAuthRequestDelete},
 	}
+}
+
+// testAuthRequestCreateWithCode: a request stored completed with its code
+// (single sign-on) is found by the code, as after Complete and SaveAuthCode.
+func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addClient(t, s, "portail", now)
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addSession(t, s, "sess-1", "u-1", now)
+	r := newAuthRequest("ar-sso", "portail", now)
+	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = "u-1", "sess-1", now.Add(-time.Hour), []string{"pwd"}, true
+	code := storage.AuthCode{CodeHash: "hash-sso", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
+	mustOK(t, s.CreateAuthRequestWithCode(ctx, r, code), "CreateAuthRequestWithCode")
+
+	got, err := s.AuthRequestByCode(ctx, code.CodeHash, now)
+	mustOK(t, err, "AuthRequestByCode")
+	assertSame(t, "request found by its code", got, r)
+	got, err = s.GetAuthRequest(ctx, r.ID, now)
+	mustOK(t, err, "GetAuthRequest")
+	assertSame(t, "request found by its id", got, r)
+
+	// A request id already taken: nothing of the second call is stored.
+	dup := storage.AuthCode{CodeHash: "hash-dup", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateAuthRequestWithCode(ctx, r, dup); err == nil {
+		t.Fatal("CreateAuthRequestWithCode accepted a duplicate request id")
+	}
+	_, err = s.AuthRequestByCode(ctx, dup.CodeHash, now)
+	wantErr(t, err, storage.ErrNotFound, "the code of a refused request")
+}
+
+// testAuthRequestCompleteWithCode: completion and code in one write; an
+// unknown or expired request gets ErrNotFound and no code.
+func testAuthRequestCompleteWithCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addClient(t, s, "portail", now)
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addSession(t, s, "sess-1", "u-1", now)
+	r := newAuthRequest("ar-1", "portail", now)
+	mustOK(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
+	other := newAuthRequest("ar-2", "portail", now)
+	mustOK(t, s.CreateAuthRequest(ctx, other), "CreateAuthRequest ar-2")
+
+	authTime := now.Add(42 * time.Second)
+	amr := []string{"pwd"}
+	code := storage.AuthCode{CodeHash: "hash-1", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
+	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-1", authTime, amr, code, now), "CompleteAuthRequestWithCode")
+	got, err := s.AuthRequestByCode(ctx, code.CodeHash, now)
+	mustOK(t, err, "AuthRequestByCode")
+	want := r
+	want.UserID, want.SessionID, want.AuthTime, want.AMR, want.Done = "u-1", "sess-1", authTime, amr, true
+	assertSame(t, "completed request found by its code", got, want)
+	got, err = s.GetAuthRequest(ctx, other.ID, now)
+	mustOK(t, err, "GetAuthRequest ar-2")
+	assertSame(t, "untouched auth request", got, other)
+
+	for name, c := range map[string]struct {
+		id  string
+		now time.Time
+	}{
+		"unknown": {"ar-unknown", now},
+		"expired": {other.ID, other.ExpiresAt.Add(time.Second)},
+	} {
+		lost := storage.AuthCode{CodeHash: "hash-" + name, AuthRequestID: c.id, ExpiresAt: c.now.Add(time.Minute)}
+		err := s.CompleteAuthRequestWithCode(ctx, c.id, "u-1", "sess-1", authTime, amr, lost, c.now)
+		wantErr(t, err, storage.ErrNotFound, "CompleteAuthRequestWithCode "+name)
+		_, err = s.AuthRequestByCode(ctx, lost.CodeHash, c.now)
+		wantErr(t, err, storage.ErrNotFound, "the code of a "+name+" request")
+	}
+	got, err = s.GetAuthRequest(ctx, other.ID, now)
+	mustOK(t, err, "GetAuthRequest ar-2 after the refused completion")
+	assertSame(t, "expired request left as it was", got, other)
 }
 
 func testAuthRequestRoundTrip(t *testing.T, s storage.Store) {
