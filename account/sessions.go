@@ -51,13 +51,33 @@ func (s *Service) Session(ctx context.Context, cookieValue string) (storage.Sess
 	if err != nil {
 		return storage.Session{}, err
 	}
-	if now.Sub(sess.LastSeenAt) >= touchEvery {
-		idle := now.Add(s.cfg.SessionIdle)
-		if err := s.store.TouchSession(ctx, sess.ID, now, idle); err != nil {
-			return storage.Session{}, fmt.Errorf("account: touching session: %w", err)
-		}
+	return sess, s.touch(ctx, sess, now)
+}
+
+// SessionAndUser is Session and the session's agent, in one read:
+// storage.ErrNotFound as well when the agent is gone.
+func (s *Service) SessionAndUser(ctx context.Context, cookieValue string) (storage.Session, storage.User, error) {
+	if cookieValue == "" || len(cookieValue) > 128 {
+		return storage.Session{}, storage.User{}, storage.ErrNotFound
 	}
-	return sess, nil
+	now := s.now()
+	sess, u, err := s.store.GetSessionAndUser(ctx, storage.HashSecret(cookieValue), now)
+	if err != nil {
+		return storage.Session{}, storage.User{}, err
+	}
+	return sess, u, s.touch(ctx, sess, now)
+}
+
+// touch pushes the idle expiry of a session in use, at most once per
+// touchEvery (a write each time a page is shown would be wasted).
+func (s *Service) touch(ctx context.Context, sess storage.Session, now time.Time) error {
+	if now.Sub(sess.LastSeenAt) < touchEvery {
+		return nil
+	}
+	if err := s.store.TouchSession(ctx, sess.ID, now, now.Add(s.cfg.SessionIdle)); err != nil {
+		return fmt.Errorf("account: touching session: %w", err)
+	}
+	return nil
 }
 
 // EndSession deletes the session behind a cookie value.

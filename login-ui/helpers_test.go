@@ -171,6 +171,18 @@ func (a *fakeAccounts) Session(_ context.Context, cookie string) (storage.Sessio
 	return s, nil
 }
 
+func (a *fakeAccounts) SessionAndUser(ctx context.Context, cookie string) (storage.Session, storage.User, error) {
+	s, err := a.Session(ctx, cookie)
+	if err != nil {
+		return storage.Session{}, storage.User{}, err
+	}
+	u, err := a.User(ctx, s.UserID)
+	if err != nil {
+		return storage.Session{}, storage.User{}, err
+	}
+	return s, u, nil
+}
+
 func (a *fakeAccounts) EndSession(_ context.Context, cookie string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -42,11 +42,10 @@ type Accounts interface {
 	// StartSession opens a session of kind storage.SessionActive or
 	// storage.SessionPasswordChange and returns the cookie value to set.
 	StartSession(ctx context.Context, userID, kind string, authTime time.Time) (cookieValue string, s storage.Session, err error)
-	// Session looks up a cookie value: storage.ErrNotFound when unknown or
-	// expired.
-	Session(ctx context.Context, cookieValue string) (storage.Session, error)
+	// SessionAndUser looks up a cookie value and the session's agent:
+	// storage.ErrNotFound when unknown or expired, or the agent is gone.
+	SessionAndUser(ctx context.Context, cookieValue string) (storage.Session, storage.User, error)
 	EndSession(ctx context.Context, cookieValue string) error
-	User(ctx context.Context, id string) (storage.User, error)
 	// Policy is the active password policy: the change forms show its
 	// convention as help text.
 	Policy() policy.Policy

@@ -62,19 +62,12 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (browserS
 	if err != nil || c.Value == "" {
 		return browserSession{}, nil
 	}
-	s, err := h.accounts.Session(ctx, c.Value)
+	s, u, err := h.accounts.SessionAndUser(ctx, c.Value)
 	if errors.Is(err, storage.ErrNotFound) {
 		return browserSession{}, nil
 	}
 	if err != nil {
 		return browserSession{}, fmt.Errorf("looking up session: %w", err)
-	}
-	u, err := h.accounts.User(ctx, s.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return browserSession{}, nil
-	}
-	if err != nil {
-		return browserSession{}, fmt.Errorf("looking up session's agent: %w", err)
 	}
 	return browserSession{Found: true, Cookie: c.Value, Sess: s, User: u}, nil
 }

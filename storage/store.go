@@ -132,6 +132,9 @@ type Store interface {
 	// Sessions. GetSession returns ErrNotFound once either expiry has passed.
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, id string, now time.Time) (Session, error)
+	// GetSessionAndUser is GetSession and GetUser of the session's agent in
+	// one read (every page a browser with a session asks for needs both).
+	GetSessionAndUser(ctx context.Context, id string, now time.Time) (Session, User, error)
 	// TouchSession records activity and pushes the idle expiry (never beyond
 	// the absolute one).
 	TouchSession(ctx context.Context, id string, now, idleExpiresAt time.Time) error

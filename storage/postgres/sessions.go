@@ -11,11 +11,20 @@ const sessionColumns = `id, user_id, kind, auth_time, amr, created_at, last_seen
 
 func scanSession(row rowScanner) (storage.Session, error) {
 	var x storage.Session
-	err := row.Scan(&x.ID, &x.UserID, &x.Kind, &x.AuthTime, &x.AMR, &x.CreatedAt, &x.LastSeenAt,
-		&x.IdleExpiresAt, &x.AbsoluteExpiresAt)
+	err := row.Scan(sessionDest(&x)...)
+	utcSession(&x)
+	return x, err
+}
+
+// sessionDest is where the sessionColumns of a row go (then utcSession).
+func sessionDest(x *storage.Session) []any {
+	return []any{&x.ID, &x.UserID, &x.Kind, &x.AuthTime, &x.AMR, &x.CreatedAt, &x.LastSeenAt,
+		&x.IdleExpiresAt, &x.AbsoluteExpiresAt}
+}
+
+func utcSession(x *storage.Session) {
 	x.AuthTime, x.CreatedAt, x.LastSeenAt = utc(x.AuthTime), utc(x.CreatedAt), utc(x.LastSeenAt)
 	x.IdleExpiresAt, x.AbsoluteExpiresAt = utc(x.IdleExpiresAt), utc(x.AbsoluteExpiresAt)
-	return x, err
 }
 
 // CreateSession stores a browser's login.
@@ -36,6 +45,19 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 		return storage.Session{}, notFoundOr("get session", err)
 	}
 	return x, nil
+}
+
+// GetSessionAndUser is GetSession and GetUser of its agent in one query.
+func (s *Store) GetSessionAndUser(ctx context.Context, id string, now time.Time) (storage.Session, storage.User, error) {
+	var x storage.Session
+	u, err := scanUser(withSuffix(s.pool.QueryRow(ctx, `SELECT `+prefixed("u.", userColumns)+`, `+
+		prefixed("s.", sessionColumns)+` FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = $1 AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2`, id, now), sessionDest(&x)...))
+	if err != nil {
+		return storage.Session{}, storage.User{}, notFoundOr("get session and user", err)
+	}
+	utcSession(&x)
+	return x, u, nil
 }
 
 // TouchSession records activity and pushes the idle expiry, never beyond the

@@ -11,10 +11,15 @@ const sessionColumns = `id, user_id, kind, auth_time, amr, created_at, last_seen
 
 func scanSession(row rowScanner) (storage.Session, error) {
 	var s storage.Session
-	err := row.Scan(&s.ID, &s.UserID, &s.Kind, (*msTime)(&s.AuthTime), (*jsonList)(&s.AMR),
-		(*msTime)(&s.CreatedAt), (*msTime)(&s.LastSeenAt), (*msTime)(&s.IdleExpiresAt),
-		(*msTime)(&s.AbsoluteExpiresAt))
+	err := row.Scan(sessionDest(&s)...)
 	return s, err
+}
+
+// sessionDest is where the sessionColumns of a row go.
+func sessionDest(s *storage.Session) []any {
+	return []any{&s.ID, &s.UserID, &s.Kind, (*msTime)(&s.AuthTime), (*jsonList)(&s.AMR),
+		(*msTime)(&s.CreatedAt), (*msTime)(&s.LastSeenAt), (*msTime)(&s.IdleExpiresAt),
+		(*msTime)(&s.AbsoluteExpiresAt)}
 }
 
 // CreateSession stores sess.
@@ -33,6 +38,19 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 		return storage.Session{}, dbError("get session", err)
 	}
 	return sess, nil
+}
+
+// GetSessionAndUser is GetSession and GetUser of its agent in one query.
+func (s *Store) GetSessionAndUser(ctx context.Context, id string, now time.Time) (storage.Session, storage.User, error) {
+	var sess storage.Session
+	u, err := scanUser(suffixScanner{row: s.r.QueryRowContext(ctx, `SELECT `+prefixed("u.", userColumns)+`, `+
+		prefixed("s.", sessionColumns)+` FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = ? AND s.idle_expires_at > ? AND s.absolute_expires_at > ?`, id, ms(now), ms(now)),
+		dest: sessionDest(&sess)})
+	if err != nil {
+		return storage.Session{}, storage.User{}, dbError("get session and user", err)
+	}
+	return sess, u, nil
 }
 
 // TouchSession records activity and pushes the idle expiry, never beyond the

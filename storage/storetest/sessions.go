@@ -10,6 +10,7 @@ import (
 func sessionBehaviours() []behaviour {
 	return []behaviour{
 		{"CreateAndGet", testSessionCreateAndGet},
+		{"WithItsAgent", testSessionAndUser},
 		{"IdleExpiry", testSessionIdleExpiry},
 		{"AbsoluteExpiry", testSessionAbsoluteExpiry},
 		{"TouchPushesIdleExpiryUpToAbsolute", testSessionTouch},
@@ -108,4 +109,32 @@ func testSessionDeleteUser(t *testing.T, s storage.Store) {
 	assertSessionGone(t, s, "sess-1", now)
 	assertSessionGone(t, s, "sess-2", now)
 	assertSessionLive(t, s, "sess-3", now)
+}
+
+// testSessionAndUser: the session and its agent as they are now, in one
+// read; the same expiries as GetSession.
+func testSessionAndUser(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	u := addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "autre@example.fr", now)
+	sess := addSession(t, s, "sess-1", "u-1", now)
+	addSession(t, s, "sess-2", "u-2", now)
+
+	gotSess, gotUser, err := s.GetSessionAndUser(ctx, sess.ID, now.Add(time.Minute))
+	mustOK(t, err, "GetSessionAndUser")
+	assertSame(t, "session", gotSess, sess)
+	assertSame(t, "its agent", gotUser, u)
+
+	mustOK(t, s.SetPendingPasswordChange(ctx, u.ID, true, now.Add(time.Second)), "SetPendingPasswordChange")
+	_, gotUser, err = s.GetSessionAndUser(ctx, sess.ID, now.Add(time.Minute))
+	mustOK(t, err, "GetSessionAndUser after the flag")
+	if !gotUser.PendingPasswordChange {
+		t.Fatal("GetSessionAndUser returned the agent as it was, not as it is")
+	}
+
+	_, _, err = s.GetSessionAndUser(ctx, "sess-unknown", now)
+	wantErr(t, err, storage.ErrNotFound, "GetSessionAndUser unknown")
+	_, _, err = s.GetSessionAndUser(ctx, sess.ID, sess.IdleExpiresAt.Add(time.Second))
+	wantErr(t, err, storage.ErrNotFound, "GetSessionAndUser after the idle expiry")
 }
