@@ -117,13 +117,13 @@ func (h *Handler) MayHaveSession(r *http.Request) bool {
 // SessionFor is the provider's single sign-on at /authorize: the browser's
 // session completes the new auth request when GET /login would have
 // completed it (decideSSO), so that the browser skips the login page.
-func (h *Handler) SessionFor(r *http.Request, ar storage.AuthRequest) (storage.Session, bool, error) {
+func (h *Handler) SessionFor(r *http.Request, ar storage.AuthRequest) (storage.Session, storage.User, bool, error) {
 	b, err := h.currentSession(r.Context(), r)
 	if err != nil {
-		return storage.Session{}, false, err
+		return storage.Session{}, storage.User{}, false, err
 	}
 	if decideSSO(ar, b, h.now()) != completeWithSession {
-		return storage.Session{}, false, nil
+		return storage.Session{}, storage.User{}, false, nil
 	}
-	return b.Sess, true, nil
+	return b.Sess, b.User, true, nil
 }

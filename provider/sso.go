@@ -29,8 +29,9 @@ type SessionFinder interface {
 	// MayHaveSession is a cheap look at the request (a session cookie):
 	// false skips single sign-on at once.
 	MayHaveSession(r *http.Request) bool
-	// SessionFor returns the session that completes ar, if any.
-	SessionFor(r *http.Request, ar storage.AuthRequest) (storage.Session, bool, error)
+	// SessionFor returns the session that completes ar, if any, with its
+	// agent as read with it.
+	SessionFor(r *http.Request, ar storage.AuthRequest) (storage.Session, storage.User, bool, error)
 }
 
 // ssoAttempt travels in the request's context from SingleSignOn to
@@ -81,7 +82,7 @@ func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequ
 	if attempt == nil {
 		return nil
 	}
-	sess, ok, err := attempt.finder.SessionFor(attempt.r, *r)
+	sess, u, ok, err := attempt.finder.SessionFor(attempt.r, *r)
 	if err != nil {
 		s.log.WarnContext(ctx, "single sign-on: session lookup failed; the login page takes over", "error", err)
 		return nil
@@ -89,12 +90,31 @@ func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequ
 	if !ok {
 		return nil
 	}
-	if _, _, err := s.allowedFor(ctx, sess.UserID, r.ClientID); err != nil {
+	if !s.admitsAtOnce(ctx, u, r.ClientID) {
 		return nil
 	}
 	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
 	attempt.code = storage.NewSecret()
 	return attempt
+}
+
+// admitsAtOnce is the gate for single sign-on, with the agent the session
+// lookup has just read: an open client needs no other read (its roles, if
+// any, are read at the token request, where the gate applies again); a
+// restricted one needs the agent's live habilitation.
+func (s *opStorage) admitsAtOnce(ctx context.Context, u storage.User, clientID string) bool {
+	if !userAllowedTokens(u) {
+		return false
+	}
+	c, err := s.clients.get(ctx, clientID)
+	if err != nil {
+		return false
+	}
+	if !c.Restricted {
+		return true
+	}
+	_, _, err = s.allowedFor(ctx, u.ID, clientID)
+	return err == nil
 }
 
 // newAuthCode is the stored form of a code issued for request id.
