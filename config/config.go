@@ -147,6 +147,7 @@ type Audit struct {
 // HTTP configures the HTTP server.
 type HTTP struct {
 	TrustedProxies []string `yaml:"trusted_proxies" desc:"IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated in the environment)"`
+	AdminListen    string   `yaml:"admin_listen" desc:"host:port of a second listener for /metrics and /debug/pprof (empty: /metrics on the main listener, no profiling)"`
 }
 
 // TLS lets the server terminate TLS itself.

@@ -65,6 +65,13 @@ func (c Config) validateServer(ps *problems) {
 			ps.add("http.trusted_proxies", fmt.Sprintf("%q is neither an IP address nor a CIDR", p))
 		}
 	}
+	if a := c.HTTP.AdminListen; a != "" {
+		if why := hostPortProblem(a, false); why != "" {
+			ps.add("http.admin_listen", fmt.Sprintf("%q %s", a, why))
+		} else if a == c.Listen {
+			ps.add("http.admin_listen", fmt.Sprintf("%q is the main listener's address: the administration endpoints need their own", a))
+		}
+	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		ps.add("tls", "tls.cert_file and tls.key_file must be set together, or neither")
 	}

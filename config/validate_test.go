@@ -42,6 +42,11 @@ func TestValidationRules(t *testing.T) {
 		{"listen not host:port", func(c *Config) { c.Listen = "abc" }, "listen", []string{`"abc" is not host:port`}},
 		{"listen bad port", func(c *Config) { c.Listen = "127.0.0.1:99999" }, "listen", []string{"port"}},
 		{"listen all interfaces", func(c *Config) { c.Listen = ":8080" }, "", nil},
+		// http.admin_listen
+		{"admin listen not host:port", func(c *Config) { c.HTTP.AdminListen = "6060" }, "http.admin_listen", []string{`"6060" is not host:port`}},
+		{"admin listen no host", func(c *Config) { c.HTTP.AdminListen = ":6060" }, "http.admin_listen", []string{"has no host"}},
+		{"admin listen = listen", func(c *Config) { c.HTTP.AdminListen = c.Listen }, "http.admin_listen", []string{"their own"}},
+		{"admin listen loopback", func(c *Config) { c.HTTP.AdminListen = "127.0.0.1:6060" }, "", nil},
 		// database_url, data_dir
 		{"database mysql", func(c *Config) { c.DatabaseURL = "mysql://db/idp" }, "database_url", []string{"sqlite:PATH or a postgres:// URL"}},
 		{"database sqlite no path", func(c *Config) { c.DatabaseURL = "sqlite:" }, "database_url", []string{"file path"}},

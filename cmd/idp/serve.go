@@ -57,15 +57,17 @@ func cmdServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 
 // server is everything `idp serve` runs: the HTTP handler and the workers.
 type server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    migratingStore
-	handler  http.Handler
-	provider *provider.Provider
-	accounts *account.Service
-	sender   *mail.Sender
-	janitor  *janitor
-	metrics  *metrics
+	cfg     config.Config
+	log     *slog.Logger
+	store   migratingStore
+	handler http.Handler
+	// adminHandler serves /metrics and /debug/pprof on http.admin_listen.
+	adminHandler http.Handler
+	provider     *provider.Provider
+	accounts     *account.Service
+	sender       *mail.Sender
+	janitor      *janitor
+	metrics      *metrics
 	// certCheckEvery: how often the TLS files are looked at for a renewal.
 	certCheckEvery time.Duration
 }
@@ -164,7 +166,10 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	r.Use(markRoute)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
-	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
+	s.adminHandler = adminRoutes(s.metrics)
+	if c.HTTP.AdminListen == "" {
+		r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
+	}
 	ui.Routes(r)
 	op := s.provider.Handler()
 	// The browser-facing OIDC endpoints show a French page for the errors
@@ -205,6 +210,20 @@ func (s *server) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
+	var (
+		adminSrv *http.Server
+		adminLn  net.Listener
+	)
+	if a := s.cfg.HTTP.AdminListen; a != "" {
+		if adminLn, err = net.Listen("tcp", a); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen %s (http.admin_listen): %w", a, err)
+		}
+		// No write timeout: a CPU profile or a trace streams for as long as
+		// it was asked to run.
+		adminSrv = &http.Server{Handler: s.adminHandler, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	}
 	httpSrv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -221,7 +240,12 @@ func (s *server) run(ctx context.Context, stdout io.Writer) error {
 	wg.Go(func() { s.provider.RunKeyRotator(workCtx) })
 	wg.Go(func() { s.janitor.run(workCtx, 10*time.Minute) })
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+		s.log.Info("idp administration endpoints", "listen", adminLn.Addr().String())
+		fmt.Fprintf(stdout, "idp administration endpoints on %s (/metrics, /debug/pprof)\n", adminLn.Addr())
+	}
 	tlsOn := s.cfg.TLS.CertFile != ""
 	go func() {
 		if tlsOn {
@@ -247,6 +271,9 @@ func (s *server) run(ctx context.Context, stdout io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutdownCtx)
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(shutdownCtx)
+	}
 	stopWork()
 	wg.Wait()
 	s.log.Info("idp stopped")
