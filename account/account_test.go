@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -288,6 +289,69 @@ func TestSessions(t *testing.T) {
 		f.advance(31 * time.Minute)
 		if _, err := f.svc.Session(f.ctx, raw); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("password-change sessions last 30 minutes at most: %v", err)
+		}
+	})
+}
+
+// claimCounter counts the worker's claims on a real store.
+type claimCounter struct {
+	storage.Store
+	claims atomic.Int64
+}
+
+func (c *claimCounter) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.RecoveryJob, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimRecoveryJobs(ctx, now, lease, limit)
+}
+
+// TestRecoveryWorkerGathersABurst: requests arriving together are claimed
+// together (one write for many jobs), and all of them are handled.
+func TestRecoveryWorkerGathersABurst(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		counted := &claimCounter{Store: f.st}
+		svc := account.New(counted, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),
+			policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour,
+				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20, SessionIdle: time.Hour, SessionAbsolute: time.Hour},
+			f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		ctx, cancel := context.WithCancel(f.ctx)
+		done := make(chan struct{})
+		go func() { svc.RunRecoveryWorker(ctx, time.Hour); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		time.Sleep(50 * time.Millisecond) // the worker's first round, at start, is over
+		before := counted.claims.Load()
+
+		// A millisecond apart: each request would find the worker idle and
+		// get a claim of its own if it did not wait for the others.
+		const burst = 30
+		for i := range burst {
+			m := account.Meta{ClientIP: fmt.Sprintf("192.0.2.%d", i)}
+			if err := svc.RequestRecovery(f.ctx, fmt.Sprintf("inconnu%d@example.fr", i), m); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ignored := 0
+			for _, e := range events {
+				if e.Type == "recovery.ignored" {
+					ignored++
+				}
+			}
+			if ignored == burst {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d jobs handled after 5 s", ignored, burst)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if claims := counted.claims.Load() - before; claims > burst/3 {
+			t.Fatalf("%d claims for a burst of %d requests: the worker did not gather them", claims, burst)
 		}
 	})
 }

@@ -154,14 +154,19 @@ func (s *Service) afterPersonalLogin(ctx context.Context, u *storage.User, pw st
 	return nil
 }
 
-// audit appends to the audit trail. A failure is logged, not returned: the
-// agent's action has happened and must not be undone by the trail.
-func (s *Service) audit(ctx context.Context, typ string, u storage.User, meta Meta, detail string) {
-	e := storage.AuditEvent{
+// auditEvent is an event of the audit trail, for AppendAudit or a write
+// that records it with what it tells.
+func (s *Service) auditEvent(typ string, u storage.User, meta Meta, detail string) storage.AuditEvent {
+	return storage.AuditEvent{
 		Time: s.now(), Type: typ, UserID: u.ID, Email: u.Email,
 		ClientIP: meta.ClientIP, UserAgent: meta.UserAgent, Detail: detail,
 	}
-	if err := s.store.AppendAudit(ctx, e); err != nil {
+}
+
+// audit appends to the audit trail. A failure is logged, not returned: the
+// agent's action has happened and must not be undone by the trail.
+func (s *Service) audit(ctx context.Context, typ string, u storage.User, meta Meta, detail string) {
+	if err := s.store.AppendAudit(ctx, s.auditEvent(typ, u, meta, detail)); err != nil {
 		s.log.ErrorContext(ctx, "audit event lost", "type", typ, "user_id", u.ID, "err", err)
 	}
 }

@@ -148,13 +148,15 @@ type Store interface {
 	// gets it, the others ErrNotFound. Expired: ErrNotFound (and deleted).
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
 
-	// Recovery jobs.
-	EnqueueRecoveryJob(ctx context.Context, j RecoveryJob) error
+	// Recovery jobs. EnqueueRecoveryJob and DeleteRecoveryJob append the
+	// audit events given in the same write (all or nothing): each « Mot de
+	// passe oublié ? » request costs one write fewer, twice.
+	EnqueueRecoveryJob(ctx context.Context, j RecoveryJob, audit ...AuditEvent) error
 	// ClaimRecoveryJobs leases up to limit jobs not leased by anyone else
 	// (or whose lease ran out) until now+lease. Concurrent claimers never get
 	// the same job while its lease runs.
 	ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]RecoveryJob, error)
-	DeleteRecoveryJob(ctx context.Context, id string) error
+	DeleteRecoveryJob(ctx context.Context, id string, audit ...AuditEvent) error
 
 	// Provisional passwords.
 	// IssueProvisionalPassword, in one transaction: replaces the agent's

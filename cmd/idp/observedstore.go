@@ -24,6 +24,28 @@ func (s *observedStore) AppendAudit(ctx context.Context, e storage.AuditEvent) e
 	return s.Store.AppendAudit(ctx, e)
 }
 
+// The recovery jobs' writes carry audit events: counted as AppendAudit's.
+func (s *observedStore) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
+	err := s.Store.EnqueueRecoveryJob(ctx, j, audit...)
+	s.countAudit(err, audit)
+	return err
+}
+
+func (s *observedStore) DeleteRecoveryJob(ctx context.Context, id string, audit ...storage.AuditEvent) error {
+	err := s.Store.DeleteRecoveryJob(ctx, id, audit...)
+	s.countAudit(err, audit)
+	return err
+}
+
+func (s *observedStore) countAudit(err error, audit []storage.AuditEvent) {
+	if err != nil {
+		return
+	}
+	for _, e := range audit {
+		s.m.auditEvent(e.Type, e.Detail)
+	}
+}
+
 func (s *observedStore) EnqueueMail(ctx context.Context, m storage.OutboxMail) error {
 	err := s.Store.EnqueueMail(ctx, m)
 	if err == nil {

@@ -16,11 +16,31 @@ const defaultAuditLimit = 1000
 // AppendAudit adds one line to the audit trail. The e-mail is stored
 // normalised, the form ListAudit filters on.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO audit_events (time, type, user_id, email, client_ip, user_agent, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.Time, e.Type, e.UserID, storage.NormaliseEmail(e.Email), e.ClientIP, e.UserAgent, e.Detail)
+	_, err := s.pool.Exec(ctx, insertAuditSQL, auditArgs(e)...)
 	if err != nil {
 		return dbError("append audit", err)
+	}
+	return nil
+}
+
+const insertAuditSQL = `INSERT INTO audit_events (time, type, user_id, email, client_ip, user_agent, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+func auditArgs(e storage.AuditEvent) []any {
+	return []any{e.Time, e.Type, e.UserID, storage.NormaliseEmail(e.Email), e.ClientIP, e.UserAgent, e.Detail}
+}
+
+// withAudit runs one statement and appends the audit events, in one round
+// trip: a pgx batch, which PostgreSQL runs as one implicit transaction (all
+// or nothing).
+func (s *Store) withAudit(ctx context.Context, what string, audit []storage.AuditEvent, query string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue(query, args...)
+	for _, e := range audit {
+		b.Queue(insertAuditSQL, auditArgs(e)...)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return dbError(what, err)
 	}
 	return nil
 }

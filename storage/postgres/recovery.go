@@ -13,14 +13,10 @@ import (
 )
 
 // EnqueueRecoveryJob queues a « Mot de passe oublié ? » request.
-func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO recovery_jobs (id, email, client_ip, auth_request_id, requested_at)
+func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
+	return s.withAudit(ctx, "enqueue recovery job", audit, `INSERT INTO recovery_jobs (id, email, client_ip, auth_request_id, requested_at)
 		VALUES ($1, $2, $3, $4, $5)`,
 		j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, j.RequestedAt)
-	if err != nil {
-		return dbError("enqueue recovery job", err)
-	}
-	return nil
 }
 
 // ClaimRecoveryJobs leases up to limit free jobs, oldest first, until
@@ -62,11 +58,8 @@ func (s *Store) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time
 }
 
 // DeleteRecoveryJob removes a processed job; a missing one is not an error.
-func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM recovery_jobs WHERE id = $1`, id); err != nil {
-		return dbError("delete recovery job", err)
-	}
-	return nil
+func (s *Store) DeleteRecoveryJob(ctx context.Context, id string, audit ...storage.AuditEvent) error {
+	return s.withAudit(ctx, "delete recovery job", audit, `DELETE FROM recovery_jobs WHERE id = $1`, id)
 }
 
 // IssueProvisionalPassword, in one transaction: replaces the agent's

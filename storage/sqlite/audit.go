@@ -13,9 +13,32 @@ const auditColumns = `time, type, user_id, email, client_ip, user_agent, detail`
 
 // AppendAudit adds one line to the audit trail; the store assigns its ID.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
-	return exec(ctx, s.w, "append audit", `INSERT INTO audit_events (`+auditColumns+`)
+	return insertAudit(ctx, s.w, e)
+}
+
+func insertAudit(ctx context.Context, q querier, e storage.AuditEvent) error {
+	return exec(ctx, q, "append audit", `INSERT INTO audit_events (`+auditColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		ms(e.Time), e.Type, e.UserID, storage.NormaliseEmail(e.Email), e.ClientIP, e.UserAgent, e.Detail)
+}
+
+// withAudit runs write and appends the audit events in one transaction; a
+// single statement when there are none.
+func (s *Store) withAudit(ctx context.Context, audit []storage.AuditEvent, write func(q querier) error) error {
+	if len(audit) == 0 {
+		return write(s.w)
+	}
+	return s.writeTx(ctx, func(tx *txConn) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		for _, e := range audit {
+			if err := insertAudit(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ListAudit lists audit events, newest first. E-mails are stored and matched

@@ -14,12 +14,14 @@ import (
 const recoveryJobColumns = `id, email, client_ip, auth_request_id, requested_at`
 
 // EnqueueRecoveryJob queues a « Mot de passe oublié ? » request, unleased.
-func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob) error {
+func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
 	if j.ID == "" {
 		j.ID = newID()
 	}
-	return exec(ctx, s.w, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
-		VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt))
+	return s.withAudit(ctx, audit, func(q querier) error {
+		return exec(ctx, q, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
+			VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt))
+	})
 }
 
 // ClaimRecoveryJobs leases up to limit free jobs (never leased, or whose
@@ -58,8 +60,10 @@ func (s *Store) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time
 
 // DeleteRecoveryJob removes a job once processed; a missing one is not an
 // error (another worker whose lease ran out may have finished it).
-func (s *Store) DeleteRecoveryJob(ctx context.Context, id string) error {
-	return exec(ctx, s.w, "delete recovery job", `DELETE FROM recovery_jobs WHERE id = ?`, id)
+func (s *Store) DeleteRecoveryJob(ctx context.Context, id string, audit ...storage.AuditEvent) error {
+	return s.withAudit(ctx, audit, func(q querier) error {
+		return exec(ctx, q, "delete recovery job", `DELETE FROM recovery_jobs WHERE id = ?`, id)
+	})
 }
 
 // IssueProvisionalPassword, in one transaction: replaces the agent's

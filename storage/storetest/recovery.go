@@ -16,6 +16,48 @@ func recoveryJobBehaviours() []behaviour {
 		{"ClaimLimit", testRecoveryClaimLimit},
 		{"Delete", testRecoveryDelete},
 		{"ConcurrentClaimersNeverShare", testRecoveryClaimRace},
+		{"WritesCarryTheirAuditEvents", testRecoveryJobAudit},
+	}
+}
+
+// testRecoveryJobAudit: a job enqueued or deleted with audit events writes
+// them in the same write, all or nothing.
+func testRecoveryJobAudit(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	event := func(typ, detail string) storage.AuditEvent {
+		return storage.AuditEvent{Time: now, Type: typ, Email: "agent@example.fr", ClientIP: "192.0.2.7", Detail: detail}
+	}
+	events := func() []string {
+		t.Helper()
+		list, err := s.ListAudit(ctx, storage.AuditFilter{Email: "agent@example.fr"})
+		mustOK(t, err, "ListAudit")
+		var got []string
+		for _, e := range list {
+			got = append(got, e.Type+"/"+e.Detail)
+		}
+		return got
+	}
+	j := newRecoveryJob("job-1", "agent@example.fr", now)
+	mustOK(t, s.EnqueueRecoveryJob(ctx, j, event("recovery.requested", "")), "EnqueueRecoveryJob with its event")
+	if got := events(); len(got) != 1 || got[0] != "recovery.requested/" {
+		t.Fatalf("audit after the enqueue: %v", got)
+	}
+	// The same job again fails: its event is not written either.
+	if err := s.EnqueueRecoveryJob(ctx, j, event("recovery.requested", "twice")); err == nil {
+		t.Fatal("EnqueueRecoveryJob accepted a job id already queued")
+	}
+	if got := events(); len(got) != 1 {
+		t.Fatalf("a refused enqueue left its audit event: %v", got)
+	}
+	mustOK(t, s.DeleteRecoveryJob(ctx, j.ID, event("recovery.ignored", "unknown account")), "DeleteRecoveryJob with its event")
+	claimed, err := s.ClaimRecoveryJobs(ctx, now.Add(time.Minute), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	if len(claimed) != 0 {
+		t.Fatalf("the deleted job is still there: %v", claimed)
+	}
+	if got := events(); len(got) != 2 || got[0] != "recovery.ignored/unknown account" {
+		t.Fatalf("audit after the delete, newest first: %v", got)
 	}
 }
 
