@@ -24,9 +24,7 @@ func authRequestBehaviours() []behaviour {
 func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	addClient(t, s, "portail", now)
-	addUser(t, s, "u-1", "agent@example.fr", now)
-	addSession(t, s, "sess-1", "u-1", now)
+	addSignedIn(t, s, now)
 	r := newAuthRequest("ar-sso", "portail", now)
 	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = "u-1", "sess-1", now.Add(-time.Hour), []string{"pwd"}, true
 	code := storage.AuthCode{CodeHash: "hash-sso", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
@@ -53,9 +51,7 @@ func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
 func testAuthRequestCompleteWithCode(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	addClient(t, s, "portail", now)
-	addUser(t, s, "u-1", "agent@example.fr", now)
-	addSession(t, s, "sess-1", "u-1", now)
+	addSignedIn(t, s, now)
 	r := newAuthRequest("ar-1", "portail", now)
 	mustOK(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
 	other := newAuthRequest("ar-2", "portail", now)
@@ -151,9 +147,7 @@ func testAuthRequestExpiry(t *testing.T, s storage.Store) {
 func testAuthRequestComplete(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	addClient(t, s, "portail", now)
-	addUser(t, s, "u-1", "agent@example.fr", now)
-	addSession(t, s, "sess-1", "u-1", now)
+	addSignedIn(t, s, now)
 	r := newAuthRequest("ar-1", "portail", now)
 	r.Prompt = []string{"login"}
 	mustOK(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
@@ -209,9 +203,7 @@ func authCodeBehaviours() []behaviour {
 // and its code (valid for a minute), and returns the auth request.
 func codeWorld(t *testing.T, s storage.Store, now time.Time) storage.AuthRequest {
 	t.Helper()
-	addClient(t, s, "portail", now)
-	addUser(t, s, "u-1", "agent@example.fr", now)
-	addSession(t, s, "sess-1", "u-1", now)
+	addSignedIn(t, s, now)
 	ar := addCompletedAuthRequest(t, s, "ar-1", "portail", "u-1", "sess-1", now)
 	code := storage.AuthCode{CodeHash: "code-1", AuthRequestID: ar.ID, ExpiresAt: now.Add(time.Minute)}
 	mustOK(t, s.SaveAuthCode(t.Context(), code), "SaveAuthCode")
@@ -403,9 +395,7 @@ func testCodeRace(t *testing.T, s storage.Store) {
 func testCodeTokenRequestsRacing(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	addClient(t, s, "portail", now)
-	addUser(t, s, "u-1", "agent@example.fr", now)
-	addSession(t, s, "sess-1", "u-1", now)
+	addSignedIn(t, s, now)
 	const rounds = 15
 	for round := range rounds {
 		ar := addCompletedAuthRequest(t, s, fmt.Sprintf("ar-%d", round), "portail", "u-1", "sess-1", now)
@@ -433,4 +423,13 @@ func testCodeTokenRequestsRacing(t *testing.T, s storage.Store) {
 			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: refresh token of request %d", round, i))
 		}
 	}
+}
+
+// addSignedIn adds the client "portail" and the agent "u-1" with its session
+// "sess-1": what completing an auth request needs.
+func addSignedIn(t *testing.T, s storage.Store, now time.Time) {
+	t.Helper()
+	addClient(t, s, "portail", now)
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addSession(t, s, "sess-1", "u-1", now)
 }
