@@ -14,13 +14,13 @@ import (
 // Single sign-on without detours. The library's /authorize stores the auth
 // request and sends the browser to the login page; the login page, finding a
 // session, completed the request and sent the browser to the library's
-// callback, which answered the code: three requests, two of them only
-// redirects, and three writes. When the browser already holds a session
+// callback, which wrote a code and answered it: three requests, two of them
+// only redirects, and three writes. When the browser already holds a session
 // that satisfies the request, /authorize now stores the request completed
-// and answers the code itself, and the login page answers the code at once
-// after a password: one request and one write fewer each time, for the same
-// rules (the login UI decides about prompt and max_age, the gate about the
-// agent, as before).
+// with its code, in one write, and answers the code itself; after a password
+// the login page completes the request and stores its code in one write and
+// answers the code too. The rules are the same: the login UI decides about
+// prompt and max_age, the gate about the agent.
 
 // SessionFinder finds the browser's session able to complete a new auth
 // request without any interaction (the login UI implements it: it owns the
