@@ -1,6 +1,7 @@
 package account
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,16 +149,16 @@ func (s *Service) RunRecoveryWorker(ctx context.Context, interval time.Duration)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(recoveryGather):
+			case <-time.After(cmp.Or(s.cfg.RecoveryGather, defaultRecoveryGather)):
 			}
 		}
 	}
 }
 
-// recoveryGather is how long a woken worker waits before claiming: nothing
-// next to "within the hour", and at hundreds of requests a second it turns
-// one claim per job into one per dozen.
-const recoveryGather = 20 * time.Millisecond
+// defaultRecoveryGather is how long a woken worker waits before claiming:
+// nothing next to "within the hour", and at hundreds of requests a second it
+// turns one claim per job into one per dozen.
+const defaultRecoveryGather = 20 * time.Millisecond
 
 func (s *Service) wakeRecovery() {
 	select {
