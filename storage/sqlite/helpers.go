@@ -50,31 +50,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.writeTx(ctx, func(tx *txConn) error { return fn(tx.Tx) })
 }
 
-// writeTx is inTx with fn's statements going through the writer's statement
-// cache (see txConn).
-func (s *Store) writeTx(ctx context.Context, fn func(tx *txConn) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	// Statements met for the first time in fn are prepared once the
-	// transaction has released the writer's connection.
-	defer s.w.prepareQueued(context.WithoutCancel(ctx))
-	err = fn(&txConn{Tx: tx, pool: s.w})
-	var kept *keepError
-	if err != nil && !errors.As(err, &kept) {
-		_ = tx.Rollback() // the error that matters is err
-		return err
-	}
-	if cerr := tx.Commit(); cerr != nil {
-		return fmt.Errorf("sqlite: commit: %w", cerr)
-	}
-	if kept != nil {
-		return kept.err
-	}
-	return nil
-}
-
 // isUniqueViolation reports whether err is SQLite refusing a duplicate key
 // (a UNIQUE index or a PRIMARY KEY). The driver turns on extended result
 // codes, which tell these apart from the other constraint failures.

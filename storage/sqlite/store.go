@@ -37,7 +37,9 @@ type Store struct {
 	w    *pool // writes: one connection, BEGIN IMMEDIATE
 	r    *pool // reads: several connections, query_only
 	ckpt *checkpointer
-	path string
+	// batch runs the write transactions (group commit: see batch.go).
+	batch *batcher
+	path  string
 }
 
 // connectionPragmas run on every new connection of both pools, in this
@@ -158,7 +160,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, err
 	}
-	return &Store{w: newPool(w), r: newPool(r), ckpt: ckpt, path: path}, nil
+	s := &Store{w: newPool(w), r: newPool(r), ckpt: ckpt, path: path}
+	s.startBatcher()
+	return s, nil
 }
 
 // Ping checks that the database answers, on both pools.
@@ -176,6 +180,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	// Recommended before closing a long-lived connection; cheap, and it only
 	// analyses tables whose statistics are stale. A failure changes nothing.
+	s.stopBatcher()
 	_, _ = s.w.ExecContext(context.Background(), `PRAGMA optimize`)
 	return errors.Join(s.ckpt.stop(), s.r.Close(), s.w.Close())
 }
