@@ -13,7 +13,7 @@ const auditColumns = `time, type, user_id, email, client_ip, user_agent, detail`
 
 // AppendAudit adds one line to the audit trail; the store assigns its ID.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
-	return insertAudit(ctx, s.w, e)
+	return s.write(ctx, func(q querier) error { return insertAudit(ctx, q, e) })
 }
 
 func insertAudit(ctx context.Context, q querier, e storage.AuditEvent) error {
@@ -25,9 +25,6 @@ func insertAudit(ctx context.Context, q querier, e storage.AuditEvent) error {
 // withAudit runs write and appends the audit events in one transaction; a
 // single statement when there are none.
 func (s *Store) withAudit(ctx context.Context, audit []storage.AuditEvent, write func(q querier) error) error {
-	if len(audit) == 0 {
-		return write(s.w)
-	}
 	return s.writeTx(ctx, func(tx *txConn) error {
 		if err := write(tx); err != nil {
 			return err

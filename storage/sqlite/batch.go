@@ -190,6 +190,13 @@ func runWrite(r *writeRequest, tc *txConn) (err error) {
 	return r.fn(tc)
 }
 
+// write runs a write of a few statements through the batcher, so that it
+// shares a commit with the writes waiting at the same time instead of taking
+// the writer connection on its own.
+func (s *Store) write(ctx context.Context, fn func(q querier) error) error {
+	return s.writeTx(ctx, func(tx *txConn) error { return fn(tx) })
+}
+
 // keepsWrites: success, or a commitAndFail error.
 func keepsWrites(err error) bool {
 	var kept *keepError

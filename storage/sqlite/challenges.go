@@ -11,9 +11,11 @@ const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expir
 
 // CreateChallenge stores a CAPTCHA challenge.
 func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
-	return exec(ctx, s.w, "create challenge", `INSERT INTO challenges (`+challengeColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Kind, c.AnswerHash, c.BindingHash, ms(c.CreatedAt), ms(c.ExpiresAt))
+	return s.write(ctx, func(q querier) error {
+		return exec(ctx, q, "create challenge", `INSERT INTO challenges (`+challengeColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Kind, c.AnswerHash, c.BindingHash, ms(c.CreatedAt), ms(c.ExpiresAt))
+	})
 }
 
 // ConsumeChallenge deletes the challenge and returns it: one statement, so of
@@ -21,8 +23,11 @@ func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error 
 // all the same, and reported as ErrNotFound.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
 	var c storage.Challenge
-	err := s.w.QueryRowContext(ctx, `DELETE FROM challenges WHERE id = ? RETURNING `+challengeColumns, id).Scan(
-		&c.ID, &c.Kind, &c.AnswerHash, &c.BindingHash, (*msTime)(&c.CreatedAt), (*msTime)(&c.ExpiresAt))
+	// The deletion stands whatever the expiry (checked after it).
+	err := s.write(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `DELETE FROM challenges WHERE id = ? RETURNING `+challengeColumns, id).Scan(
+			&c.ID, &c.Kind, &c.AnswerHash, &c.BindingHash, (*msTime)(&c.CreatedAt), (*msTime)(&c.ExpiresAt))
+	})
 	if err != nil {
 		return storage.Challenge{}, dbError("consume challenge", err)
 	}

@@ -31,13 +31,15 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, candidate []
 // kept for the purge only.
 func (s *Store) HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
 	var count int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, window_start, window_end, count)
-		VALUES (?1, ?2, ?2 + ?3, 1)
-		ON CONFLICT (key) DO UPDATE SET
-			window_start = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END,
-			window_end   = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END + ?3,
-			count        = CASE WHEN counters.window_start + ?3 <= ?2 THEN 1 ELSE counters.count + 1 END
-		RETURNING count`, key, ms(now), window.Milliseconds()).Scan(&count)
+	err := s.write(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `INSERT INTO counters (key, window_start, window_end, count)
+			VALUES (?1, ?2, ?2 + ?3, 1)
+			ON CONFLICT (key) DO UPDATE SET
+				window_start = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END,
+				window_end   = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END + ?3,
+				count        = CASE WHEN counters.window_start + ?3 <= ?2 THEN 1 ELSE counters.count + 1 END
+			RETURNING count`, key, ms(now), window.Milliseconds()).Scan(&count)
+	})
 	if err != nil {
 		return 0, dbError("hit counter", err)
 	}

@@ -25,7 +25,7 @@ func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 
 // CreateAuthRequest stores r.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return insertAuthRequest(ctx, s.w, r)
+	return s.write(ctx, func(q querier) error { return insertAuthRequest(ctx, q, r) })
 }
 
 func insertAuthRequest(ctx context.Context, q querier, r storage.AuthRequest) error {
@@ -85,7 +85,7 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // SaveAuthCode stores an authorization code's hash.
 func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return insertAuthCode(ctx, s.w, c)
+	return s.write(ctx, func(q querier) error { return insertAuthCode(ctx, q, c) })
 }
 
 func insertAuthCode(ctx context.Context, q querier, c storage.AuthCode) error {

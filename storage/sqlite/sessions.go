@@ -24,10 +24,12 @@ func sessionDest(s *storage.Session) []any {
 
 // CreateSession stores sess.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
-	return exec(ctx, s.w, "create session", `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, sess.UserID, sess.Kind, ms(sess.AuthTime), jsonList(sess.AMR), ms(sess.CreatedAt),
-		ms(sess.LastSeenAt), ms(sess.IdleExpiresAt), ms(sess.AbsoluteExpiresAt))
+	return s.write(ctx, func(q querier) error {
+		return exec(ctx, q, "create session", `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sess.ID, sess.UserID, sess.Kind, ms(sess.AuthTime), jsonList(sess.AMR), ms(sess.CreatedAt),
+			ms(sess.LastSeenAt), ms(sess.IdleExpiresAt), ms(sess.AbsoluteExpiresAt))
+	})
 }
 
 // GetSession finds a live session; ErrNotFound once either expiry has passed.
@@ -57,10 +59,12 @@ func (s *Store) GetSessionAndUser(ctx context.Context, id string, now time.Time)
 // absolute one. A session already expired is not revived: ErrNotFound, as for
 // an unknown one.
 func (s *Store) TouchSession(ctx context.Context, id string, now, idleExpiresAt time.Time) error {
-	return execOne(ctx, s.w, "touch session", `UPDATE sessions
-		SET last_seen_at = ?1, idle_expires_at = min(?2, absolute_expires_at)
-		WHERE id = ?3 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
-		ms(now), ms(idleExpiresAt), id)
+	return s.write(ctx, func(q querier) error {
+		return execOne(ctx, q, "touch session", `UPDATE sessions
+			SET last_seen_at = ?1, idle_expires_at = min(?2, absolute_expires_at)
+			WHERE id = ?3 AND idle_expires_at > ?1 AND absolute_expires_at > ?1`,
+			ms(now), ms(idleExpiresAt), id)
+	})
 }
 
 // DeleteSession removes a session; deleting a missing one is not an error
