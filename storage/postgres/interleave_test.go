@@ -156,8 +156,9 @@ func TestRotationThenRevocationLeavesNoLiveToken(t *testing.T) {
 	s := internalMigrated(t)
 	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 	revocations := map[string]func(ctx context.Context, user string) error{
-		"SetUserDisabled": func(ctx context.Context, user string) error { return s.SetUserDisabled(ctx, user, true, now) },
-		"RevokeGrant":     func(ctx context.Context, user string) error { return s.RevokeGrant(ctx, "g-"+user) },
+		"SetUserDisabled":  func(ctx context.Context, user string) error { return s.SetUserDisabled(ctx, user, true, now) },
+		"RevokeGrant":      func(ctx context.Context, user string) error { return s.RevokeGrant(ctx, "g-"+user) },
+		"RevokeUserTokens": func(ctx context.Context, user string) error { return s.RevokeUserTokens(ctx, user) },
 		"ChangePassword": func(ctx context.Context, user string) error {
 			return s.ChangePassword(ctx, storage.PasswordChange{UserID: user, NewHash: "new", ExpectPasswordHash: "h", Now: now})
 		},
@@ -205,6 +206,12 @@ func TestRevocationThenRotationIssuesNothing(t *testing.T) {
 			hold:     holdAccessToken,
 			holdArgs: func(user string, _ storage.RefreshToken) []any { return []any{"at-g-" + user + "-2"} },
 			revoke:   func(ctx context.Context, user string) error { return s.RevokeGrant(ctx, "g-"+user) },
+		},
+		// Stopped on the agent's access tokens, the agent's row locked.
+		"RevokeUserTokens": {
+			hold:     holdAccessToken,
+			holdArgs: func(user string, _ storage.RefreshToken) []any { return []any{"at-g-" + user + "-2"} },
+			revoke:   func(ctx context.Context, user string) error { return s.RevokeUserTokens(ctx, user) },
 		},
 		// A replay of the family's rotated token, stopped on the access
 		// tokens, the grant locked.

@@ -274,8 +274,18 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string) error {
 }
 
 // RevokeUserTokens revokes every token of an agent.
+//
+// The agent's row is locked first, as SetUserDisabled and ChangePassword do
+// by updating it: a rotation holds that row shared until it commits, so the
+// revocation either waits and sees the new pair, or comes first and the
+// rotation then finds its token revoked.
 func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
-	return s.withTx(ctx, func(tx pgx.Tx) error { return revokeUserTokens(ctx, tx, userID) })
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
+			return dbError("revoke user tokens", err)
+		}
+		return revokeUserTokens(ctx, tx, userID)
+	})
 }
 
 // grantLockSpace is the first key of the two-key advisory locks that
