@@ -164,28 +164,6 @@ func (p *Provider) Clients(ctx context.Context) ([]storage.Client, error) {
 	return p.store.ListClients(ctx)
 }
 
-// Complete records that the session's agent authenticated the request. The
-// gate still applies at the callback: a pending agent gets no code.
-//
-// An agent without a live habilitation for a restricted client gets
-// storage.ErrNotHabilitated and the request stays incomplete.
-func (p *Provider) Complete(ctx context.Context, authRequestID string, s storage.Session) error {
-	r, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
-	if err != nil {
-		return err
-	}
-	if _, err := p.storage.access(ctx, s.UserID, r.ClientID); err != nil {
-		return err
-	}
-	return p.store.CompleteAuthRequest(ctx, authRequestID, s.UserID, s.ID, s.AuthTime, s.AMR)
-}
-
-// CallbackURL is the OP's callback that turns a completed request into a
-// code for the relying application.
-func (p *Provider) CallbackURL(authRequestID string) string {
-	return strings.TrimSuffix(p.cfg.Issuer, "/") + p.op.AuthorizationEndpoint().Relative() + "/callback?id=" + url.QueryEscape(authRequestID)
-}
-
 // ErrorRedirectURL ends an auth request with an OAuth error sent back to the
 // relying application's (already validated) redirect URI.
 func (p *Provider) ErrorRedirectURL(ctx context.Context, authRequestID, oauthError, description string) (string, error) {
