@@ -11,27 +11,11 @@ import (
 // scopeRoles asks for the agent's roles in the requesting application.
 const scopeRoles = "roles"
 
-// access decides whether an agent may enter a relying application, and with
-// which roles. An open client lets every active agent in; a restricted one
-// only agents holding a live habilitation. The roles are those of this
-// client's habilitation only, never another application's.
-func (s *opStorage) access(ctx context.Context, userID, clientID string) (roles []string, err error) {
-	c, err := s.clients.get(ctx, clientID)
-	if err != nil {
-		return nil, fmt.Errorf("provider: client %q: %w", clientID, err)
-	}
-	h, err := s.store.GetHabilitation(ctx, userID, clientID, s.now())
-	switch {
-	case err == nil:
-		return admit(c, &h)
-	case errors.Is(err, storage.ErrNotFound):
-		return admit(c, nil)
-	}
-	return nil, fmt.Errorf("provider: habilitation: %w", err)
-}
-
-// accessWith is access with the agent's live habilitation for the client
-// already read (nil: none), as GetUserAccess returns it.
+// accessWith decides whether an agent may enter a relying application, and
+// with which roles, given the agent's live habilitation for the client (nil:
+// none), as GetUserAccess returns it. An open client lets every active agent
+// in; a restricted one only agents holding a live habilitation. The roles
+// are those of this client's habilitation only, never another application's.
 func (s *opStorage) accessWith(ctx context.Context, clientID string, h *storage.Habilitation) (roles []string, err error) {
 	c, err := s.clients.get(ctx, clientID)
 	if err != nil {
@@ -40,7 +24,7 @@ func (s *opStorage) accessWith(ctx context.Context, clientID string, h *storage.
 	return admit(c, h)
 }
 
-// admit is access's decision, h being the live habilitation (nil: none).
+// admit is accessWith's decision, h being the live habilitation (nil: none).
 func admit(c storage.Client, h *storage.Habilitation) ([]string, error) {
 	switch {
 	case h != nil:

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -195,14 +196,20 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, authRequestID 
 	if err != nil {
 		return err
 	}
-	if _, err := p.storage.access(ctx, sess.UserID, ar.ClientID); err != nil {
+	// The agent and its habilitation in one read; the habilitation decides
+	// first (the login UI then explains the refusal), then the gate.
+	a, err := p.store.GetUserAccess(ctx, sess.UserID, ar.ClientID, p.now())
+	agentGone := errors.Is(err, storage.ErrNotFound)
+	if err != nil && !agentGone {
 		return err
+	}
+	if !agentGone {
+		if _, err := p.storage.accessWith(ctx, ar.ClientID, a.Habilitation); err != nil {
+			return err
+		}
 	}
 	ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
-	done, err := p.storage.gated(ctx, ar)
-	if err != nil {
-		return err
-	}
+	done := &authRequest{r: ar, userAllowed: !agentGone && userAllowedTokens(a.User)}
 	if !done.Done() {
 		// Completed all the same (as the callback would find it), but no
 		// code: the gate refuses the agent.
