@@ -213,7 +213,7 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSessionCookie(w, cookie)
-	h.continueToApplication(w, r, id, sess)
+	h.continueToApplication(w, r, id, nil, sess)
 }
 
 // passwordView is the voluntary change form, with the address kept.

@@ -266,7 +266,8 @@ func (f *fakeRequests) ClientsFor(context.Context, string) ([]storage.Client, er
 
 // Finish records the completion and stands for the provider's answer with a
 // redirect to CallbackURL (the real one is tested in provider and cmd/idp).
-func (f *fakeRequests) Finish(w http.ResponseWriter, r *http.Request, id string, s storage.Session) error {
+func (f *fakeRequests) Finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) error {
+	id := ar.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.requests[id]; !ok {

@@ -97,7 +97,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	switch decideSSO(ar, b, h.now()) {
 	case completeWithSession:
-		h.continueToApplication(w, r, id, b.Sess)
+		h.continueToApplication(w, r, id, &ar, b.Sess)
 	case toChangeForm:
 		http.Redirect(w, r, link(pathChange, id), http.StatusSeeOther)
 	case failLoginRequired:
@@ -153,14 +153,18 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderExpired(w, r)
 		return
 	}
+	// Read once: checked here, before the hash, and handed to Finish.
+	var ar *storage.AuthRequest
 	if id != "" {
-		if _, err := h.requests.AuthRequest(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		read, err := h.requests.AuthRequest(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
 			h.renderExpired(w, r)
 			return
 		} else if err != nil {
 			h.internalError(w, r, "loading auth request", err)
 			return
 		}
+		ar = &read
 	}
 	f := readFields(r, "email", "password")
 	email, password := f.get("email"), f.get("password")
@@ -218,5 +222,5 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, link(pathChange, id), http.StatusSeeOther)
 		return
 	}
-	h.continueToApplication(w, r, id, sess)
+	h.continueToApplication(w, r, id, ar, sess)
 }

@@ -59,12 +59,13 @@ type AuthRequests interface {
 	// ClientsFor lists the applications the agent may enter (the open ones
 	// and the restricted ones it is habilitated for).
 	ClientsFor(ctx context.Context, userID string) ([]storage.Client, error)
-	// Finish completes the auth request with the session's agent and
-	// answers the relying application (its code) on w. Before writing
-	// anything it returns storage.ErrNotFound (unknown or expired request)
-	// or storage.ErrNotHabilitated; the provider's gate still refuses a
-	// pending or disabled agent (an OAuth error at the application).
-	Finish(w http.ResponseWriter, r *http.Request, authRequestID string, s storage.Session) error
+	// Finish completes the auth request ar (as the caller read it) with the
+	// session's agent and answers the relying application (its code) on w.
+	// Before writing anything it returns storage.ErrNotFound (a request
+	// expired meanwhile) or storage.ErrNotHabilitated; the provider's gate
+	// still refuses a pending or disabled agent (an OAuth error at the
+	// application).
+	Finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) error
 	// ErrorRedirectURL is the relying application's redirect_uri carrying an
 	// OAuth error and the state; the auth request is deleted.
 	ErrorRedirectURL(ctx context.Context, authRequestID, oauthError, description string) (string, error)

@@ -87,13 +87,22 @@ func (h *Handler) endBrowserSession(ctx context.Context, r *http.Request) error 
 
 // continueToApplication is where a browser goes once it holds an active
 // session: back to the relying application with its code, or to the
-// portal's secure space when the agent came without an auth request.
-func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, authRequestID string, s storage.Session) {
+// portal's secure space when the agent came without an auth request. ar is
+// the request as the handler already read it, or nil to read it here.
+func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, authRequestID string, ar *storage.AuthRequest, s storage.Session) {
 	if authRequestID == "" {
 		http.Redirect(w, r, pathSpace, http.StatusSeeOther)
 		return
 	}
-	err := h.requests.Finish(w, r, authRequestID, s)
+	var err error
+	if ar == nil {
+		var read storage.AuthRequest
+		read, err = h.requests.AuthRequest(r.Context(), authRequestID)
+		ar = &read
+	}
+	if err == nil {
+		err = h.requests.Finish(w, r, *ar, s)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return

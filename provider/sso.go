@@ -183,19 +183,17 @@ func (h *heldResponse) sendTo(w http.ResponseWriter) {
 	_, _ = w.Write(h.body.Bytes())
 }
 
-// Finish completes the auth request with the session's agent and answers
-// the relying application at once (the code, by redirect or form post), as
-// the library's callback would. Before anything is written it returns
-// storage.ErrNotFound (unknown or expired request) or
+// Finish completes the auth request ar, as the login UI read it, with the
+// session's agent and answers the relying application at once (the code, by
+// redirect or form post), as the library's callback would. Before anything
+// is written it returns storage.ErrNotFound (the request expired or went
+// since it was read: its completion checks again) or
 // storage.ErrNotHabilitated (a restricted client the agent may not enter);
 // an agent the gate refuses (pending, disabled) gets the OAuth error
 // interaction_required at the application, never a code.
-func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, authRequestID string, sess storage.Session) error {
+func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, sess storage.Session) error {
 	ctx := r.Context()
-	ar, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
-	if err != nil {
-		return err
-	}
+	authRequestID := ar.ID
 	// The agent and its habilitation in one read; the habilitation decides
 	// first (the login UI then explains the refusal), then the gate.
 	a, err := p.store.GetUserAccess(ctx, sess.UserID, ar.ClientID, p.now())
