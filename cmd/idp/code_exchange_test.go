@@ -25,12 +25,7 @@ func wantTokenError(t *testing.T, err error, want, what string) {
 // successful exchange is refused and kills what that exchange gave.
 func TestCodeExchangeChecksBeforeRedeeming(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, nil)
-		e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
-		secret1 := e.addClient("app1", app1Redirect, false)
-		e.addClient("app2", app2Redirect, true)
-		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
-		rp2 := newRP(t, e, "app2", "", app2Redirect)
+		e, secret1, rp1, rp2 := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
 		codeFor := func(rp *relyingParty) string {
 			t.Helper()

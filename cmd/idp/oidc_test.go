@@ -184,16 +184,22 @@ func revoke(t *testing.T, e *testEnv, clientID, secret, token string) {
 	}
 }
 
+// twoApps is a provider with the agent, the confidential client app1 (its
+// secret returned) and the public client app2, and a relying party for each.
+func twoApps(t *testing.T, dbURL string) (e *testEnv, secret1 string, rp1, rp2 *relyingParty) {
+	t.Helper()
+	e = newEnv(t, dbURL, nil)
+	e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+	secret1 = e.addClient("app1", app1Redirect, false)
+	e.addClient("app2", app2Redirect, true)
+	return e, secret1, newRP(t, e, "app1", secret1, app1Redirect), newRP(t, e, "app2", "", app2Redirect)
+}
+
 // TestOIDCRefusals: every negative case a relying application or an
 // attacker can try, each with its expected answer.
 func TestOIDCRefusals(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, nil)
-		e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
-		secret1 := e.addClient("app1", app1Redirect, false)
-		e.addClient("app2", app2Redirect, true)
-		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
-		rp2 := newRP(t, e, "app2", "", app2Redirect)
+		e, secret1, rp1, rp2 := twoApps(t, dbURL)
 
 		codeFor := func(b *browser, rp *relyingParty) string {
 			t.Helper()
