@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"runtime"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/caf-extranet/idp/storage/passhash/argon2id"
 )
 
 // ErrMalformed is returned for a stored hash that is not an Argon2id PHC
@@ -42,10 +42,13 @@ func DefaultParams() Params {
 // fixed number of derivations at once.
 type Hasher struct {
 	params Params
-	// sem holds one token per derivation in progress.
-	sem chan struct{}
-	// derive is argon2.IDKey; tests replace it to observe concurrency.
-	derive func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+	// slots holds the working memory of the derivations not in progress:
+	// a derivation takes one and gives it back, so that at most cap(slots)
+	// run at once and none allocates its memory anew (see package argon2id).
+	slots chan *argon2id.Memory
+	// derive is (*argon2id.Memory).Key; tests replace it to observe
+	// concurrency.
+	derive func(m *argon2id.Memory, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
 }
 
 // NewHasher returns a Hasher for p. Zero fields of p take DefaultParams'
@@ -74,7 +77,13 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.NumCPU()
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), derive: argon2.IDKey}
+	slots := make(chan *argon2id.Memory, maxConcurrent)
+	for range maxConcurrent {
+		// Empty until its first derivation: an instance that never hashes
+		// holds none of this memory.
+		slots <- new(argon2id.Memory)
+	}
+	return &Hasher{params: p, slots: slots, derive: (*argon2id.Memory).Key}
 }
 
 // Params returns the parameters new hashes are made with.
@@ -129,18 +138,19 @@ func (h *Hasher) DummyVerify(ctx context.Context, password string) {
 	_ = subtle.ConstantTimeCompare(got, want)
 }
 
-// run derives a key with p while holding a slot of the semaphore.
+// run derives a key with p in the working memory of a free slot.
 func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
 	// Checked first because select picks at random between ready cases: an
 	// already ended ctx must not start a costly derivation.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var m *argon2id.Memory
 	select {
-	case h.sem <- struct{}{}:
+	case m = <-h.slots:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-h.sem }()
-	return h.derive(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
+	defer func() { h.slots <- m }()
+	return h.derive(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/caf-extranet/idp/storage/passhash/argon2id"
 )
 
 // cheap keeps tests fast: the behaviour under test does not depend on cost.
@@ -110,7 +112,7 @@ func TestNewHasherZeroFieldsTakeDefaults(t *testing.T) {
 	if got := NewHasher(Params{}, 0).Params(); got != DefaultParams() {
 		t.Fatalf("zero Params became %+v, want %+v", got, DefaultParams())
 	}
-	if got := cap(NewHasher(Params{}, 0).sem); got < 1 {
+	if got := cap(NewHasher(Params{}, 0).slots); got < 1 {
 		t.Fatalf("maxConcurrent 0 gave a semaphore of %d", got)
 	}
 }
@@ -182,7 +184,7 @@ func TestMalformed(t *testing.T) {
 func observe(h *Hasher) (maxSeen *atomic.Int32) {
 	var running atomic.Int32
 	maxSeen = new(atomic.Int32)
-	h.derive = func(password, salt []byte, time_, memory uint32, threads uint8, keyLen uint32) []byte {
+	h.derive = func(m *argon2id.Memory, password, salt []byte, time_, memory uint32, threads uint8, keyLen uint32) []byte {
 		n := running.Add(1)
 		for {
 			m := maxSeen.Load()
@@ -227,11 +229,11 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	var derived atomic.Int32
-	h.derive = func(password, salt []byte, time_, memory uint32, threads uint8, keyLen uint32) []byte {
+	h.derive = func(m *argon2id.Memory, password, salt []byte, time_, memory uint32, threads uint8, keyLen uint32) []byte {
 		derived.Add(1)
-		return argon2.IDKey(password, salt, time_, memory, threads, keyLen)
+		return m.Key(password, salt, time_, memory, threads, keyLen)
 	}
-	h.sem <- struct{}{} // the only slot is taken, as by a long-running hash
+	taken := <-h.slots // the only slot is taken, as by a long-running hash
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
@@ -253,7 +255,7 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatalf("%d derivations ran while the slot was taken", n)
 	}
 
-	<-h.sem // the slot frees up: work proceeds
+	h.slots <- taken // the slot frees up: work proceeds
 	if ok, _, err := h.Verify(context.Background(), "pw", phc); err != nil || !ok {
 		t.Fatalf("Verify after release = %v, %v", ok, err)
 	}

@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package argon2id
+
+func compress(out, x, y *block, xorOut bool) { compressGeneric(out, x, y, xorOut) }
