@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -49,6 +51,7 @@ type benchOptions struct {
 	serverPID     int
 	forwardedFor  bool
 	floorBudget   time.Duration
+	cpuProfile    string
 }
 
 func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -70,6 +73,7 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its memory (Linux)")
 	fs.BoolVar(&o.forwardedFor, "forwarded-for", true, "send each browser's own X-Forwarded-For address")
 	fs.DurationVar(&o.floorBudget, "floor-time", time.Second, "how long each floor is measured (0: skip the floors)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile during the scenarios to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -113,6 +117,13 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 		}
 	}
 
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	printBenchHeader(stdout, o, c, cores, floors)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tops\tops/s\tp50\tp95\tp99\terrors\tbound/s\tratio\tsrv cpu/op\tbench cpu/op\tratio@cpu\t")
@@ -260,4 +271,21 @@ func printBenchHeader(w io.Writer, o benchOptions, c config.Config, cores int, f
 		fmt.Fprintf(w, "bound/s = %d cores ÷ floor (login: hash; sso, refresh: signature; forgot: CAPTCHA page); ratio = ops/s ÷ bound/s;\n"+
 			"ratio@cpu = the ratio had the server and the bench the cores to themselves: bound ÷ (cores ÷ their CPU per op)\n", cores)
 	}
+}
+
+// startCPUProfile profiles this process into path until the returned stop:
+// the bench shares the cores with the server, so what it costs counts too.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

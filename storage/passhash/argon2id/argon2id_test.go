@@ -118,3 +118,12 @@ func BenchmarkXCryptoIDKey(b *testing.B) {
 		argon2.IDKey([]byte("motdepasse1"), []byte("sel de seize oct"), 2, 19456, 1, 32)
 	}
 }
+
+func BenchmarkKeyParallel(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		var m Memory
+		for pb.Next() {
+			m.Key([]byte("motdepasse1"), []byte("sel de seize oct"), 2, 19456, 1, 32)
+		}
+	})
+}
