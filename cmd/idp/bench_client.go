@@ -55,8 +55,8 @@ func newBenchTarget(ctx context.Context, o benchOptions) (*benchTarget, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Enough idle connections that the workers never redial: a browser or
 	// an application keeps its connections alive too.
-	tr.MaxIdleConns = 4*o.workers + 16
-	tr.MaxIdleConnsPerHost = 4*o.workers + 16
+	tr.MaxIdleConns = 4*max(o.workers, o.loginWorkers) + 16
+	tr.MaxIdleConnsPerHost = tr.MaxIdleConns
 	t := &benchTarget{opts: o, origin: u.Scheme + "://" + u.Host, transport: tr}
 	// A random first address: runs that follow each other within the
 	// throttles' windows do not present the same addresses again.

@@ -28,13 +28,13 @@ func TestBenchCommand(t *testing.T) {
 			return c.run(append([]string{"bench"}, args...)...)
 		}
 
-		code, out, errs := bench("--setup", "--agents", "5", "--seed-audit", "1200", "--workers", "2",
+		code, out, errs := bench("--setup", "--agents", "5", "--seed-audit", "1200", "--workers", "3", "--login-workers", "2",
 			"--duration", "400ms", "--floor-time", "50ms", "--server-pid", strconv.Itoa(os.Getpid()))
 		if code != 0 {
 			t.Fatalf("idp bench: exit %d, stderr %q, stdout:\n%s", code, errs, out)
 		}
 		for _, want := range []string{"setup: client bench-", "setup: 5 agents imported", "setup: 1200 audit events appended",
-			"floors (CPU time of one): password hash", "ID-token signature", "CAPTCHA page", "login: p50 =",
+			"3 workers (login: 2)", "floors (CPU time of one): password hash", "ID-token signature", "CAPTCHA page", "login: p50 =",
 			"server memory after discovery: RSS"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("output lacks %q:\n%s", want, out)
@@ -83,6 +83,10 @@ func TestBenchCommand(t *testing.T) {
 		code, _, errs = bench("--scenarios", "login,nope")
 		if code != 2 || !strings.Contains(errs, `unknown "nope"`) {
 			t.Fatalf("unknown scenario: exit %d, %q", code, errs)
+		}
+		code, _, errs = bench("--workers", "0", "--login-workers", "0")
+		if code != 2 || !strings.Contains(errs, "--workers must be at least 1") || !strings.Contains(errs, "--login-workers must be at least 1") {
+			t.Fatalf("no workers: exit %d, %q", code, errs)
 		}
 		code, _, errs = bench("--scenarios", "login")
 		if code != 2 || !strings.Contains(errs, "--client-id and --client-secret are required") {
