@@ -3,7 +3,7 @@ package argon2id
 import "golang.org/x/sys/cpu"
 
 // hasAVX2 chooses compressAVX2, four words per instruction; the plain Go
-// version is about 40 % slower than x/crypto's SSE code, which would make
+// version takes about twice as long as x/crypto's SSE code, which would make
 // every login slower.
 var hasAVX2 = cpu.X86.HasAVX2
 
