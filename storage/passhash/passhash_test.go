@@ -3,6 +3,7 @@ package passhash
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,5 +309,40 @@ func BenchmarkHash(b *testing.B) {
 		if _, err := h.Hash(ctx, "un mot de passe1"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestConcurrentDerivationsKeepTheirMemory: the slots' working memory is
+// reused, never shared. Many derivations at once through two slots, with
+// parameters that alternate in size (so that memories grow), each give the
+// tag x/crypto gives; two derivations writing one memory would not.
+func TestConcurrentDerivationsKeepTheirMemory(t *testing.T) {
+	h := NewHasher(cheap, 2)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 15 {
+				p := cheap
+				p.MemoryKiB = uint32(64 + 64*((g+i)%3))
+				salt := []byte(fmt.Sprintf("sel-%02d-%02d-xxxx", g, i))
+				pw := fmt.Sprintf("mot de passe %d/%d", g, i)
+				got, err := h.run(ctx, []byte(pw), salt, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if want := argon2.IDKey([]byte(pw), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen); string(got) != string(want) {
+					errs <- fmt.Errorf("goroutine %d, derivation %d (m=%d): tag differs from x/crypto's", g, i, p.MemoryKiB)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
