@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // compressAVX2 computes G of RFC 9106 §3.5 four words per instruction. A row
