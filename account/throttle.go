@@ -61,20 +61,22 @@ func ThrottleDelay(n, free int) time.Duration {
 // the throttles (every write waits for SQLite's one writer).
 func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked, failures bool, err error) {
 	now := s.now()
-	ipState, err := s.store.GetThrottle(ctx, k.ip)
+	keys := []string{k.ip}
+	if k.account != "" {
+		keys = append(keys, k.account) // one read for both
+	}
+	states, err := s.store.GetThrottles(ctx, keys...)
 	if err != nil {
 		return false, false, fmt.Errorf("account: reading throttle: %w", err)
 	}
+	ipState := states[0]
 	if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.Failures, ipFreeFailure) {
 		return false, false, ErrThrottled
 	}
 	if k.account == "" {
 		return false, false, nil
 	}
-	t, err := s.store.GetThrottle(ctx, k.account)
-	if err != nil {
-		return false, false, fmt.Errorf("account: reading throttle: %w", err)
-	}
+	t := states[1]
 	failures = t.Failures > 0 || t.LockedAt != nil
 	if t.LockedAt != nil {
 		return true, failures, nil

@@ -208,6 +208,9 @@ type Store interface {
 	// GetThrottle returns key's state: a zero Throttle with Key set when
 	// there is none (never ErrNotFound).
 	GetThrottle(ctx context.Context, key string) (Throttle, error)
+	// GetThrottles is GetThrottle for several keys in one read, in the
+	// order given: a login checks its address's and its account's together.
+	GetThrottles(ctx context.Context, keys ...string) ([]Throttle, error)
 	// ResetThrottle forgets key (a success, or a completed recovery); a key
 	// without state is not an error.
 	ResetThrottle(ctx context.Context, key string) error

@@ -118,6 +118,23 @@ type Throttle struct {
 	LockedAt *time.Time
 }
 
+// InKeyOrder returns one Throttle per key, in the order of keys, from the
+// states found (a key without one gets a zero Throttle with Key set): the
+// engines' GetThrottles read the keys in one query, in no order.
+func InKeyOrder(keys []string, found []Throttle) []Throttle {
+	out := make([]Throttle, len(keys))
+	for i, k := range keys {
+		out[i] = Throttle{Key: k}
+		for _, th := range found {
+			if th.Key == k {
+				out[i] = th
+				break
+			}
+		}
+	}
+	return out
+}
+
 // ThrottleForgetAfter is how long an unlocked throttle outlives its last
 // failure: PurgeExpired deletes it then (a lock is never purged).
 const ThrottleForgetAfter = 24 * time.Hour

@@ -51,6 +51,19 @@ func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, 
 	return th, nil
 }
 
+// GetThrottles reads every key in one query.
+func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Throttle, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ANY($1)`, keys)
+	if err != nil {
+		return nil, dbError("get throttles", err)
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Throttle, error) { return scanThrottle(row) })
+	if err != nil {
+		return nil, dbError("get throttles", err)
+	}
+	return storage.InKeyOrder(keys, found), nil
+}
+
 // ResetThrottle forgets key; a key without state is not an error.
 func (s *Store) ResetThrottle(ctx context.Context, key string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM throttles WHERE key = $1`, key); err != nil {

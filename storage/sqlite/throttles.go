@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -51,6 +52,35 @@ func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, 
 		return storage.Throttle{}, dbError("get throttle", err)
 	}
 	return th, nil
+}
+
+// GetThrottles reads every key in one query.
+func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Throttle, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	if err != nil {
+		return nil, dbError("get throttles", err)
+	}
+	defer rows.Close()
+	var found []storage.Throttle
+	for rows.Next() {
+		th, err := scanThrottle(rows)
+		if err != nil {
+			return nil, dbError("get throttles", err)
+		}
+		found = append(found, th)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("get throttles", err)
+	}
+	return storage.InKeyOrder(keys, found), nil
 }
 
 // ResetThrottle forgets key; a key without state is not an error.

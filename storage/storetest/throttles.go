@@ -55,6 +55,29 @@ func testThrottleCountAndLock(t *testing.T, s storage.Store) {
 	got, err = s.GetThrottle(ctx, "login:192.0.2.7")
 	mustOK(t, err, "GetThrottle other key")
 	assertThrottle(t, "GetThrottle other key", got, "login:192.0.2.7", 1, at(9), nil)
+
+	// GetThrottles answers in the order asked, whatever the order of the
+	// rows, a key without state included.
+	for _, keys := range [][]string{{key, "login:192.0.2.7", "login:nobody"}, {"login:nobody", "login:192.0.2.7", key}} {
+		all, err := s.GetThrottles(ctx, keys...)
+		mustOK(t, err, "GetThrottles")
+		if len(all) != 3 {
+			t.Fatalf("GetThrottles(%v): %d states, want 3", keys, len(all))
+		}
+		for i, k := range keys {
+			switch k {
+			case key:
+				assertThrottle(t, "GetThrottles locked key", all[i], key, lockAfter+1, at(10), &lockTime)
+			case "login:192.0.2.7":
+				assertThrottle(t, "GetThrottles other key", all[i], k, 1, at(9), nil)
+			default:
+				assertThrottle(t, "GetThrottles unknown key", all[i], k, 0, time.Time{}, nil)
+			}
+		}
+	}
+	if none, err := s.GetThrottles(ctx); err != nil || len(none) != 0 {
+		t.Fatalf("GetThrottles(): %v, %v; want nothing", none, err)
+	}
 }
 
 func testThrottleUnknown(t *testing.T, s storage.Store) {
