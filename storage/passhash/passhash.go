@@ -152,5 +152,13 @@ func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]by
 		return nil, ctx.Err()
 	}
 	defer func() { h.slots <- m }()
+	if p.MemoryKiB > h.params.MemoryKiB {
+		// A stored hash made with more memory than this instance's (an
+		// imported one, or older parameters) is verified in memory of its
+		// own, left to the collector: the slot keeps the configured size,
+		// and the login that follows rehashes with the configured
+		// parameters.
+		return h.derive(new(argon2id.Memory), password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
+	}
 	return h.derive(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
 }

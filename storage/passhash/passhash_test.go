@@ -346,3 +346,31 @@ func TestConcurrentDerivationsKeepTheirMemory(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSlotsKeepTheConfiguredMemory: verifying a hash made with more memory
+// than configured (an imported one, say, up to the 4 GiB ParsePHC accepts)
+// must not leave a slot holding that much for the life of the process.
+func TestSlotsKeepTheConfiguredMemory(t *testing.T) {
+	ctx := context.Background()
+	big := cheap
+	big.MemoryKiB = 4 * cheap.MemoryKiB
+	phc, err := NewHasher(big, 1).Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasher(cheap, 1)
+	if ok, rehash, err := h.Verify(ctx, "pw", phc); err != nil || !ok || !rehash {
+		t.Fatalf("Verify of the bigger hash = %v, %v, %v; want true, true, nil", ok, rehash, err)
+	}
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	m := <-h.slots
+	defer func() { h.slots <- m }()
+	if got, limit := m.Bytes(), int(cheap.MemoryKiB)*1024; got > limit {
+		t.Fatalf("the slot holds %d bytes after a bigger verification, want at most the configured %d", got, limit)
+	}
+	if m.Bytes() == 0 {
+		t.Fatal("the slot holds no memory after a hash with the configured parameters: it is not reused")
+	}
+}
