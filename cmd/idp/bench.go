@@ -23,9 +23,10 @@ const benchUsageText = `bench [--config FILE] [--setup] [--url URL] [--workers N
        [--scenarios login,sso,refresh,forgot,discovery] [flags]
 
 Drives a running provider (idp serve) over HTTP with N concurrent workers for D per
-scenario (the login scenario with --login-workers), and prints throughput, p50/p95/p99 latency and errors, each throughput also
-as a ratio of its floor measured here (one password hash, one ID-token signature,
-one CAPTCHA page) times the number of cores.
+scenario (the login scenario with --login-workers), and prints throughput,
+p50/p95/p99 latency and errors, each throughput also as a ratio of its floor
+measured here (one password hash, one ID-token signature, one CAPTCHA page) times
+the number of cores.
 
 It reads the same configuration as the server (--config, IDP_*): the database for
 --setup, the hash parameters and key algorithm for the floors, the CAPTCHA test
