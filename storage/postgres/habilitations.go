@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const habilitationColumns = `user_id, client_id, roles, until, granted_at, granted_by`
@@ -73,7 +74,7 @@ func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now 
 		roles              []string
 		until, grantedAt   *time.Time
 	)
-	u, err := scanUser(withSuffix(s.pool.QueryRow(ctx, `SELECT `+prefixed("u.", userColumns)+`,
+	u, err := scanUser(sqlrow.Suffix(s.pool.QueryRow(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`,
 			h.user_id, h.roles, h.until, h.granted_at, h.granted_by
 		FROM users u LEFT JOIN habilitations h
 			ON h.user_id = u.id AND h.client_id = $2 AND (h.until IS NULL OR h.until > $3)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,26 +129,4 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// prefixed qualifies each name of a comma-separated column list with p
-// (e.g. "o."), for RETURNING clauses of UPDATE ... FROM.
-func prefixed(p, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, c := range parts {
-		parts[i] = p + strings.TrimSpace(c)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// withSuffix is row with dest scanned after the columns its caller asks for.
-func withSuffix(row rowScanner, dest ...any) rowScanner { return suffixScanner{row: row, dest: dest} }
-
-type suffixScanner struct {
-	row  rowScanner
-	dest []any
-}
-
-func (p suffixScanner) Scan(dest ...any) error {
-	return p.row.Scan(append(dest[:len(dest):len(dest)], p.dest...)...)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
@@ -117,8 +118,8 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 	// The join finds nothing for an unknown code, and for a code already
 	// exchanged, whose request the exchange deleted: the code's own row
 	// tells them apart.
-	r, err := scanAuthRequest(withPrefix(s.pool.QueryRow(ctx, `SELECT c.expires_at, c.used_at, `+
-		prefixed("r.", authRequestColumns)+`
+	r, err := scanAuthRequest(sqlrow.Prefix(s.pool.QueryRow(ctx, `SELECT c.expires_at, c.used_at, `+
+		sqlrow.Qualified("r.", authRequestColumns)+`
 		FROM auth_codes c JOIN auth_requests r ON r.id = c.auth_request_id
 		WHERE c.code_hash = $1`, codeHash), &expiresAt, &usedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -138,18 +139,6 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time
 		return storage.AuthRequest{}, notFound(what + ": auth request gone")
 	}
 	return r, nil
-}
-
-// withPrefix is row with dest scanned before the columns its caller asks for.
-func withPrefix(row rowScanner, dest ...any) rowScanner { return prefixScanner{row: row, dest: dest} }
-
-type prefixScanner struct {
-	row  rowScanner
-	dest []any
-}
-
-func (p prefixScanner) Scan(dest ...any) error {
-	return p.row.Scan(append(p.dest[:len(p.dest):len(p.dest)], dest...)...)
 }
 
 // exchangeCode redeems a code ($1) at $2 for its auth request $3, deletes

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const mailColumns = `id, to_address, subject, text_body, html_body, status, attempts, next_attempt_at,
@@ -65,7 +66,7 @@ func (s *Store) ClaimMails(ctx context.Context, now time.Time, lease time.Durati
 		)
 		UPDATE outbox o SET next_attempt_at = $1 + $2::bigint * interval '1 microsecond'
 		FROM picked WHERE o.id = picked.id
-		RETURNING `+prefixed("o.", mailColumns),
+		RETURNING `+sqlrow.Qualified("o.", mailColumns),
 		now, micros(lease), limit, storage.MailPending)
 	if err != nil {
 		return nil, dbError("claim mails", err)

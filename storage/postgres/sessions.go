@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const sessionColumns = `id, user_id, kind, auth_time, amr, created_at, last_seen_at, idle_expires_at, absolute_expires_at`
@@ -50,8 +51,8 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 // GetSessionAndUser is GetSession and GetUser of its agent in one query.
 func (s *Store) GetSessionAndUser(ctx context.Context, id string, now time.Time) (storage.Session, storage.User, error) {
 	var x storage.Session
-	u, err := scanUser(withSuffix(s.pool.QueryRow(ctx, `SELECT `+prefixed("u.", userColumns)+`, `+
-		prefixed("s.", sessionColumns)+` FROM sessions s JOIN users u ON u.id = s.user_id
+	u, err := scanUser(sqlrow.Suffix(s.pool.QueryRow(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`, `+
+		sqlrow.Qualified("s.", sessionColumns)+` FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = $1 AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2`, id, now), sessionDest(&x)...))
 	if err != nil {
 		return storage.Session{}, storage.User{}, notFoundOr("get session and user", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const habilitationColumns = `user_id, client_id, roles, until, granted_at, granted_by`
@@ -74,13 +75,12 @@ func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now 
 		hUserID, roles, grantedBy sql.NullString
 		until, grantedAt          *time.Time
 	)
-	u, err := scanUser(suffixScanner{row: s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.organisation,
-			u.password_hash, u.pending_password_change, u.disabled, u.created_at, u.updated_at,
+	u, err := scanUser(sqlrow.Suffix(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`,
 			h.user_id, h.roles, h.until, h.granted_at, h.granted_by
 		FROM users u LEFT JOIN habilitations h
 			ON h.user_id = u.id AND h.client_id = ? AND (h.until IS NULL OR h.until > ?)
 		WHERE u.id = ?`, clientID, ms(now), userID),
-		dest: []any{&hUserID, &roles, msTimePtr{&until}, msTimePtr{&grantedAt}, &grantedBy}})
+		&hUserID, &roles, msTimePtr{&until}, msTimePtr{&grantedAt}, &grantedBy))
 	if err != nil {
 		return storage.UserAccess{}, dbError("get user access", err)
 	}
@@ -97,17 +97,6 @@ func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now 
 	}
 	a.Habilitation = &h
 	return a, nil
-}
-
-// suffixScanner is row with dest scanned after the columns its caller asks
-// for (scanUser's, above).
-type suffixScanner struct {
-	row  rowScanner
-	dest []any
-}
-
-func (p suffixScanner) Scan(dest ...any) error {
-	return p.row.Scan(append(dest[:len(dest):len(dest)], p.dest...)...)
 }
 
 // ListHabilitations lists the habilitations matching f, ended ones included,

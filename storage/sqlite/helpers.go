@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	sqlitedriver "modernc.org/sqlite"
@@ -221,16 +220,6 @@ func (l *jsonList) Scan(src any) error {
 	}
 	*l = out
 	return nil
-}
-
-// prefixed qualifies each name of a comma-separated column list with p
-// (e.g. "r."), for queries that join tables sharing column names.
-func prefixed(p, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, c := range parts {
-		parts[i] = p + strings.TrimSpace(c)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // boolInt is how booleans are stored: INTEGER 0/1 (STRICT tables take no

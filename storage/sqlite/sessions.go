@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const sessionColumns = `id, user_id, kind, auth_time, amr, created_at, last_seen_at, idle_expires_at, absolute_expires_at`
@@ -45,10 +46,10 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (stora
 // GetSessionAndUser is GetSession and GetUser of its agent in one query.
 func (s *Store) GetSessionAndUser(ctx context.Context, id string, now time.Time) (storage.Session, storage.User, error) {
 	var sess storage.Session
-	u, err := scanUser(suffixScanner{row: s.r.QueryRowContext(ctx, `SELECT `+prefixed("u.", userColumns)+`, `+
-		prefixed("s.", sessionColumns)+` FROM sessions s JOIN users u ON u.id = s.user_id
+	u, err := scanUser(sqlrow.Suffix(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`, `+
+		sqlrow.Qualified("s.", sessionColumns)+` FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = ? AND s.idle_expires_at > ? AND s.absolute_expires_at > ?`, id, ms(now), ms(now)),
-		dest: sessionDest(&sess)})
+		sessionDest(&sess)...))
 	if err != nil {
 		return storage.Session{}, storage.User{}, dbError("get session and user", err)
 	}
