@@ -120,21 +120,13 @@ func waitBlocked(t *testing.T, monitor *pgx.Conn, done <-chan struct{}, by ...ui
 func rotationWorld(t *testing.T, s *Store, user string, now time.Time) (current, next storage.RefreshToken, nextAT storage.AccessToken) {
 	t.Helper()
 	ctx := t.Context()
-	err := s.CreateUser(ctx, storage.User{ID: user, Email: user + "@example.fr", PasswordHash: "h",
-		CreatedAt: now, UpdatedAt: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.CreateSession(ctx, storage.Session{ID: "sess-" + user, UserID: user, Kind: storage.SessionActive,
+	rt1 := agentWithFamily(t, s, user, "h", now)
+	err := s.CreateSession(ctx, storage.Session{ID: "sess-" + user, UserID: user, Kind: storage.SessionActive,
 		AuthTime: now, CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	grant := "g-" + user
-	at1, rt1 := internalTokenPair(grant, user, 1, now)
-	if err := s.CreateTokens(ctx, at1, &rt1); err != nil {
-		t.Fatal(err)
-	}
+	grant := rt1.GrantID
 	at2, rt2 := internalTokenPair(grant, user, 2, now)
 	if err := s.RotateRefreshToken(ctx, rt1.TokenHash, at2, rt2, now); err != nil {
 		t.Fatal(err)

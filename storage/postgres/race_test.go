@@ -45,6 +45,23 @@ func internalTokenPair(grantID, userID string, n int, now time.Time) (storage.Ac
 	return at, rt
 }
 
+// agentWithFamily stores an agent whose password hash is hash and the first
+// pair of a refresh family (grant "g-"+user), and returns its refresh token.
+func agentWithFamily(t *testing.T, s *Store, user, hash string, now time.Time) storage.RefreshToken {
+	t.Helper()
+	ctx := t.Context()
+	err := s.CreateUser(ctx, storage.User{ID: user, Email: user + "@example.fr", PasswordHash: hash,
+		CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, rt := internalTokenPair("g-"+user, user, 1, now)
+	if err := s.CreateTokens(ctx, at, &rt); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
 // together runs the functions at once and waits for them.
 func runTogether(fs ...func()) {
 	gate := make(chan struct{})
@@ -99,16 +116,8 @@ func TestPasswordChangeRacingRotationLeavesNoLiveToken(t *testing.T) {
 	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 	for round := range 15 {
 		user := fmt.Sprintf("u%d", round)
-		err := s.CreateUser(ctx, storage.User{ID: user, Email: user + "@example.fr", PasswordHash: "old",
-			CreatedAt: now, UpdatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		grant := "g-" + user
-		at1, rt1 := internalTokenPair(grant, user, 1, now)
-		if err := s.CreateTokens(ctx, at1, &rt1); err != nil {
-			t.Fatal(err)
-		}
+		rt1 := agentWithFamily(t, s, user, "old", now)
+		grant := rt1.GrantID
 		at2, rt2 := internalTokenPair(grant, user, 2, now)
 		var changeErr, rotateErr error
 		runTogether(
