@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,4 +95,26 @@ func TestBenchCommand(t *testing.T) {
 			t.Fatalf("no client: exit %d, %q", code, errs)
 		}
 	})
+}
+
+// TestBenchHelpDefaults: the login scenario runs at 2 × cores browsers by
+// default, the concurrency issue 8 states its p99 target at; the others at
+// 4 × cores. The usage is printed once.
+func TestBenchHelpDefaults(t *testing.T) {
+	c := &cli{t: t}
+	code, out, _ := c.run("bench", "--help")
+	if code != 0 {
+		t.Fatalf("idp bench --help: exit %d", code)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("concurrent browsers of the login scenario (default %d)", 2*runtime.NumCPU()),
+		fmt.Sprintf("every scenario but login (default %d)", 4*runtime.NumCPU()),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usage lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "Usage: idp bench"); n != 1 {
+		t.Errorf("the usage is printed %d times", n)
+	}
 }

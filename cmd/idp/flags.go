@@ -26,8 +26,7 @@ func newFlagSet(name, usage string, stdout io.Writer) (*flag.FlagSet, *string) {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			fs.Usage()
-			return err
+			return err // the flag package has printed the usage
 		}
 		return &usageError{fs.Name() + ": " + err.Error()}
 	}
