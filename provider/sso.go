@@ -94,7 +94,7 @@ func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequ
 	if !s.admitsAtOnce(ctx, u, r.ClientID) {
 		return nil
 	}
-	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
+	completeWith(r, sess)
 	attempt.code = storage.NewSecret()
 	return attempt
 }
@@ -206,7 +206,7 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, ar storage.Aut
 			return err
 		}
 	}
-	ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
+	completeWith(&ar, sess)
 	done := &authRequest{r: ar, userAllowed: !agentGone && userAllowedTokens(a.User)}
 	if !done.Done() {
 		// Completed all the same (as the callback would find it), but no
@@ -224,4 +224,10 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, ar storage.Aut
 	}
 	p.respondWithCode(w, r, done, code)
 	return nil
+}
+
+// completeWith records in r that the agent of sess authenticated it, as the
+// store's CompleteAuthRequest does for the stored request.
+func completeWith(r *storage.AuthRequest, sess storage.Session) {
+	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = sess.UserID, sess.ID, sess.AuthTime, sess.AMR, true
 }
