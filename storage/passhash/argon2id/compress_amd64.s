@@ -77,6 +77,27 @@ TEXT ·compressAVX2(SB), 0, $1024-25
 	MOVQ    y+16(FP), DX
 	MOVBQZX xorOut+24(FP), CX
 	MOVQ    SP, BX // q, 1 KiB on the stack
+	// Ask for all 16 lines of y at once: in all but the first quarter of a
+	// derivation y is a block at a random place, often out of the caches, and
+	// the hardware prefetcher would only fetch its lines as the rows loop
+	// reached them. Measured: 2 derivations at once on 2 cores, 64 MiB each,
+	// 10-15 % faster; at 19 MiB within the noise or better.
+	PREFETCHT0 0(DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 128(DX)
+	PREFETCHT0 192(DX)
+	PREFETCHT0 256(DX)
+	PREFETCHT0 320(DX)
+	PREFETCHT0 384(DX)
+	PREFETCHT0 448(DX)
+	PREFETCHT0 512(DX)
+	PREFETCHT0 576(DX)
+	PREFETCHT0 640(DX)
+	PREFETCHT0 704(DX)
+	PREFETCHT0 768(DX)
+	PREFETCHT0 832(DX)
+	PREFETCHT0 896(DX)
+	PREFETCHT0 960(DX)
 	VMOVDQU rotr24<>(SB), Y14
 	VMOVDQU rotr16<>(SB), Y15
 
