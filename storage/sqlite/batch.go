@@ -75,6 +75,11 @@ func (s *Store) runBatcher() {
 				break gather
 			}
 		}
+		if s.ckpt.restartWanted.Swap(false) {
+			// A failure loses nothing: the log keeps growing until the next
+			// checkpoint asks again.
+			_ = restartLog(context.Background(), s.w)
+		}
 		if n := int64(len(batch)); n > s.batch.largest.Load() {
 			s.batch.largest.Store(n)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,23 +18,45 @@ import (
 // throughput on the bench's machine). The writer's automatic checkpoints
 // are off; this goroutine checkpoints from a connection of its own instead,
 // in PASSIVE mode, which never blocks writers or readers: the writer keeps
-// appending meanwhile and starts the log over once it is all copied.
+// appending meanwhile. Starting the log over needs the writer's help (see
+// the log restarts below).
 //
 // Other processes on the same file (the admin commands) keep SQLite's
 // automatic checkpoints on their own connections.
 
-// checkpointEvery is how often the log is copied back. At the bench's peak
-// (about 10,000 pages a second) the log stays under 10 MB.
+// checkpointEvery is how often the log is copied back.
 const checkpointEvery = 100 * time.Millisecond
+
+// The log restarts. SQLite starts the log over at the beginning of a write
+// transaction when, at that moment, the log is all copied back and no reader
+// uses it. With SQLite's own checkpoints that happens on its own: the one
+// writer copies the log back just after its commit, and its next
+// transaction restarts it. Copied back from elsewhere, the log is never all
+// copied when a writer starts under a steady stream of writes (the writer
+// has appended since the last checkpoint): it grew by 75 MB a second,
+// without end, under the bench's refresh scenario, and every read searched a
+// larger log index. So when a checkpoint finds more than restartFrames pages
+// in the log, the batcher, between two transactions, asks for a RESTART
+// checkpoint on the writer connection: it copies what is left, waits (up to
+// restartWait) for the readers to leave the log, and the next write starts
+// it over.
+const (
+	restartFrames = 4096 // 16 MiB of 4 KiB pages
+	restartWait   = 100 * time.Millisecond
+)
 
 // checkpointer runs PASSIVE checkpoints until stopped.
 type checkpointer struct {
 	db     *sql.DB // one connection, kept open
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	// restartFrames: beyond this many pages in the log, restartWanted is
+	// set for the batcher (see the log restarts).
+	restartFrames int64
+	restartWanted atomic.Bool
 }
 
-func startCheckpointer(path string, every time.Duration) (*checkpointer, error) {
+func startCheckpointer(path string, every time.Duration, restartFrames int64) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", path, err)
@@ -43,7 +66,7 @@ func startCheckpointer(path string, every time.Duration) (*checkpointer, error) 
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, cancel: cancel}
+	c := &checkpointer{db: db, cancel: cancel, restartFrames: restartFrames}
 	c.done.Add(1)
 	go c.run(ctx, every)
 	return c, nil
@@ -60,7 +83,9 @@ func (c *checkpointer) run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			// A failed checkpoint loses nothing: the log keeps the pages
 			// and the next one copies them.
-			_, _, _ = c.checkpoint(ctx)
+			if frames, _, err := c.checkpoint(ctx); err == nil && frames > c.restartFrames {
+				c.restartWanted.Store(true)
+			}
 		}
 	}
 }
@@ -71,6 +96,20 @@ func (c *checkpointer) checkpoint(ctx context.Context) (walFrames, copied int64,
 	var busy int64
 	err = c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walFrames, &copied)
 	return walFrames, copied, err
+}
+
+// restartLog runs a RESTART checkpoint on the writer connection w, between
+// two of its transactions (see the log restarts). When readers stay in the
+// log longer than restartWait, it gives up: the log is not restarted this
+// time, nothing is lost, and the next checkpoint asks again.
+func restartLog(ctx context.Context, w *pool) error {
+	if _, err := w.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, restartWait.Milliseconds())); err != nil {
+		return err
+	}
+	var busy, frames, copied int64
+	err := w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
+	_, restoreErr := w.ExecContext(ctx, `PRAGMA `+connectionPragmas[0])
+	return errors.Join(err, restoreErr)
 }
 
 // stop ends the goroutine, then copies the log back one last time.

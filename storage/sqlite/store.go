@@ -154,7 +154,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	ckpt, err := startCheckpointer(path, checkpointEvery)
+	ckpt, err := startCheckpointer(path, checkpointEvery, restartFrames)
 	if err != nil {
 		_ = w.Close()
 		_ = r.Close()
