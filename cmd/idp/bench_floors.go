@@ -45,58 +45,99 @@ type benchFloors struct {
 	captchaSz       int           // bytes of that page
 }
 
-// measureFloors measures each floor as the CPU time it costs this process
+// meanWith is the mean of the floors f and g, measured before and after a
+// scenario.
+func (f benchFloors) meanWith(g benchFloors) benchFloors {
+	f.hash = (f.hash + g.hash) / 2
+	f.hashesPerSecond = (f.hashesPerSecond + g.hashesPerSecond) / 2
+	f.sign = (f.sign + g.sign) / 2
+	f.captcha = (f.captcha + g.captcha) / 2
+	return f
+}
+
+// floorMeter measures the floors, and measures a scenario's floor again
+// after it: the machine's speed drifts (one hash took 10 to 17 ms of CPU in
+// runs minutes apart), and a floor measured only before five scenarios would
+// misjudge the last ones.
+type floorMeter struct {
+	budget   time.Duration
+	hashOnce func() error
+	sign     func() error
+	page     func() (int, error)
+}
+
+// newFloorMeter prepares the floors of configuration c, each measured over
+// about budget of runs.
+func newFloorMeter(ctx context.Context, c config.Config, budget time.Duration) (*floorMeter, string, error) {
+	p := c.Password.Hash.Params()
+	desc := fmt.Sprintf("Argon2id m=%d KiB, t=%d, p=%d", p.MemoryKiB, p.Iterations, p.Parallelism)
+	hasher := passhash.NewHasher(p, runtime.NumCPU())
+	phc, err := hasher.Hash(ctx, "motdepasse1")
+	if err != nil {
+		return nil, "", err
+	}
+	sign, err := idTokenSigner(c.Keys.Algorithm)
+	if err != nil {
+		return nil, "", err
+	}
+	page, err := captchaPage(c)
+	if err != nil {
+		return nil, "", err
+	}
+	return &floorMeter{
+		budget: budget,
+		hashOnce: func() error {
+			ok, _, err := hasher.Verify(ctx, "motdepasse1", phc)
+			if err == nil && !ok {
+				err = fmt.Errorf("bench: the floor's own hash does not verify")
+			}
+			return err
+		},
+		sign: sign,
+		page: page,
+	}, desc, nil
+}
+
+// measureFloors measures every floor as the CPU time it costs this process
 // (user and system, the garbage collector included), averaged over about
 // budget of runs: unlike elapsed time, CPU time does not grow when other
 // processes share the cores, so the floors, and the bounds derived from
 // them, hold on a busy machine too.
-func measureFloors(ctx context.Context, c config.Config, budget time.Duration) (benchFloors, error) {
-	var f benchFloors
-	p := c.Password.Hash.Params()
-	f.hashDesc = fmt.Sprintf("Argon2id m=%d KiB, t=%d, p=%d", p.MemoryKiB, p.Iterations, p.Parallelism)
-	hasher := passhash.NewHasher(p, runtime.NumCPU())
-	phc, err := hasher.Hash(ctx, "motdepasse1")
+func measureFloors(ctx context.Context, c config.Config, budget time.Duration) (benchFloors, *floorMeter, error) {
+	m, desc, err := newFloorMeter(ctx, c, budget)
 	if err != nil {
-		return f, err
+		return benchFloors{}, nil, err
 	}
-	f.hash, err = cpuPerRun(budget, func() error {
-		ok, _, err := hasher.Verify(ctx, "motdepasse1", phc)
-		if err == nil && !ok {
-			err = fmt.Errorf("bench: the floor's own hash does not verify")
+	f := benchFloors{hashDesc: desc, signAlg: c.Keys.Algorithm}
+	for _, kind := range []string{"login", "sso", "forgot"} {
+		if err := m.measure(kind, &f); err != nil {
+			return f, nil, err
 		}
-		return err
-	})
-	if err != nil {
-		return f, err
 	}
+	return f, m, nil
+}
 
-	f.hashesPerSecond, err = parallelRate(budget, runtime.NumCPU(), func() error {
-		_, _, err := hasher.Verify(ctx, "motdepasse1", phc)
-		return err
-	})
-	if err != nil {
-		return f, err
+// measure measures the floor of scenario name into f: the hash and what as
+// many hashes at once as cores reach for login, the signature for sso and
+// refresh, the CAPTCHA page for forgot.
+func (m *floorMeter) measure(name string, f *benchFloors) error {
+	var err error
+	switch name {
+	case "login":
+		if f.hash, err = cpuPerRun(m.budget, m.hashOnce); err != nil {
+			return err
+		}
+		f.hashesPerSecond, err = parallelRate(m.budget, runtime.NumCPU(), m.hashOnce)
+	case "sso", "refresh":
+		f.sign, err = cpuPerRun(m.budget, m.sign)
+	case "forgot":
+		f.captcha, err = cpuPerRun(m.budget, func() error {
+			n, err := m.page()
+			f.captchaSz = n
+			return err
+		})
 	}
-
-	f.signAlg = c.Keys.Algorithm
-	sign, err := idTokenSigner(c.Keys.Algorithm)
-	if err != nil {
-		return f, err
-	}
-	if f.sign, err = cpuPerRun(budget, sign); err != nil {
-		return f, err
-	}
-
-	page, err := captchaPage(c)
-	if err != nil {
-		return f, err
-	}
-	f.captcha, err = cpuPerRun(budget, func() error {
-		n, err := page()
-		f.captchaSz = n
-		return err
-	})
-	return f, err
+	return err
 }
 
 // cpuPerRun runs fn once to warm up, then for about budget (at least 10

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caf-extranet/idp/config"
 	"github.com/caf-extranet/idp/storage"
@@ -58,11 +60,14 @@ func TestBenchCommand(t *testing.T) {
 			if ops == 0 || f[6] != "0" {
 				t.Fatalf("%s: %s ops, %s errors:\n%s", name, f[1], f[6], out)
 			}
-			if name != "discovery" && (!strings.HasSuffix(f[8], "%") || !strings.HasSuffix(f[11], "%")) {
+			if name != "discovery" && (!strings.HasSuffix(f[9], "%") || !strings.HasSuffix(f[12], "%")) {
 				t.Fatalf("%s: no ratio to its floor: %v", name, f)
 			}
-			if f[9] == "-" || f[10] == "-" {
-				t.Fatalf("%s: no CPU per op (server %s, bench %s)", name, f[9], f[10])
+			if before, after, ok := strings.Cut(f[7], "→"); name != "discovery" && (!ok || before == "-" || after == "-") {
+				t.Fatalf("%s: no floor measured before and after it: %v", name, f)
+			}
+			if f[10] == "-" || f[11] == "-" {
+				t.Fatalf("%s: no CPU per op (server %s, bench %s)", name, f[10], f[11])
 			}
 		}
 
@@ -116,5 +121,20 @@ func TestBenchHelpDefaults(t *testing.T) {
 	}
 	if n := strings.Count(out, "Usage: idp bench"); n != 1 {
 		t.Errorf("the usage is printed %d times", n)
+	}
+}
+
+// A scenario is measured against the mean of its floor before and after it.
+func TestBenchBoundUsesMeanFloor(t *testing.T) {
+	before := benchFloors{hash: 10 * time.Millisecond, sign: time.Millisecond, captcha: 2 * time.Millisecond, hashesPerSecond: 150}
+	after := benchFloors{hash: 30 * time.Millisecond, sign: 3 * time.Millisecond, captcha: 4 * time.Millisecond, hashesPerSecond: 50}
+	mean := before.meanWith(after)
+	for name, want := range map[string]float64{"login": 2 / 0.020, "sso": 2 / 0.002, "refresh": 2 / 0.002, "forgot": 2 / 0.003, "discovery": 0} {
+		if got := scenarioBound(name, mean, 2); math.Abs(got-want) > 1e-6 {
+			t.Errorf("%s: bound %.3f/s, want %.3f/s", name, got, want)
+		}
+	}
+	if mean.hashesPerSecond != 100 {
+		t.Errorf("hashes at once: %.1f/s, want the mean 100/s", mean.hashesPerSecond)
 	}
 }
