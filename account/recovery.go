@@ -47,7 +47,7 @@ func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) 
 // many it took. Every instance runs it; the store's leases keep two instances
 // off the same job.
 func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
-	jobs, err := s.store.ClaimRecoveryJobs(ctx, s.now(), recoveryLease, 20)
+	jobs, err := s.store.ClaimRecoveryJobs(ctx, s.now(), recoveryLease, recoveryBatch)
 	if err != nil {
 		return 0, fmt.Errorf("account: claiming recovery jobs: %w", err)
 	}
@@ -136,8 +136,15 @@ func (s *Service) RunRecoveryWorker(ctx context.Context, interval time.Duration)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.ProcessRecoveryJobs(ctx); err != nil && ctx.Err() == nil {
+		n, err := s.ProcessRecoveryJobs(ctx)
+		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "recovery jobs", "err", err)
+		}
+		if err == nil && n == recoveryBatch {
+			// A full batch: more may be waiting (a backlog after a restart
+			// or a burst faster than one round), and they would otherwise
+			// wait a poll interval per batch.
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -154,6 +161,9 @@ func (s *Service) RunRecoveryWorker(ctx context.Context, interval time.Duration)
 		}
 	}
 }
+
+// recoveryBatch is how many jobs one claim takes.
+const recoveryBatch = 20
 
 // defaultRecoveryGather is how long a woken worker waits before claiming:
 // nothing next to "within the hour", and at hundreds of requests a second it
