@@ -56,6 +56,11 @@ func (s *Store) ImportUsers(ctx context.Context, users iter.Seq2[storage.User, e
 	if err != nil {
 		return 0, err
 	}
+	// The planner's statistics, at once: until autovacuum gets to it, a
+	// table that has just grown by a million rows is planned with the
+	// statistics of before, and a statement prepared meanwhile keeps that
+	// plan. A failure keeps the import and leaves them to autovacuum.
+	_, _ = s.pool.Exec(ctx, `ANALYZE users`)
 	return int(n), nil
 }
 

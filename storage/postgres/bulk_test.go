@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/caf-extranet/idp/storage"
 	"github.com/caf-extranet/idp/storage/postgres/pgtest"
 )
 
 func TestImportUsers(t *testing.T) {
-	s := openStore(t, pgtest.URL(t))
+	url := pgtest.URL(t)
+	s := openStore(t, url)
 	migrate(t, s)
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -34,6 +37,20 @@ func TestImportUsers(t *testing.T) {
 	u, err := s.GetUserByEmail(ctx, "agent1233@bulk.fr")
 	if err != nil || u.Email != "agent1233@bulk.fr" || !u.CreatedAt.Equal(now) || u.Disabled {
 		t.Fatalf("imported user: %+v, %v", u, err)
+	}
+	// The planner knows of the new rows at once (ANALYZE): a table never
+	// analysed has reltuples -1.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var planned float64
+	if err := conn.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass`).Scan(&planned); err != nil {
+		t.Fatal(err)
+	}
+	if planned != 1234 {
+		t.Errorf("the planner counts %v agents after importing 1234: the import did not refresh its statistics", planned)
 	}
 
 	// A duplicate keeps every row out.
