@@ -108,13 +108,15 @@ func processMemory(pid int) (rssKiB, peakKiB int, err error) {
 
 // fmtDur prints a latency with three significant digits.
 func fmtDur(d time.Duration) string {
+	// The unit is chosen after rounding to three digits: 999.7µs is 1ms,
+	// not %.3g's "1e+03µs".
 	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	case d >= time.Millisecond:
+	case d < 999500*time.Nanosecond:
+		return fmt.Sprintf("%.3gµs", float64(d)/float64(time.Microsecond))
+	case d < 999500*time.Microsecond:
 		return fmt.Sprintf("%.3gms", float64(d)/float64(time.Millisecond))
 	default:
-		return fmt.Sprintf("%.3gµs", float64(d)/float64(time.Microsecond))
+		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 }
 

@@ -138,3 +138,19 @@ func TestBenchBoundUsesMeanFloor(t *testing.T) {
 		t.Errorf("hashes at once: %.1f/s, want the mean 100/s", mean.hashesPerSecond)
 	}
 }
+
+func TestFmtDur(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		250 * time.Nanosecond:     "0.25µs",
+		26800 * time.Nanosecond:   "26.8µs",
+		999400 * time.Nanosecond:  "999µs",
+		999600 * time.Nanosecond:  "1ms", // not "1e+03µs"
+		1040 * time.Microsecond:   "1.04ms",
+		999600 * time.Microsecond: "1.00s",
+		1500 * time.Millisecond:   "1.50s",
+	} {
+		if got := fmtDur(d); got != want {
+			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
