@@ -131,7 +131,7 @@ type Captcha struct {
 type Recovery struct {
 	MaxMailsPerAccountPerHour int           `yaml:"max_mails_per_account_per_hour" desc:"provisional passwords mailed to one agent per hour at most"`
 	MaxRequestsPerIPPerHour   int           `yaml:"max_requests_per_ip_per_hour" desc:"recovery requests accepted from one IP address per hour at most"`
-	PollInterval              time.Duration `yaml:"poll_interval" desc:"how often recovery requests are processed"`
+	PollInterval              time.Duration `yaml:"poll_interval" desc:"how often recovery requests are processed (at once when one arrives on this instance, and after a full batch of 20)"`
 }
 
 // Login configures the login flow.
