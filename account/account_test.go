@@ -332,26 +332,7 @@ func TestRecoveryWorkerGathersABurst(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ignored := 0
-			for _, e := range events {
-				if e.Type == "recovery.ignored" {
-					ignored++
-				}
-			}
-			if ignored == burst {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d jobs handled after 5 s", ignored, burst)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitJobsHandled(t, f, burst)
 		// 30 jobs, at most 20 per claim: two claims, three if the burst
 		// straddles a round.
 		if claims := counted.claims.Load() - before; claims > 3 {
@@ -380,25 +361,32 @@ func TestRecoveryWorkerDrainsABacklog(t *testing.T) {
 		// rounds that follow a full batch can handle the rest.
 		go func() { f.svc.RunRecoveryWorker(ctx, time.Hour); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			handled := 0
-			for _, e := range events {
-				if e.Type == "recovery.ignored" {
-					handled++
-				}
-			}
-			if handled == backlog {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d jobs handled after 5 s", handled, backlog)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitJobsHandled(t, f, backlog)
 	})
+}
+
+// waitJobsHandled waits up to 5 s for n recovery jobs of unknown addresses to
+// have been handled (an audit event "recovery.ignored" each).
+func waitJobsHandled(t *testing.T, f *fixture, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handled := 0
+		for _, e := range events {
+			if e.Type == "recovery.ignored" {
+				handled++
+			}
+		}
+		if handled == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs handled after 5 s", handled, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
