@@ -146,7 +146,7 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 		// The scenario is measured against the mean of its floor measured
 		// just before it and again just after it.
 		before, floorText := floors, "-"
-		if floorMeter != nil && scenarioBound(name, floors, cores) > 0 {
+		if floorMeter != nil && scenarioFloor(name, floors) > 0 {
 			if err := floorMeter.measure(name, &floors); err != nil {
 				tw.Flush()
 				return err
