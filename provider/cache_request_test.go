@@ -173,3 +173,58 @@ func TestGateAnswers(t *testing.T) {
 		})
 	}
 }
+
+// AuthRequestByCode hands the gate the agent and habilitation read with the
+// code's request: a code exchange reads neither again.
+func (s *gateStore) AuthRequestByCode(ctx context.Context, _ string, now time.Time) (storage.AuthRequest, storage.UserAccess, error) {
+	r := storage.AuthRequest{ID: "ar-1", ClientID: s.client.ID, UserID: s.user.ID, Done: true}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := storage.UserAccess{User: s.user}
+	if s.habilitation != nil && s.habilitation.ClientID == r.ClientID {
+		h := *s.habilitation
+		a.Habilitation = &h
+	}
+	return r, a, nil
+}
+
+func TestCodeExchangeGateWithoutRead(t *testing.T) {
+	store := &gateStore{
+		user:   storage.User{ID: "u1", Email: "a@b.fr", PasswordHash: "$argon2id$..."},
+		client: storage.Client{ID: "app", Restricted: true},
+	}
+	store.habilitation = &storage.Habilitation{UserID: "u1", ClientID: "app", Roles: []string{"gestionnaire"}}
+	s := &opStorage{store: store, clients: newClientCache(store, time.Now, time.Minute), now: time.Now}
+	inRequest(func(ctx context.Context) {
+		a, err := s.AuthRequestByCode(ctx, "code")
+		if err != nil || !a.Done() {
+			t.Fatalf("habilitated agent: %v, done %v", err, a != nil && a.Done())
+		}
+		// The ID token's claims later in the same request: from the memo.
+		if _, roles, err := s.allowedFor(ctx, "u1", "app"); err != nil || !slices.Equal(roles, []string{"gestionnaire"}) {
+			t.Fatalf("allowedFor after the code: %v, %v", roles, err)
+		}
+	})
+	if n := store.readCount(); n != 0 {
+		t.Fatalf("%d reads of the agent and its habilitation for a code exchange, want 0", n)
+	}
+
+	// Refusals come from the same read: a restricted client without
+	// habilitation, a disabled agent.
+	store.habilitation = nil
+	inRequest(func(ctx context.Context) {
+		if _, err := s.AuthRequestByCode(ctx, "code"); !errors.Is(err, errGate) {
+			t.Fatalf("no habilitation for a restricted client: %v", err)
+		}
+	})
+	store.habilitation = &storage.Habilitation{UserID: "u1", ClientID: "app"}
+	store.setUser(storage.User{ID: "u1", Email: "a@b.fr", PasswordHash: "$argon2id$...", Disabled: true})
+	inRequest(func(ctx context.Context) {
+		if _, err := s.AuthRequestByCode(ctx, "code"); !errors.Is(err, errGate) {
+			t.Fatalf("disabled agent: %v", err)
+		}
+	})
+	if n := store.readCount(); n != 0 {
+		t.Fatalf("%d reads for refused code exchanges, want 0", n)
+	}
+}

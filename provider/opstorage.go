@@ -108,14 +108,22 @@ func (s *opStorage) gated(ctx context.Context, r storage.AuthRequest) (*authRequ
 		return a, nil
 	}
 	_, _, err := s.allowedFor(ctx, r.UserID, r.ClientID)
-	switch {
-	case err == nil:
-		a.userAllowed = true
-	case errors.Is(err, errGate), errors.Is(err, storage.ErrNotHabilitated), errors.Is(err, storage.ErrNotFound):
-	default:
+	if a.userAllowed, err = gateVerdict(err); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// gateVerdict reads the gate's answer: allowed, refused (no error), or an
+// error that is not a refusal.
+func gateVerdict(err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, errGate), errors.Is(err, storage.ErrNotHabilitated), errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // AuthRequestByCode finds the code's auth request without consuming the
@@ -125,7 +133,7 @@ func (s *opStorage) gated(ctx context.Context, r storage.AuthRequest) (*authRequ
 // and the store revokes what its exchange obtained.
 func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	hash := storage.HashSecret(code)
-	r, err := s.store.AuthRequestByCode(ctx, hash, s.now())
+	r, access, err := s.store.AuthRequestByCode(ctx, hash, s.now())
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		s.log.WarnContext(ctx, codeReusedMessage)
 		return nil, err
@@ -133,8 +141,12 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.gated(ctx, r)
-	if err != nil {
+	// The agent and its habilitation came with the request: the gate
+	// judges them without a read of its own, and the rest of the token
+	// request finds its answer in the request's memo.
+	a := &authRequest{r: r}
+	_, _, err = s.judge(ctx, r.ClientID, access)
+	if a.userAllowed, err = gateVerdict(err); err != nil {
 		return nil, err
 	}
 	if !a.Done() {
@@ -268,6 +280,12 @@ func (s *opStorage) allowedFor(ctx context.Context, userID, clientID string) (st
 	if err != nil {
 		return storage.User{}, nil, err
 	}
+	return s.judge(ctx, clientID, a)
+}
+
+// judge is the gate on the agent and its habilitation for clientID, a, as
+// read at the request's start; a permission is remembered for the request.
+func (s *opStorage) judge(ctx context.Context, clientID string, a storage.UserAccess) (storage.User, []string, error) {
 	if !userAllowedTokens(a.User) {
 		return storage.User{}, nil, errGate
 	}
@@ -275,7 +293,7 @@ func (s *opStorage) allowedFor(ctx context.Context, userID, clientID string) (st
 	if err != nil {
 		return storage.User{}, nil, err
 	}
-	memo.put(userID, clientID, a.User, roles)
+	gateMemoFrom(ctx).put(a.User.ID, clientID, a.User, roles)
 	return a.User, roles, nil
 }
 

@@ -94,8 +94,10 @@ type Store interface {
 	// (GrantID == AuthRequestID) is revoked, and the call gets
 	// ErrAlreadyUsed. Reuse is checked before expiry, so a replay after the
 	// code expired still revokes. An unknown or expired code, or one whose
-	// auth request is gone, gets ErrNotFound.
-	AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	// auth request or agent is gone, gets ErrNotFound. With the request
+	// comes, in the same read, the access of its agent to its client at now,
+	// as GetUserAccess returns it: the token request checks it.
+	AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, UserAccess, error)
 	// ExchangeAuthCode redeems the code and, in the same transaction, stores
 	// the access token and, when rt is not nil, the refresh token, and
 	// deletes the auth request (the code itself stays until the purge, so

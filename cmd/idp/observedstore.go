@@ -105,12 +105,12 @@ func (s *observedStore) GetRefreshToken(ctx context.Context, tokenHash string, n
 	return t, err
 }
 
-func (s *observedStore) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
-	ar, err := s.Store.AuthRequestByCode(ctx, codeHash, now)
+func (s *observedStore) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, storage.UserAccess, error) {
+	ar, access, err := s.Store.AuthRequestByCode(ctx, codeHash, now)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		s.m.tokenReuse.WithLabelValues("authorization_code").Inc()
 	}
-	return ar, err
+	return ar, access, err
 }
 
 // mailKind names an outbox mail for the metrics by its subject, the one

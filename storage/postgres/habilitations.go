@@ -69,18 +69,31 @@ func (s *Store) GetHabilitation(ctx context.Context, userID, clientID string, no
 // one query: the outer join leaves the habilitation's columns NULL when there
 // is none (or it ended), and no row at all only when the agent is unknown.
 func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now time.Time) (storage.UserAccess, error) {
+	a, err := scanUserAccess(s.pool.QueryRow(ctx, `SELECT `+userAccessColumns+`
+		FROM users u LEFT JOIN habilitations h
+			ON h.user_id = u.id AND h.client_id = $2 AND (h.until IS NULL OR h.until > $3)
+		WHERE u.id = $1`, userID, clientID, now), clientID)
+	if err != nil {
+		return storage.UserAccess{}, notFoundOr("get user access", err)
+	}
+	return a, nil
+}
+
+// userAccessColumns are an agent's columns (alias u) and those of its
+// habilitation (alias h, LEFT JOINed: NULL when there is none), as
+// scanUserAccess reads them.
+var userAccessColumns = sqlrow.Qualified("u.", userColumns) + `, h.user_id, h.roles, h.until, h.granted_at, h.granted_by`
+
+// scanUserAccess reads userAccessColumns; the habilitation is clientID's.
+func scanUserAccess(row rowScanner, clientID string) (storage.UserAccess, error) {
 	var (
 		hUserID, grantedBy *string
 		roles              []string
 		until, grantedAt   *time.Time
 	)
-	u, err := scanUser(sqlrow.Suffix(s.pool.QueryRow(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`,
-			h.user_id, h.roles, h.until, h.granted_at, h.granted_by
-		FROM users u LEFT JOIN habilitations h
-			ON h.user_id = u.id AND h.client_id = $2 AND (h.until IS NULL OR h.until > $3)
-		WHERE u.id = $1`, userID, clientID, now), &hUserID, &roles, &until, &grantedAt, &grantedBy))
+	u, err := scanUser(sqlrow.Suffix(row, &hUserID, &roles, &until, &grantedAt, &grantedBy))
 	if err != nil {
-		return storage.UserAccess{}, notFoundOr("get user access", err)
+		return storage.UserAccess{}, err
 	}
 	a := storage.UserAccess{User: u}
 	if hUserID != nil {

@@ -109,36 +109,48 @@ func (s *Store) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 // code: a plain read, one query in the usual case. Only a replay writes (see
 // recordReplay). Reuse is checked before expiry: a code replayed after it
 // expired still revokes its grant.
-func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, storage.UserAccess, error) {
 	const what = "auth request by code"
 	var (
 		expiresAt time.Time
 		usedAt    *time.Time
+		access    storage.UserAccess
 	)
-	// The join finds nothing for an unknown code, and for a code already
-	// exchanged, whose request the exchange deleted: the code's own row
-	// tells them apart.
-	r, err := scanAuthRequest(sqlrow.Prefix(s.pool.QueryRow(ctx, `SELECT c.expires_at, c.used_at, `+
-		sqlrow.Qualified("r.", authRequestColumns)+`
+	// The join finds nothing for an unknown code, for a code already
+	// exchanged, whose request the exchange deleted, and for a request whose
+	// agent is gone: the code's own row tells them apart. The agent and its
+	// habilitation come in the same read: the token request needs them.
+	row := s.pool.QueryRow(ctx, `SELECT c.expires_at, c.used_at, `+sqlrow.Qualified("r.", authRequestColumns)+`, `+userAccessColumns+`
 		FROM auth_codes c JOIN auth_requests r ON r.id = c.auth_request_id
-		WHERE c.code_hash = $1`, codeHash), &expiresAt, &usedAt))
+			JOIN users u ON u.id = r.user_id
+			LEFT JOIN habilitations h
+				ON h.user_id = u.id AND h.client_id = r.client_id AND (h.until IS NULL OR h.until > $2)
+		WHERE c.code_hash = $1`, codeHash, now)
+	r, err := scanAuthRequest(sqlrow.Then(sqlrow.Prefix(row, &expiresAt, &usedAt), func(rest sqlrow.Scanner) error {
+		var err error
+		access, err = scanUserAccess(rest, "")
+		return err
+	}))
 	if errors.Is(err, pgx.ErrNoRows) {
-		r = storage.AuthRequest{} // zero: the request is gone
+		r = storage.AuthRequest{} // zero: the request or its agent is gone
 		err = s.pool.QueryRow(ctx, `SELECT expires_at, used_at FROM auth_codes WHERE code_hash = $1`,
 			codeHash).Scan(&expiresAt, &usedAt)
 	}
 	if err != nil {
-		return storage.AuthRequest{}, notFoundOr(what, err)
+		return storage.AuthRequest{}, storage.UserAccess{}, notFoundOr(what, err)
 	}
 	switch {
 	case usedAt != nil:
-		return storage.AuthRequest{}, s.withTx(ctx, func(tx pgx.Tx) error { return recordReplay(ctx, tx, codeHash, now, what) })
+		return storage.AuthRequest{}, storage.UserAccess{}, s.withTx(ctx, func(tx pgx.Tx) error { return recordReplay(ctx, tx, codeHash, now, what) })
 	case !expiresAt.After(now):
-		return storage.AuthRequest{}, notFound(what + ": code expired")
+		return storage.AuthRequest{}, storage.UserAccess{}, notFound(what + ": code expired")
 	case r.ID == "":
-		return storage.AuthRequest{}, notFound(what + ": auth request gone")
+		return storage.AuthRequest{}, storage.UserAccess{}, notFound(what + ": auth request gone")
 	}
-	return r, nil
+	if access.Habilitation != nil {
+		access.Habilitation.ClientID = r.ClientID
+	}
+	return r, access, nil
 }
 
 // exchangeCode redeems a code ($1) at $2 for its auth request $3, deletes

@@ -160,7 +160,7 @@ func TestCodeReplayRevocationIsCommitted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.AuthRequestByCode(ctx, "code-ar-read", now); !errors.Is(err, storage.ErrAlreadyUsed) {
+	if _, _, err := s.AuthRequestByCode(ctx, "code-ar-read", now); !errors.Is(err, storage.ErrAlreadyUsed) {
 		t.Fatalf("replay read: %v, want ErrAlreadyUsed", err)
 	}
 	at, rt := internalTokenPair("ar-exchange", "u", 2, now)

@@ -51,7 +51,7 @@ func TestUpgradeFromVersion1KeepsData(t *testing.T) {
 	if err := s.CreateTokens(ctx, at, nil); err != nil {
 		t.Fatalf("CreateTokens: %v", err)
 	}
-	if _, err := s.AuthRequestByCode(ctx, "code-1", now); !errors.Is(err, storage.ErrAlreadyUsed) {
+	if _, _, err := s.AuthRequestByCode(ctx, "code-1", now); !errors.Is(err, storage.ErrAlreadyUsed) {
 		t.Errorf("AuthRequestByCode replayed after the upgrade: %v, want ErrAlreadyUsed", err)
 	}
 	if _, err := s.GetAccessToken(ctx, at.ID, now); !errors.Is(err, storage.ErrNotFound) {

@@ -71,18 +71,30 @@ func (s *Store) GetHabilitation(ctx context.Context, userID, clientID string, no
 // one query: the outer join leaves the habilitation's columns NULL when there
 // is none (or it ended), and no row at all only when the agent is unknown.
 func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now time.Time) (storage.UserAccess, error) {
+	a, err := scanUserAccess(s.r.QueryRowContext(ctx, `SELECT `+userAccessColumns+`
+		FROM users u LEFT JOIN habilitations h
+			ON h.user_id = u.id AND h.client_id = ? AND (h.until IS NULL OR h.until > ?)
+		WHERE u.id = ?`, clientID, ms(now), userID), clientID)
+	if err != nil {
+		return storage.UserAccess{}, dbError("get user access", err)
+	}
+	return a, nil
+}
+
+// userAccessColumns are an agent's columns (alias u) and those of its
+// habilitation (alias h, LEFT JOINed: NULL when there is none), as
+// scanUserAccess reads them.
+var userAccessColumns = sqlrow.Qualified("u.", userColumns) + `, h.user_id, h.roles, h.until, h.granted_at, h.granted_by`
+
+// scanUserAccess reads userAccessColumns; the habilitation is clientID's.
+func scanUserAccess(row rowScanner, clientID string) (storage.UserAccess, error) {
 	var (
 		hUserID, roles, grantedBy sql.NullString
 		until, grantedAt          *time.Time
 	)
-	u, err := scanUser(sqlrow.Suffix(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`,
-			h.user_id, h.roles, h.until, h.granted_at, h.granted_by
-		FROM users u LEFT JOIN habilitations h
-			ON h.user_id = u.id AND h.client_id = ? AND (h.until IS NULL OR h.until > ?)
-		WHERE u.id = ?`, clientID, ms(now), userID),
-		&hUserID, &roles, msTimePtr{&until}, msTimePtr{&grantedAt}, &grantedBy))
+	u, err := scanUser(sqlrow.Suffix(row, &hUserID, &roles, msTimePtr{&until}, msTimePtr{&grantedAt}, &grantedBy))
 	if err != nil {
-		return storage.UserAccess{}, dbError("get user access", err)
+		return storage.UserAccess{}, err
 	}
 	a := storage.UserAccess{User: u}
 	if !hUserID.Valid {
@@ -93,7 +105,7 @@ func (s *Store) GetUserAccess(ctx context.Context, userID, clientID string, now 
 		h.GrantedAt = *grantedAt
 	}
 	if err := (*jsonList)(&h.Roles).Scan(roles.String); err != nil {
-		return storage.UserAccess{}, dbError("get user access", err)
+		return storage.UserAccess{}, err
 	}
 	a.Habilitation = &h
 	return a, nil

@@ -99,36 +99,49 @@ func insertAuthCode(ctx context.Context, q querier, c storage.AuthCode) error {
 // consuming the code. Only a replay writes (see recordReplay). Reuse is
 // checked before expiry: a code replayed after it expired still revokes its
 // grant.
-func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, storage.UserAccess, error) {
 	const what = "auth request by code"
 	var (
 		expiresAt int64
 		usedAt    sql.NullInt64
+		access    storage.UserAccess
 	)
-	// The usual case, a code not yet exchanged, is one read. The join finds
-	// nothing for an unknown code, and for a code already exchanged, whose
-	// request the exchange deleted: the code's own row tells them apart.
-	r, err := scanAuthRequest(sqlrow.Prefix(s.r.QueryRowContext(ctx, `SELECT c.expires_at, c.used_at, `+
-		sqlrow.Qualified("r.", authRequestColumns)+`
+	// The usual case, a code not yet exchanged, is one read, with the agent
+	// and its habilitation that the token request needs. The join finds
+	// nothing for an unknown code, for a code already exchanged, whose
+	// request the exchange deleted, and for a request whose agent is gone:
+	// the code's own row tells them apart.
+	row := s.r.QueryRowContext(ctx, `SELECT c.expires_at, c.used_at, `+sqlrow.Qualified("r.", authRequestColumns)+`, `+userAccessColumns+`
 		FROM auth_codes c JOIN auth_requests r ON r.id = c.auth_request_id
-		WHERE c.code_hash = ?`, codeHash), &expiresAt, &usedAt))
+			JOIN users u ON u.id = r.user_id
+			LEFT JOIN habilitations h
+				ON h.user_id = u.id AND h.client_id = r.client_id AND (h.until IS NULL OR h.until > ?)
+		WHERE c.code_hash = ?`, ms(now), codeHash)
+	r, err := scanAuthRequest(sqlrow.Then(sqlrow.Prefix(row, &expiresAt, &usedAt), func(rest sqlrow.Scanner) error {
+		var err error
+		access, err = scanUserAccess(rest, "")
+		return err
+	}))
 	if errors.Is(err, sql.ErrNoRows) {
-		r = storage.AuthRequest{} // zero: the request is gone
+		r = storage.AuthRequest{} // zero: the request or its agent is gone
 		err = s.r.QueryRowContext(ctx, `SELECT expires_at, used_at FROM auth_codes WHERE code_hash = ?`,
 			codeHash).Scan(&expiresAt, &usedAt)
 	}
 	if err != nil {
-		return storage.AuthRequest{}, dbError(what, err)
+		return storage.AuthRequest{}, storage.UserAccess{}, dbError(what, err)
 	}
 	switch {
 	case usedAt.Valid:
-		return storage.AuthRequest{}, s.writeTx(ctx, func(tx *txConn) error { return recordReplay(ctx, tx, codeHash, now, what) })
+		return storage.AuthRequest{}, storage.UserAccess{}, s.writeTx(ctx, func(tx *txConn) error { return recordReplay(ctx, tx, codeHash, now, what) })
 	case expiresAt <= ms(now):
-		return storage.AuthRequest{}, notFound(what + ": code expired")
+		return storage.AuthRequest{}, storage.UserAccess{}, notFound(what + ": code expired")
 	case r.ID == "":
-		return storage.AuthRequest{}, notFound(what + ": auth request gone")
+		return storage.AuthRequest{}, storage.UserAccess{}, notFound(what + ": auth request gone")
 	}
-	return r, nil
+	if access.Habilitation != nil {
+		access.Habilitation.ClientID = r.ClientID
+	}
+	return r, access, nil
 }
 
 // ExchangeAuthCode redeems the code, stores the tokens and deletes the auth

@@ -15,6 +15,7 @@ func authRequestBehaviours() []behaviour {
 		{"Complete", testAuthRequestComplete},
 		{"CreateCompletedWithCode", testAuthRequestCreateWithCode},
 		{"CompleteWithCode", testAuthRequestCompleteWithCode},
+		{"ByCodeWithAccess", testAuthRequestByCodeWithAccess},
 		{"Delete", testAuthRequestDelete},
 	}
 }
@@ -30,7 +31,7 @@ func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
 	code := storage.AuthCode{CodeHash: "hash-sso", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
 	mustOK(t, s.CreateAuthRequestWithCode(ctx, r, code), "CreateAuthRequestWithCode")
 
-	got, err := s.AuthRequestByCode(ctx, code.CodeHash, now)
+	got, _, err := s.AuthRequestByCode(ctx, code.CodeHash, now)
 	mustOK(t, err, "AuthRequestByCode")
 	assertSame(t, "request found by its code", got, r)
 	got, err = s.GetAuthRequest(ctx, r.ID, now)
@@ -42,7 +43,7 @@ func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
 	if err := s.CreateAuthRequestWithCode(ctx, r, dup); err == nil {
 		t.Fatal("CreateAuthRequestWithCode accepted a duplicate request id")
 	}
-	_, err = s.AuthRequestByCode(ctx, dup.CodeHash, now)
+	_, _, err = s.AuthRequestByCode(ctx, dup.CodeHash, now)
 	wantErr(t, err, storage.ErrNotFound, "the code of a refused request")
 }
 
@@ -61,7 +62,7 @@ func testAuthRequestCompleteWithCode(t *testing.T, s storage.Store) {
 	amr := []string{"pwd"}
 	code := storage.AuthCode{CodeHash: "hash-1", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
 	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-1", authTime, amr, code, now), "CompleteAuthRequestWithCode")
-	got, err := s.AuthRequestByCode(ctx, code.CodeHash, now)
+	got, _, err := s.AuthRequestByCode(ctx, code.CodeHash, now)
 	mustOK(t, err, "AuthRequestByCode")
 	want := r
 	want.UserID, want.SessionID, want.AuthTime, want.AMR, want.Done = "u-1", "sess-1", authTime, amr, true
@@ -80,7 +81,7 @@ func testAuthRequestCompleteWithCode(t *testing.T, s storage.Store) {
 		lost := storage.AuthCode{CodeHash: "hash-" + name, AuthRequestID: c.id, ExpiresAt: c.now.Add(time.Minute)}
 		err := s.CompleteAuthRequestWithCode(ctx, c.id, "u-1", "sess-1", authTime, amr, lost, c.now)
 		wantErr(t, err, storage.ErrNotFound, "CompleteAuthRequestWithCode "+name)
-		_, err = s.AuthRequestByCode(ctx, lost.CodeHash, c.now)
+		_, _, err = s.AuthRequestByCode(ctx, lost.CodeHash, c.now)
 		wantErr(t, err, storage.ErrNotFound, "the code of a "+name+" request")
 	}
 	got, err = s.GetAuthRequest(ctx, other.ID, now)
@@ -225,7 +226,7 @@ func testCodeReadDoesNotConsume(t *testing.T, s storage.Store) {
 	ar := codeWorld(t, s, now)
 
 	for i := range 2 {
-		got, err := s.AuthRequestByCode(ctx, "code-1", now.Add(time.Duration(i+1)*time.Second))
+		got, _, err := s.AuthRequestByCode(ctx, "code-1", now.Add(time.Duration(i+1)*time.Second))
 		mustOK(t, err, fmt.Sprintf("AuthRequestByCode, read %d", i+1))
 		assertSame(t, "auth request of the code", got, ar)
 	}
@@ -282,13 +283,13 @@ func testCodeReplayRevokesGrant(t *testing.T, s storage.Store) {
 	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode")
 
 	// A replay is recognised although the auth request is gone.
-	_, err := s.AuthRequestByCode(ctx, "code-1", now.Add(20*time.Second))
+	_, _, err := s.AuthRequestByCode(ctx, "code-1", now.Add(20*time.Second))
 	wantErr(t, err, storage.ErrAlreadyUsed, "AuthRequestByCode after the exchange")
 	assertGrantRevoked(t, s, at, rt, now.Add(20*time.Second))
 	assertGrantLive(t, s, otherAT, otherRT, now.Add(20*time.Second))
 
 	// Again, and through the exchange itself: refused, no token stored.
-	_, err = s.AuthRequestByCode(ctx, "code-1", now.Add(30*time.Second))
+	_, _, err = s.AuthRequestByCode(ctx, "code-1", now.Add(30*time.Second))
 	wantErr(t, err, storage.ErrAlreadyUsed, "AuthRequestByCode a third time")
 	late, lateRT := codeTokens(ar, "late", now.Add(30*time.Second))
 	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", late, &lateRT, now.Add(30*time.Second)), storage.ErrAlreadyUsed,
@@ -304,20 +305,20 @@ func testCodeExpiredOrUnknown(t *testing.T, s storage.Store) {
 	ar := codeWorld(t, s, now)
 	expired := now.Add(2 * time.Minute)
 
-	_, err := s.AuthRequestByCode(ctx, "code-1", expired)
+	_, _, err := s.AuthRequestByCode(ctx, "code-1", expired)
 	wantErr(t, err, storage.ErrNotFound, "AuthRequestByCode expired")
 	at, rt := codeTokens(ar, "1", expired)
 	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, expired), storage.ErrNotFound, "ExchangeAuthCode expired")
 	_, err = s.GetAccessToken(ctx, at.ID, expired)
 	wantErr(t, err, storage.ErrNotFound, "GetAccessToken of the expired exchange")
 
-	_, err = s.AuthRequestByCode(ctx, "code-unknown", now)
+	_, _, err = s.AuthRequestByCode(ctx, "code-unknown", now)
 	wantErr(t, err, storage.ErrNotFound, "AuthRequestByCode unknown")
 	wantErr(t, s.ExchangeAuthCode(ctx, "code-unknown", at, &rt, now), storage.ErrNotFound, "ExchangeAuthCode unknown")
 
 	// The refused exchanges consumed nothing: the code still works while
 	// it is valid.
-	got, err := s.AuthRequestByCode(ctx, "code-1", now.Add(10*time.Second))
+	got, _, err := s.AuthRequestByCode(ctx, "code-1", now.Add(10*time.Second))
 	mustOK(t, err, "AuthRequestByCode before expiry, after the refusals")
 	assertSame(t, "auth request of the code", got, ar)
 }
@@ -332,7 +333,7 @@ func testCodeExpiredReplay(t *testing.T, s storage.Store) {
 	mustOK(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), "ExchangeAuthCode")
 
 	expired := now.Add(2 * time.Minute)
-	_, err := s.AuthRequestByCode(ctx, "code-1", expired)
+	_, _, err := s.AuthRequestByCode(ctx, "code-1", expired)
 	wantErr(t, err, storage.ErrAlreadyUsed, "AuthRequestByCode of a used code, expired")
 	assertGrantRevoked(t, s, at, rt, expired)
 }
@@ -357,7 +358,7 @@ func testCodeAuthRequestGone(t *testing.T, s storage.Store) {
 	ar := codeWorld(t, s, now)
 	mustOK(t, s.DeleteAuthRequest(ctx, ar.ID), "DeleteAuthRequest")
 
-	_, err := s.AuthRequestByCode(ctx, "code-1", now.Add(10*time.Second))
+	_, _, err := s.AuthRequestByCode(ctx, "code-1", now.Add(10*time.Second))
 	wantErr(t, err, storage.ErrNotFound, "AuthRequestByCode whose auth request is gone")
 	at, rt := codeTokens(ar, "1", now.Add(10*time.Second))
 	wantErr(t, s.ExchangeAuthCode(ctx, "code-1", at, &rt, now.Add(10*time.Second)), storage.ErrNotFound,
@@ -405,7 +406,7 @@ func testCodeTokenRequestsRacing(t *testing.T, s storage.Store) {
 		var ats [2]storage.AccessToken
 		var rts [2]storage.RefreshToken
 		errs := race(2, func(i int) error {
-			got, err := s.AuthRequestByCode(ctx, code, now)
+			got, _, err := s.AuthRequestByCode(ctx, code, now)
 			if err != nil {
 				return err
 			}
@@ -432,4 +433,51 @@ func addSignedIn(t *testing.T, s storage.Store, now time.Time) {
 	addClient(t, s, "portail", now)
 	addUser(t, s, "u-1", "agent@example.fr", now)
 	addSession(t, s, "sess-1", "u-1", now)
+}
+
+// testAuthRequestByCodeWithAccess: the code's request comes with its agent
+// and the agent's habilitation for the request's client that holds at now,
+// as GetUserAccess gives them.
+func testAuthRequestByCodeWithAccess(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addSignedIn(t, s, now)
+	addClient(t, s, "paie", now)
+	r := newAuthRequest("ar-sso", "portail", now)
+	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = "u-1", "sess-1", now, []string{"pwd"}, true
+	code := storage.AuthCode{CodeHash: "hash-sso", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Hour)}
+	mustOK(t, s.CreateAuthRequestWithCode(ctx, r, code), "CreateAuthRequestWithCode")
+	same := func(what string, at time.Time) {
+		t.Helper()
+		_, got, err := s.AuthRequestByCode(ctx, code.CodeHash, at)
+		mustOK(t, err, "AuthRequestByCode "+what)
+		want, err := s.GetUserAccess(ctx, "u-1", "portail", at)
+		mustOK(t, err, "GetUserAccess "+what)
+		assertSame(t, "access with the code's request, "+what, got, want)
+	}
+
+	same("without habilitation", now)
+	_, access, _ := s.AuthRequestByCode(ctx, code.CodeHash, now)
+	if access.User.Email != "agent@example.fr" || access.Habilitation != nil {
+		t.Fatalf("access without habilitation: %+v", access)
+	}
+	// Another client's habilitation is not this request's.
+	addHabilitation(t, s, "u-1", "paie", now)
+	same("with a habilitation for another client", now)
+	h := addHabilitation(t, s, "u-1", "portail", now)
+	same("with a habilitation", now)
+	_, access, _ = s.AuthRequestByCode(ctx, code.CodeHash, now)
+	if access.Habilitation == nil || access.Habilitation.ClientID != "portail" {
+		t.Fatalf("the request's habilitation is missing: %+v", access.Habilitation)
+	}
+	// A habilitation that ends before the code does.
+	until := now.Add(30 * time.Minute)
+	h.Until = &until
+	mustOK(t, s.GrantHabilitation(ctx, h), "GrantHabilitation ending in 30 minutes")
+	later := until.Add(time.Second)
+	same("after the habilitation ended", later)
+	_, access, _ = s.AuthRequestByCode(ctx, code.CodeHash, later)
+	if access.Habilitation != nil {
+		t.Fatalf("an ended habilitation came with the code: %+v", access.Habilitation)
+	}
 }

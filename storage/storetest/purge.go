@@ -165,8 +165,10 @@ func testPurgeCodes(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	addClient(t, s, "portail", now)
+	addUser(t, s, "u-1", "agent@example.fr", now)
 	ar := newAuthRequest("ar-1", "portail", now)
 	ar.ExpiresAt = now.Add(24 * time.Hour)
+	ar.UserID, ar.Done = "u-1", true // codes go to completed requests
 	mustOK(t, s.CreateAuthRequest(ctx, ar), "CreateAuthRequest")
 	for _, c := range []storage.AuthCode{
 		{CodeHash: "code-expired-2h", AuthRequestID: ar.ID, ExpiresAt: now.Add(-2 * time.Hour)},
@@ -181,7 +183,7 @@ func testPurgeCodes(t *testing.T, s storage.Store) {
 	if n != 1 {
 		t.Errorf("PurgeExpired removed %d rows, want 1 (the code expired two hours ago)", n)
 	}
-	_, err = s.AuthRequestByCode(ctx, "code-live", now)
+	_, _, err = s.AuthRequestByCode(ctx, "code-live", now)
 	mustOK(t, err, "AuthRequestByCode of the live code after purge")
 
 	// 51 minutes later the code that expired 10 minutes before the first

@@ -27,6 +27,19 @@ func Prefix(row Scanner, dest ...any) Scanner { return around{row: row, before: 
 // Suffix is row with dest scanned after the columns its caller asks for.
 func Suffix(row Scanner, dest ...any) Scanner { return around{row: row, after: dest} }
 
+// Then is row for the scan function of a record whose columns are followed,
+// in the same row, by another record's: when that function scans its
+// columns, next scans the rest with its own scan function. Each function
+// keeps its own way of reading its record, and the row is read once.
+func Then(row Scanner, next func(rest Scanner) error) Scanner { return then{row: row, next: next} }
+
+type then struct {
+	row  Scanner
+	next func(Scanner) error
+}
+
+func (t then) Scan(dest ...any) error { return t.next(Prefix(t.row, dest...)) }
+
 type around struct {
 	row           Scanner
 	before, after []any

@@ -32,3 +32,15 @@ func TestQualified(t *testing.T) {
 		t.Fatalf("Qualified = %q", got)
 	}
 }
+
+func TestThenScansTheRestWithTheNextFunction(t *testing.T) {
+	var first, own1, own2, rest1, rest2 int
+	r := &recorder{}
+	next := func(rest Scanner) error { return Suffix(rest, &rest2).Scan(&rest1) }
+	if err := Then(Prefix(r, &first), next).Scan(&own1, &own2); err != nil {
+		t.Fatal(err)
+	}
+	if want := []any{&first, &own1, &own2, &rest1, &rest2}; !reflect.DeepEqual(r.got, want) {
+		t.Fatalf("Then scanned %v, want %v", r.got, want)
+	}
+}
