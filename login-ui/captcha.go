@@ -72,20 +72,24 @@ func newCaptchaMaker(length int, testAnswer string, key []byte) (*captchaMaker, 
 	return &captchaMaker{length: length, testAnswer: testAnswer, key: key, driver: driver}, nil
 }
 
-// imageChallenge returns a new text and its drawing as a data: URI.
-func (m *captchaMaker) imageChallenge() (answer string, image template.URL, err error) {
-	answer = m.testAnswer
-	if answer == "" {
-		if answer, err = randomText(m.length, captchaAlphabet); err != nil {
-			return "", "", err
-		}
+// imageText returns a new text for an image challenge. It is drawn apart
+// (drawImage), once the throttle has let the challenge be stored: the
+// drawing is most of a challenge's cost.
+func (m *captchaMaker) imageText() (string, error) {
+	if m.testAnswer != "" {
+		return m.testAnswer, nil
 	}
-	item, err := m.driver.DrawCaptcha(answer)
+	return randomText(m.length, captchaAlphabet)
+}
+
+// drawImage draws text as a data: URI.
+func (m *captchaMaker) drawImage(text string) (template.URL, error) {
+	item, err := m.driver.DrawCaptcha(text)
 	if err != nil {
-		return "", "", fmt.Errorf("drawing captcha: %w", err)
+		return "", fmt.Errorf("drawing captcha: %w", err)
 	}
 	// The URI is ours (a base64 PNG), hence safe in src.
-	return answer, template.URL(item.EncodeB64string()), nil
+	return template.URL(item.EncodeB64string()), nil
 }
 
 // questionChallenge returns a new question (a message of the catalog) and

@@ -14,7 +14,11 @@ func BenchmarkCaptchaImage(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_, img, err := m.imageChallenge()
+		text, err := m.imageText()
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, err := m.drawImage(text)
 		if err != nil || !strings.HasPrefix(string(img), "data:image/png;base64,") {
 			b.Fatalf("image: %v", err)
 		}

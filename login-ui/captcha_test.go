@@ -22,7 +22,11 @@ func TestCaptchaTextIsRandomFromTheAlphabet(t *testing.T) {
 	seen := map[string]bool{}
 	var lower, upper bool
 	for i := 0; i < 50; i++ {
-		answer, img, err := m.imageChallenge()
+		answer, err := m.imageText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := m.drawImage(answer)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +85,7 @@ func TestCaptchaTestAnswerIsDrawnAndAsked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if answer, _, _ := m.imageChallenge(); answer != "Zz9" {
+	if answer, _ := m.imageText(); answer != "Zz9" {
 		t.Errorf("image answer %q", answer)
 	}
 	if _, answer, _ := m.questionChallenge(); answer != "Zz9" {
@@ -91,12 +95,11 @@ func TestCaptchaTestAnswerIsDrawnAndAsked(t *testing.T) {
 
 type noChallenges struct{}
 
-func (noChallenges) CreateChallenge(context.Context, storage.Challenge) error { return errBoom }
+func (noChallenges) CreateCountedChallenge(context.Context, string, time.Duration, int64, storage.Challenge, time.Time) (int64, error) {
+	return 0, errBoom
+}
 func (noChallenges) ConsumeChallenge(context.Context, string, time.Time) (storage.Challenge, error) {
 	return storage.Challenge{}, errBoom
-}
-func (noChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
-	return 0, errBoom
 }
 func (noChallenges) AddFailure(context.Context, string, int, time.Time) (storage.Throttle, error) {
 	return storage.Throttle{}, errBoom

@@ -178,29 +178,34 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, v *view, 
 // the form shows of it; drawn is false beyond the per-address throttle.
 func (h *Handler) newChallenge(ctx context.Context, r *http.Request, kind, token string) (ch challengeView, question message, drawn bool, err error) {
 	now := h.now()
-	n, err := h.challenges.HitCounter(ctx, "captcha:new:"+h.clientIP(r), captchaWindow, now)
-	if err != nil {
-		return challengeView{}, message{}, false, fmt.Errorf("counting challenges: %w", err)
-	}
-	if n > maxChallengesPerWindow {
-		return challengeView{}, message{}, false, nil
-	}
 	ch = challengeView{ID: storage.NewID(), Kind: kind}
 	var answer string
 	if kind == storage.ChallengeQuestion {
 		question, answer, err = h.captcha.questionChallenge()
 	} else {
-		answer, ch.Image, err = h.captcha.imageChallenge()
+		answer, err = h.captcha.imageText()
 	}
 	if err != nil {
 		return challengeView{}, message{}, false, err
 	}
-	err = h.challenges.CreateChallenge(ctx, storage.Challenge{
-		ID: ch.ID, Kind: kind, AnswerHash: h.captcha.answerHash(answer),
-		BindingHash: h.captcha.bindingHash(token), CreatedAt: now, ExpiresAt: now.Add(h.cfg.CaptchaTTL),
-	})
+	// The per-address count and the challenge it allows in one write; the
+	// image is drawn only once the challenge is stored, so that an address
+	// over its count costs no drawing.
+	n, err := h.challenges.CreateCountedChallenge(ctx, "captcha:new:"+h.clientIP(r), captchaWindow, maxChallengesPerWindow,
+		storage.Challenge{
+			ID: ch.ID, Kind: kind, AnswerHash: h.captcha.answerHash(answer),
+			BindingHash: h.captcha.bindingHash(token), CreatedAt: now, ExpiresAt: now.Add(h.cfg.CaptchaTTL),
+		}, now)
 	if err != nil {
 		return challengeView{}, message{}, false, fmt.Errorf("storing challenge: %w", err)
+	}
+	if n > maxChallengesPerWindow {
+		return challengeView{}, message{}, false, nil
+	}
+	if kind != storage.ChallengeQuestion {
+		if ch.Image, err = h.captcha.drawImage(answer); err != nil {
+			return challengeView{}, message{}, false, err
+		}
 	}
 	return ch, question, true, nil
 }

@@ -115,14 +115,15 @@ type fuzzChallenges struct {
 	challenges map[string]storage.Challenge
 }
 
-func (c *fuzzChallenges) CreateChallenge(_ context.Context, ch storage.Challenge) error {
+// CreateCountedChallenge: the fuzzer is never throttled either.
+func (c *fuzzChallenges) CreateCountedChallenge(_ context.Context, _ string, _ time.Duration, _ int64, ch storage.Challenge, _ time.Time) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.challenges) > 1000 {
 		clear(c.challenges)
 	}
 	c.challenges[ch.ID] = ch
-	return nil
+	return 1, nil
 }
 
 func (c *fuzzChallenges) ConsumeChallenge(_ context.Context, id string, _ time.Time) (storage.Challenge, error) {
@@ -134,10 +135,6 @@ func (c *fuzzChallenges) ConsumeChallenge(_ context.Context, id string, _ time.T
 	}
 	delete(c.challenges, id)
 	return ch, nil
-}
-
-func (c *fuzzChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
-	return 1, nil
 }
 
 // The fuzzer is never throttled: it must reach every branch.

@@ -74,9 +74,8 @@ type AuthRequests interface {
 // Challenges stores the CAPTCHA challenges and the throttling counters
 // (storage.Store satisfies it).
 type Challenges interface {
-	CreateChallenge(ctx context.Context, c storage.Challenge) error
+	CreateCountedChallenge(ctx context.Context, key string, window time.Duration, max int64, c storage.Challenge, now time.Time) (int64, error)
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error)
-	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
 	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error)
 	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
 }

@@ -145,6 +145,11 @@ type Store interface {
 
 	// CAPTCHA challenges.
 	CreateChallenge(ctx context.Context, c Challenge) error
+	// CreateCountedChallenge counts one hit on key as HitCounter does and, in
+	// the same write, stores c unless the count is over max; it returns the
+	// count. A CAPTCHA and the per-address throttle that allows it cost one
+	// round trip.
+	CreateCountedChallenge(ctx context.Context, key string, window time.Duration, max int64, c Challenge, now time.Time) (int64, error)
 	// ConsumeChallenge deletes the challenge and returns it, whatever the
 	// answer will be: a challenge can be tried once. Concurrent callers: one
 	// gets it, the others ErrNotFound. Expired: ErrNotFound (and deleted).

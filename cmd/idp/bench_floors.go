@@ -278,14 +278,12 @@ type (
 	floorChallenges struct{}
 )
 
-func (floorChallenges) CreateChallenge(context.Context, storage.Challenge) error { return nil }
+func (floorChallenges) CreateCountedChallenge(context.Context, string, time.Duration, int64, storage.Challenge, time.Time) (int64, error) {
+	return 1, nil
+}
 
 func (floorChallenges) ConsumeChallenge(context.Context, string, time.Time) (storage.Challenge, error) {
 	return storage.Challenge{}, storage.ErrNotFound
-}
-
-func (floorChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
-	return 1, nil
 }
 
 func (floorChallenges) AddFailure(_ context.Context, key string, _ int, now time.Time) (storage.Throttle, error) {

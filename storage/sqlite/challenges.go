@@ -11,11 +11,33 @@ const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expir
 
 // CreateChallenge stores a CAPTCHA challenge.
 func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
-	return s.write(ctx, func(q querier) error {
-		return exec(ctx, q, "create challenge", `INSERT INTO challenges (`+challengeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Kind, c.AnswerHash, c.BindingHash, ms(c.CreatedAt), ms(c.ExpiresAt))
+	return s.write(ctx, func(q querier) error { return insertChallenge(ctx, q, c) })
+}
+
+func insertChallenge(ctx context.Context, q querier, c storage.Challenge) error {
+	return exec(ctx, q, "create challenge", `INSERT INTO challenges (`+challengeColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Kind, c.AnswerHash, c.BindingHash, ms(c.CreatedAt), ms(c.ExpiresAt))
+}
+
+// CreateCountedChallenge counts the hit and stores the challenge unless the
+// count is over max, in one write.
+func (s *Store) CreateCountedChallenge(ctx context.Context, key string, window time.Duration, max int64, c storage.Challenge, now time.Time) (int64, error) {
+	var count int64
+	err := s.write(ctx, func(q querier) error {
+		var err error
+		if count, err = hitCounter(ctx, q, key, window, now); err != nil {
+			return dbError("hit counter", err)
+		}
+		if count > max {
+			return nil
+		}
+		return insertChallenge(ctx, q, c)
 	})
+	if err != nil {
+		return 0, err
+	}
+	return count, nil
 }
 
 // ConsumeChallenge deletes the challenge and returns it: one statement, so of

@@ -32,18 +32,26 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, candidate []
 func (s *Store) HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
 	var count int64
 	err := s.write(ctx, func(q querier) error {
-		return q.QueryRowContext(ctx, `INSERT INTO counters (key, window_start, window_end, count)
-			VALUES (?1, ?2, ?2 + ?3, 1)
-			ON CONFLICT (key) DO UPDATE SET
-				window_start = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END,
-				window_end   = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END + ?3,
-				count        = CASE WHEN counters.window_start + ?3 <= ?2 THEN 1 ELSE counters.count + 1 END
-			RETURNING count`, key, ms(now), window.Milliseconds()).Scan(&count)
+		var err error
+		count, err = hitCounter(ctx, q, key, window, now)
+		return err
 	})
 	if err != nil {
 		return 0, dbError("hit counter", err)
 	}
 	return count, nil
+}
+
+func hitCounter(ctx context.Context, q querier, key string, window time.Duration, now time.Time) (int64, error) {
+	var count int64
+	err := q.QueryRowContext(ctx, `INSERT INTO counters (key, window_start, window_end, count)
+		VALUES (?1, ?2, ?2 + ?3, 1)
+		ON CONFLICT (key) DO UPDATE SET
+			window_start = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END,
+			window_end   = CASE WHEN counters.window_start + ?3 <= ?2 THEN ?2 ELSE counters.window_start END + ?3,
+			count        = CASE WHEN counters.window_start + ?3 <= ?2 THEN 1 ELSE counters.count + 1 END
+		RETURNING count`, key, ms(now), window.Milliseconds()).Scan(&count)
+	return count, err
 }
 
 const signingKeyColumns = `id, algorithm, private_key_encrypted, public_key_jwk, created_at, not_before`

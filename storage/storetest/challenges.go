@@ -13,7 +13,46 @@ func challengeBehaviours() []behaviour {
 		{"ConsumeOnce", testChallengeConsumeOnce},
 		{"ExpiredIsDeleted", testChallengeExpired},
 		{"ConcurrentConsumersOneWinner", testChallengeRace},
+		{"Counted", testChallengeCounted},
 	}
+}
+
+// testChallengeCounted: CreateCountedChallenge counts on the same counter as
+// HitCounter and stores the challenge only while the count is within max.
+func testChallengeCounted(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key, window, max = "captcha:new:192.0.2.7", time.Hour, 2
+	for i, want := range []int64{1, 2, 3} {
+		c := newChallenge(fmt.Sprintf("counted-%d", i), now)
+		n, err := s.CreateCountedChallenge(ctx, key, window, max, c, now)
+		mustOK(t, err, "CreateCountedChallenge")
+		if n != want {
+			t.Fatalf("hit %d: count %d, want %d", i+1, n, want)
+		}
+		got, err := s.ConsumeChallenge(ctx, c.ID, now)
+		if n <= max {
+			mustOK(t, err, "ConsumeChallenge of a counted challenge within max")
+			assertSame(t, "counted challenge", got, c)
+		} else {
+			wantErr(t, err, storage.ErrNotFound, "the challenge of a hit over max")
+		}
+	}
+	n, err := s.HitCounter(ctx, key, window, now)
+	mustOK(t, err, "HitCounter")
+	if n != 4 {
+		t.Fatalf("HitCounter after three counted challenges: %d, want 4", n)
+	}
+	// A new window counts from 1 again, and stores.
+	later := now.Add(window)
+	c := newChallenge("counted-later", later)
+	n, err = s.CreateCountedChallenge(ctx, key, window, max, c, later)
+	mustOK(t, err, "CreateCountedChallenge in a new window")
+	if n != 1 {
+		t.Fatalf("first hit of a new window: %d, want 1", n)
+	}
+	_, err = s.ConsumeChallenge(ctx, c.ID, later)
+	mustOK(t, err, "ConsumeChallenge in a new window")
 }
 
 func testChallengeConsumeOnce(t *testing.T, s storage.Store) {
