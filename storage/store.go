@@ -144,7 +144,6 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, userID string) error
 
 	// CAPTCHA challenges.
-	CreateChallenge(ctx context.Context, c Challenge) error
 	// CreateCountedChallenge counts one hit on key as HitCounter does and, in
 	// the same write, stores c unless the count is over max; it returns the
 	// count. A CAPTCHA and the per-address throttle that allows it cost one

@@ -94,8 +94,9 @@ func TestJanitorPurges(t *testing.T) {
 		}
 		must(st.CreateAuthRequest(e.ctx, storage.AuthRequest{ID: "expired-ar", ClientID: "app1", RedirectURI: app1Redirect,
 			Scopes: []string{"openid"}, ResponseType: "code", CreatedAt: past.Add(-time.Hour), ExpiresAt: past}))
-		must(st.CreateChallenge(e.ctx, storage.Challenge{ID: "expired-ch", Kind: "image", AnswerHash: "x", BindingHash: "y",
-			CreatedAt: past.Add(-time.Hour), ExpiresAt: past}))
+		_, err := st.CreateCountedChallenge(e.ctx, "test:expired-ch", 10*365*24*time.Hour, 1, storage.Challenge{ID: "expired-ch",
+			Kind: "image", AnswerHash: "x", BindingHash: "y", CreatedAt: past.Add(-time.Hour), ExpiresAt: past}, past)
+		must(err)
 		must(st.CreateSession(e.ctx, storage.Session{ID: "expired-se", UserID: agent.ID, Kind: storage.SessionActive,
 			AuthTime: past.Add(-time.Hour), AMR: []string{"pwd"}, CreatedAt: past.Add(-time.Hour), LastSeenAt: past.Add(-time.Hour),
 			IdleExpiresAt: past, AbsoluteExpiresAt: now.Add(time.Hour)}))

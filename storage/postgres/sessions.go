@@ -89,16 +89,6 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 
 const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expires_at`
 
-// CreateChallenge stores a CAPTCHA challenge.
-func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO challenges (`+challengeColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		c.ID, c.Kind, c.AnswerHash, c.BindingHash, c.CreatedAt, c.ExpiresAt)
-	if err != nil {
-		return dbError("create challenge", err)
-	}
-	return nil
-}
-
 // ConsumeChallenge deletes the challenge and returns it. One DELETE ...
 // RETURNING: of concurrent callers only the one whose delete took the row gets
 // it. An expired challenge is deleted too, and reported as ErrNotFound.

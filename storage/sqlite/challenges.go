@@ -9,11 +9,6 @@ import (
 
 const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expires_at`
 
-// CreateChallenge stores a CAPTCHA challenge.
-func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
-	return s.write(ctx, func(q querier) error { return insertChallenge(ctx, q, c) })
-}
-
 func insertChallenge(ctx context.Context, q querier, c storage.Challenge) error {
 	return exec(ctx, q, "create challenge", `INSERT INTO challenges (`+challengeColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?)`,

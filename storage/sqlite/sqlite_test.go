@@ -266,8 +266,8 @@ func TestTwoStoresOnOneFileStayAtomic(t *testing.T) {
 	stores := []*sqlite.Store{a, b}
 	now := time.Date(2026, time.March, 14, 9, 30, 0, 0, time.UTC)
 	challenge := storage.Challenge{ID: "ch-1", Kind: storage.ChallengeImage, AnswerHash: "h", BindingHash: "b", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
-	if err := a.CreateChallenge(ctx, challenge); err != nil {
-		t.Fatalf("CreateChallenge: %v", err)
+	if _, err := a.CreateCountedChallenge(ctx, "test:ch-1", time.Hour, 1, challenge, now); err != nil {
+		t.Fatalf("CreateCountedChallenge: %v", err)
 	}
 
 	const n = 20

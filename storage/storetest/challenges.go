@@ -61,8 +61,8 @@ func testChallengeConsumeOnce(t *testing.T, s storage.Store) {
 	image := newChallenge("ch-1", now)
 	question := newChallenge("ch-2", now.Add(789*time.Microsecond))
 	question.Kind = storage.ChallengeQuestion
-	mustOK(t, s.CreateChallenge(ctx, image), "CreateChallenge image")
-	mustOK(t, s.CreateChallenge(ctx, question), "CreateChallenge question")
+	addChallenge(t, s, image)
+	addChallenge(t, s, question)
 
 	got, err := s.ConsumeChallenge(ctx, "ch-1", now.Add(time.Minute))
 	mustOK(t, err, "ConsumeChallenge")
@@ -81,7 +81,7 @@ func testChallengeExpired(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	c := newChallenge("ch-1", now)
-	mustOK(t, s.CreateChallenge(ctx, c), "CreateChallenge")
+	addChallenge(t, s, c)
 	_, err := s.ConsumeChallenge(ctx, c.ID, c.ExpiresAt.Add(time.Second))
 	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge expired")
 	// It was deleted: even at a time when it was valid, it is gone.
@@ -93,7 +93,7 @@ func testChallengeRace(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	c := newChallenge("ch-1", now)
-	mustOK(t, s.CreateChallenge(ctx, c), "CreateChallenge")
+	addChallenge(t, s, c)
 	got := make([]storage.Challenge, 20)
 	errs := race(20, func(i int) error {
 		var err error

@@ -53,7 +53,7 @@ func testPurge(t *testing.T, s storage.Store) {
 	chOld := newChallenge("ch-old", now.Add(-10*time.Minute))
 	chLive := newChallenge("ch-live", now)
 	for _, c := range []storage.Challenge{chOld, chLive} {
-		mustOK(t, s.CreateChallenge(ctx, c), "CreateChallenge "+c.ID)
+		addChallenge(t, s, c)
 	}
 
 	// Provisional passwords.

@@ -97,6 +97,14 @@ func newSession(id, userID string, now time.Time) storage.Session {
 	}
 }
 
+// addChallenge stores c as the login pages do, under a counter of its own
+// whose window outlasts any test.
+func addChallenge(t *testing.T, s storage.Store, c storage.Challenge) {
+	t.Helper()
+	_, err := s.CreateCountedChallenge(t.Context(), "test:challenge:"+c.ID, 10*365*24*time.Hour, 1, c, c.CreatedAt)
+	mustOK(t, err, "CreateCountedChallenge "+c.ID)
+}
+
 func newChallenge(id string, now time.Time) storage.Challenge {
 	return storage.Challenge{
 		ID:          id,
