@@ -58,6 +58,24 @@ GLOBL rotr16<>(SB), (NOPTR+RODATA), $32
 	VPERMQ $0x4E, c, c    \
 	VPERMQ $0x39, d, d
 
+// One row (128 bytes at off + AX): a, b, c, d = x ⊕ y.
+#define XORROWS(off, a, b, c, d) \
+	VMOVDQU off(SI)(AX*1), a         \
+	VPXOR   off(DX)(AX*1), a, a      \
+	VMOVDQU off+32(SI)(AX*1), b      \
+	VPXOR   off+32(DX)(AX*1), b, b   \
+	VMOVDQU off+64(SI)(AX*1), c      \
+	VPXOR   off+64(DX)(AX*1), c, c   \
+	VMOVDQU off+96(SI)(AX*1), d      \
+	VPXOR   off+96(DX)(AX*1), d, d
+
+// One row back into q (BX) at off + AX.
+#define STOREROWS(off, a, b, c, d) \
+	VMOVDQU a, off(BX)(AX*1)    \
+	VMOVDQU b, off+32(BX)(AX*1) \
+	VMOVDQU c, off+64(BX)(AX*1) \
+	VMOVDQU d, off+96(BX)(AX*1)
+
 // Column col of q (BX) at byte offset off = 16·col: its registers are at
 // off + 128·row; two rows per YMM.
 #define LOADCOL(off, xa, a, xb, b, xc, c, xd, d) \
@@ -94,32 +112,12 @@ prefetch:
 	// q = x ⊕ y with P applied to each row, two rows at a time.
 	XORQ AX, AX
 rows:
-	VMOVDQU 0(SI)(AX*1), Y0
-	VPXOR   0(DX)(AX*1), Y0, Y0
-	VMOVDQU 32(SI)(AX*1), Y1
-	VPXOR   32(DX)(AX*1), Y1, Y1
-	VMOVDQU 64(SI)(AX*1), Y2
-	VPXOR   64(DX)(AX*1), Y2, Y2
-	VMOVDQU 96(SI)(AX*1), Y3
-	VPXOR   96(DX)(AX*1), Y3, Y3
-	VMOVDQU 128(SI)(AX*1), Y4
-	VPXOR   128(DX)(AX*1), Y4, Y4
-	VMOVDQU 160(SI)(AX*1), Y5
-	VPXOR   160(DX)(AX*1), Y5, Y5
-	VMOVDQU 192(SI)(AX*1), Y6
-	VPXOR   192(DX)(AX*1), Y6, Y6
-	VMOVDQU 224(SI)(AX*1), Y7
-	VPXOR   224(DX)(AX*1), Y7, Y7
+	XORROWS(0, Y0, Y1, Y2, Y3)
+	XORROWS(128, Y4, Y5, Y6, Y7)
 	P(Y0, Y1, Y2, Y3, Y12)
 	P(Y4, Y5, Y6, Y7, Y13)
-	VMOVDQU Y0, 0(BX)(AX*1)
-	VMOVDQU Y1, 32(BX)(AX*1)
-	VMOVDQU Y2, 64(BX)(AX*1)
-	VMOVDQU Y3, 96(BX)(AX*1)
-	VMOVDQU Y4, 128(BX)(AX*1)
-	VMOVDQU Y5, 160(BX)(AX*1)
-	VMOVDQU Y6, 192(BX)(AX*1)
-	VMOVDQU Y7, 224(BX)(AX*1)
+	STOREROWS(0, Y0, Y1, Y2, Y3)
+	STOREROWS(128, Y4, Y5, Y6, Y7)
 	ADDQ    $256, AX
 	CMPQ    AX, $1024
 	JB      rows
