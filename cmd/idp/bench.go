@@ -182,11 +182,7 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 					"http.trusted_proxies so that each browser's X-Forwarded-For counts")
 			}
 		}
-		if name == "login" && used.hashesPerSecond > 0 {
-			notes = append(notes, fmt.Sprintf("login: %d hashes at once alone reach %.1f/s here (%.0f%% of the hash bound): "+
-				"the logins reached %.0f%% of that", cores, used.hashesPerSecond, 100*used.hashesPerSecond/bound,
-				100*res.perSecond()/used.hashesPerSecond))
-		}
+		notes = append(notes, ceilingNotes(name, used, cores, bound, res.perSecond())...)
 		if name == "login" && used.hash > 0 {
 			notes = append(notes, fmt.Sprintf("login: p50 = %.1f×, p99 = %.1f× one hash's CPU time",
 				float64(percentile(res.latencies, 0.50))/float64(used.hash), float64(percentile(res.latencies, 0.99))/float64(used.hash)))

@@ -39,6 +39,7 @@ func TestBenchCommand(t *testing.T) {
 		}
 		for _, want := range []string{"setup: client bench-", "setup: 5 agents imported", "setup: 1200 audit events appended",
 			"3 workers (login: 2)", "floors (CPU time of one): password hash", "ID-token signature", "CAPTCHA page", "login: p50 =",
+			"login: a hash and a signature on each core, nothing else, reach", "forgot: 2 CAPTCHA pages at once alone reach",
 			"server memory after discovery: RSS"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("output lacks %q:\n%s", want, out)
@@ -126,16 +127,41 @@ func TestBenchHelpDefaults(t *testing.T) {
 
 // A scenario is measured against the mean of its floor before and after it.
 func TestBenchBoundUsesMeanFloor(t *testing.T) {
-	before := benchFloors{hash: 10 * time.Millisecond, sign: time.Millisecond, captcha: 2 * time.Millisecond, hashesPerSecond: 150}
-	after := benchFloors{hash: 30 * time.Millisecond, sign: 3 * time.Millisecond, captcha: 4 * time.Millisecond, hashesPerSecond: 50}
+	before := benchFloors{hash: 10 * time.Millisecond, sign: time.Millisecond, captcha: 2 * time.Millisecond,
+		hashesPerSecond: 150, loginsCeiling: 140, pagesPerSecond: 900}
+	after := benchFloors{hash: 30 * time.Millisecond, sign: 3 * time.Millisecond, captcha: 4 * time.Millisecond,
+		hashesPerSecond: 50, loginsCeiling: 40, pagesPerSecond: 500}
 	mean := before.meanWith(after)
 	for name, want := range map[string]float64{"login": 2 / 0.020, "sso": 2 / 0.002, "refresh": 2 / 0.002, "forgot": 2 / 0.003, "discovery": 0} {
 		if got := scenarioBound(name, mean, 2); math.Abs(got-want) > 1e-6 {
 			t.Errorf("%s: bound %.3f/s, want %.3f/s", name, got, want)
 		}
 	}
-	if mean.hashesPerSecond != 100 {
-		t.Errorf("hashes at once: %.1f/s, want the mean 100/s", mean.hashesPerSecond)
+	if mean.hashesPerSecond != 100 || mean.loginsCeiling != 90 || mean.pagesPerSecond != 700 {
+		t.Errorf("at once: hashes %.1f/s, hash and signature %.1f/s, pages %.1f/s; want the means 100, 90 and 700/s",
+			mean.hashesPerSecond, mean.loginsCeiling, mean.pagesPerSecond)
+	}
+}
+
+// The ceilings are said against the bound and against the scenario's rate.
+func TestCeilingNotes(t *testing.T) {
+	f := benchFloors{hashesPerSecond: 180, loginsCeiling: 160, pagesPerSecond: 450}
+	login := strings.Join(ceilingNotes("login", f, 2, 200, 120), "\n")
+	for _, want := range []string{"2 hashes at once alone reach 180.0/s here (90% of the bound): the logins reached 67% of that",
+		"a hash and a signature on each core, nothing else, reach 160.0/s here (80% of the bound): the most logins can reach here; they reached 75% of that"} {
+		if !strings.Contains(login, want) {
+			t.Errorf("login notes lack %q:\n%s", want, login)
+		}
+	}
+	forgot := strings.Join(ceilingNotes("forgot", f, 2, 500, 300), "\n")
+	if want := "2 CAPTCHA pages at once alone reach 450.0/s here (90% of the bound): the scenario reached 67% of that"; !strings.Contains(forgot, want) {
+		t.Errorf("forgot notes lack %q:\n%s", want, forgot)
+	}
+	if n := ceilingNotes("sso", f, 2, 2000, 900); len(n) != 0 {
+		t.Errorf("sso has no ceiling note, got %q", n)
+	}
+	if n := ceilingNotes("login", f, 2, 0, 120); len(n) != 0 {
+		t.Errorf("no bound, no note; got %q", n)
 	}
 }
 
