@@ -11,13 +11,14 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// clientCacheTTL bounds how long an instance trusts a client it has read:
-// a client removed, restricted or re-registered through another process
-// (`idp client ...`, another instance) is seen within this delay. A token
-// request reads its client two or three times; clients change a few times a
-// year. A client never seen is read at once, so a new registration works
-// immediately everywhere.
-const clientCacheTTL = 10 * time.Second
+// clientCacheTTL bounds how long an instance trusts a client it has read
+// when no change reaches it: changes themselves are seen within a second
+// (changeWatcher drops the cache when the clients' generation moves). The
+// TTL is the safety net for a change the generations cannot show, such as a
+// database restored from a backup. A token request reads its client two or
+// three times; clients change a few times a year. A client never seen is
+// read at once, so a new registration works immediately everywhere.
+const clientCacheTTL = 5 * time.Minute
 
 // clientCache keeps the registered clients an instance has read. Only
 // clients that exist are kept, so unknown ids (anyone can send them) cost a
@@ -29,6 +30,9 @@ type clientCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]cachedClient
+	// epoch counts invalidations: a read that began before one may have
+	// seen the client as it was before the change, so it is not kept.
+	epoch uint64
 }
 
 type cachedClient struct {
@@ -51,6 +55,7 @@ func (c *clientCache) get(ctx context.Context, id string) (storage.Client, error
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[id]
+	epoch := c.epoch
 	c.mu.RUnlock()
 	if ok && now.Sub(e.loaded) < c.ttl && !now.Before(e.loaded) {
 		return e.c, nil
@@ -66,7 +71,17 @@ func (c *clientCache) get(ctx context.Context, id string) (storage.Client, error
 		return storage.Client{}, err
 	}
 	c.mu.Lock()
-	c.entries[id] = cachedClient{c: cl, loaded: now}
+	if c.epoch == epoch {
+		c.entries[id] = cachedClient{c: cl, loaded: now}
+	}
 	c.mu.Unlock()
 	return cl, nil
+}
+
+// invalidate forgets every client: the next request for each reads it again.
+func (c *clientCache) invalidate() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.epoch++
+	c.mu.Unlock()
 }

@@ -22,11 +22,11 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// keyCacheTTL bounds how long an instance trusts its cached key set before
-// reading the table again: that is how a rotation made by another instance
-// reaches this one. Rotation publishes keys well ahead (publish_ahead), so a
-// short delay here is harmless.
-const keyCacheTTL = 30 * time.Second
+// keyCacheTTL bounds how long an instance trusts its cached key set when no
+// change reaches it: a rotation or a pruning made anywhere is seen within a
+// second (changeWatcher), and this is the safety net behind it (see
+// clientCacheTTL).
+const keyCacheTTL = 5 * time.Minute
 
 // keyManager owns the signing keys: generated once for all instances, kept
 // in the database with the private part encrypted (AES-256-GCM under the
@@ -44,9 +44,13 @@ type keyManager struct {
 	log         *slog.Logger
 
 	mu       sync.Mutex
-	loaded   time.Time
+	loaded   time.Time   // zero: read the table again at the next use
 	keys     []loadedKey // oldest first
 	pubCache []op.Key
+	// epoch counts invalidations: a reload that began before one may have
+	// read the keys as they were before the change, so it does not count
+	// as fresh.
+	epoch uint64
 }
 
 type loadedKey struct {
@@ -184,6 +188,9 @@ func generateKey(alg string) (crypto.Signer, error) {
 }
 
 func (m *keyManager) reload(ctx context.Context) error {
+	m.mu.Lock()
+	epoch := m.epoch
+	m.mu.Unlock()
 	recs, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return err
@@ -211,16 +218,27 @@ func (m *keyManager) reload(ctx context.Context) error {
 		pubs = append(pubs, &publicKey{id: r.ID, alg: jose.SignatureAlgorithm(r.Algorithm), key: signer.Public()})
 	}
 	m.mu.Lock()
-	m.keys, m.pubCache, m.loaded = loaded, pubs, m.now()
+	m.keys, m.pubCache = loaded, pubs
+	if m.epoch == epoch {
+		m.loaded = m.now()
+	}
 	m.mu.Unlock()
 	return nil
+}
+
+// invalidate makes the next use read the keys again.
+func (m *keyManager) invalidate() {
+	m.mu.Lock()
+	m.loaded = time.Time{}
+	m.epoch++
+	m.mu.Unlock()
 }
 
 // current returns the cached keys, reading the table again when the cache is
 // older than keyCacheTTL.
 func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error) {
 	m.mu.Lock()
-	stale := m.now().Sub(m.loaded) > keyCacheTTL || len(m.keys) == 0
+	stale := m.loaded.IsZero() || m.now().Sub(m.loaded) > keyCacheTTL || len(m.keys) == 0
 	m.mu.Unlock()
 	if stale {
 		if err := m.reload(ctx); err != nil {

@@ -9,9 +9,9 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// originCacheTTL: a client registered on another instance is allowed CORS
-// within this delay.
-const originCacheTTL = 30 * time.Second
+// originCacheTTL: the safety net behind changeWatcher, which drops the
+// origins within a second of a change to the clients (see clientCacheTTL).
+const originCacheTTL = 5 * time.Minute
 
 // originCache holds the origins of the registered redirect URIs.
 type originCache struct {
@@ -42,4 +42,13 @@ func (c *originCache) allowed(ctx context.Context, origin string) bool {
 		c.loaded = c.now()
 	}
 	return c.origins[origin]
+}
+
+// invalidate forgets the origins: the next CORS check lists the clients
+// again. Taking the lock waits for a listing under way, whose result may
+// predate the change.
+func (c *originCache) invalidate() {
+	c.mu.Lock()
+	c.origins = nil
+	c.mu.Unlock()
 }

@@ -54,10 +54,13 @@ type Provider struct {
 	origins *originCache
 	// documents serves discovery and the key set from memory.
 	documents *documentCache
-	cfg       Config
-	store     storage.Store
-	now       func() time.Time
-	log       *slog.Logger
+	// changes drops the caches above when another process changes what
+	// they hold.
+	changes *changeWatcher
+	cfg     Config
+	store   storage.Store
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // New builds the provider; it creates the first signing key when the
@@ -74,6 +77,8 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 	st := &opStorage{store: store, clients: newClientCache(store, now, clientCacheTTL), keys: keys, cfg: cfg, now: now, log: log}
 	p := &Provider{storage: st, keys: keys, cfg: cfg, store: store, now: now, log: log,
 		origins: &originCache{store: store, now: now}, documents: newDocumentCache(keys)}
+	p.changes = &changeWatcher{store: store, log: log,
+		onClients: []func(){st.clients.invalidate, p.origins.invalidate}, onKeys: []func(){keys.invalidate}}
 
 	opCfg := &op.Config{
 		CryptoKey:                cfg.CryptoKey,
@@ -117,6 +122,10 @@ func (p *Provider) RotateKeys(ctx context.Context, force bool) (bool, error) {
 
 // RunKeyRotator rotates keys when due, until ctx is done.
 func (p *Provider) RunKeyRotator(ctx context.Context) { p.keys.run(ctx, time.Minute) }
+
+// RunChangeWatcher keeps the instance's caches of clients and keys in step
+// with changes made anywhere, until ctx is done (see changeWatcher).
+func (p *Provider) RunChangeWatcher(ctx context.Context) { p.changes.run(ctx, changeWatchInterval) }
 
 // endSessionCookie hands the browser's session cookie to
 // TerminateSessionFromRequest, and clears it, on the end_session endpoint.

@@ -229,6 +229,11 @@ type Store interface {
 	AddSigningKey(ctx context.Context, k SigningKey, expectNewestID string) error
 	DeleteSigningKey(ctx context.Context, id string) error
 
+	// ChangeGenerations returns the numbers that move with every committed
+	// change to the registered clients and to the signing keys, whoever made
+	// it (triggers keep them): what each instance's caches of those watch.
+	ChangeGenerations(ctx context.Context) (ChangeGenerations, error)
+
 	// Audit trail.
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) // newest first

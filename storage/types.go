@@ -224,6 +224,12 @@ type RefreshToken struct {
 	CreatedAt time.Time
 }
 
+// ChangeGenerations grow with every change to the registered clients and to
+// the signing keys: only their moving means something, not their values.
+type ChangeGenerations struct {
+	Clients, SigningKeys int64
+}
+
 // SigningKey is one of the provider's token-signing keys. The private part is
 // encrypted by the caller (PrivateKeyEncrypted); the store never sees it clear.
 type SigningKey struct {

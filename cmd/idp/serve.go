@@ -238,6 +238,7 @@ func (s *server) run(ctx context.Context, stdout io.Writer) error {
 	wg.Go(func() { _ = s.sender.Run(workCtx) })
 	wg.Go(func() { s.accounts.RunRecoveryWorker(workCtx, s.cfg.Recovery.PollInterval) })
 	wg.Go(func() { s.provider.RunKeyRotator(workCtx) })
+	wg.Go(func() { s.provider.RunChangeWatcher(workCtx) })
 	wg.Go(func() { s.janitor.run(workCtx, 10*time.Minute) })
 
 	errc := make(chan error, 2)

@@ -59,6 +59,7 @@ func areas() []area {
 		{"Counters", counterBehaviours()},
 		{"Throttles", throttleBehaviours()},
 		{"SigningKeys", signingKeyBehaviours()},
+		{"ChangeGenerations", changeGenerationBehaviours()},
 		{"Audit", auditBehaviours()},
 		{"Purge", purgeBehaviours()},
 	}
