@@ -351,7 +351,7 @@ func TestRecoveryWorkerDrainsABacklog(t *testing.T) {
 		for i := range backlog {
 			j := storage.RecoveryJob{ID: storage.NewID(), Email: fmt.Sprintf("inconnu%d@example.fr", i),
 				ClientIP: "192.0.2.1", RequestedAt: f.clock()}
-			if err := f.st.EnqueueRecoveryJob(f.ctx, j); err != nil {
+			if _, err := f.st.EnqueueRecoveryJob(f.ctx, "test:"+j.ID, time.Hour, 1, j); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -389,4 +389,98 @@ func waitJobsHandled(t *testing.T, f *fixture, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// dropCounter counts the worker's deletions of jobs on a real store, and
+// fails the lookup of one address (a database hiccup on that job).
+type dropCounter struct {
+	storage.Store
+	deletes  [][]string
+	failFor  string
+	failures int
+}
+
+func (d *dropCounter) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...storage.AuditEvent) error {
+	d.deletes = append(d.deletes, ids)
+	return d.Store.DeleteRecoveryJobs(ctx, ids, audit...)
+}
+
+func (d *dropCounter) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	if email == d.failFor && d.failures > 0 {
+		d.failures--
+		return storage.User{}, errors.New("connection reset")
+	}
+	return d.Store.GetUserByEmail(ctx, email)
+}
+
+// TestRecoveryWorkerDropsAClaimInOneWrite: of one claim, the jobs that send
+// nothing (unknown, disabled, over the per-account limit) are deleted in one
+// write with one audit event each, while the known account's job sends its
+// mail. When a job fails, the drops decided before it still go, and the
+// failed job is handled once its lease has run out.
+func TestRecoveryWorkerDropsAClaimInOneWrite(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		counted := &dropCounter{Store: f.st}
+		svc := account.New(counted, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),
+			policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour,
+				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour},
+			f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		f.agent("claire@mairie.fr", "secret12")
+		f.agent("parti@mairie.fr", "secret12")
+		if err := f.svc.SetDisabled(f.ctx, "parti@mairie.fr", true, meta); err != nil {
+			t.Fatal(err)
+		}
+		request := func(addrs ...string) {
+			t.Helper()
+			for _, a := range addrs {
+				f.advance(time.Millisecond) // claimed oldest first: in this order
+				if err := svc.RequestRecovery(f.ctx, a, meta); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		request("inconnu1@mairie.fr", "claire@mairie.fr", "parti@mairie.fr", "inconnu2@mairie.fr",
+			"claire@mairie.fr", "claire@mairie.fr", "claire@mairie.fr") // the fourth is over the limit
+		n, err := svc.ProcessRecoveryJobs(f.ctx)
+		if err != nil || n != 7 {
+			t.Fatalf("ProcessRecoveryJobs: %d, %v; want 7 jobs", n, err)
+		}
+		if len(counted.deletes) != 1 || len(counted.deletes[0]) != 4 {
+			t.Fatalf("deletions: %v; want one of 4 jobs (2 unknown, 1 disabled, 1 over the limit)", counted.deletes)
+		}
+		if got := len(f.mailsTo("claire@mairie.fr")); got != 3 {
+			t.Fatalf("%d mails to the known account, want 3", got)
+		}
+		events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		why := map[string]int{}
+		for _, e := range events {
+			if e.Type == "recovery.ignored" || e.Type == "recovery.throttled" {
+				why[e.Type+"/"+e.Detail]++
+			}
+		}
+		if why["recovery.ignored/unknown account"] != 2 || why["recovery.ignored/disabled account"] != 1 ||
+			why["recovery.throttled/per-account limit"] != 1 {
+			t.Fatalf("audit of the dropped jobs: %v", why)
+		}
+
+		// The lookup of the third job fails: the two dropped before it are
+		// deleted all the same; the third and the fourth wait for the lease.
+		counted.deletes, counted.failFor, counted.failures = nil, "inconnu5@mairie.fr", 1
+		request("inconnu3@mairie.fr", "inconnu4@mairie.fr", "inconnu5@mairie.fr", "inconnu6@mairie.fr")
+		n, err = svc.ProcessRecoveryJobs(f.ctx)
+		if err == nil || n != 2 {
+			t.Fatalf("ProcessRecoveryJobs with a failing lookup: %d, %v; want 2 and the error", n, err)
+		}
+		if len(counted.deletes) != 1 || len(counted.deletes[0]) != 2 {
+			t.Fatalf("deletions before the failure: %v, want one of 2 jobs", counted.deletes)
+		}
+		f.advance(time.Hour)
+		n, err = svc.ProcessRecoveryJobs(f.ctx)
+		if err != nil || n != 2 {
+			t.Fatalf("after the lease: %d, %v; want the 2 jobs left", n, err)
+		}
+	})
 }

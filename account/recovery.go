@@ -22,22 +22,20 @@ const recoveryLease = 2 * time.Minute
 // Requests beyond the per-IP hourly limit are dropped silently.
 func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) error {
 	now := s.now()
-	n, err := s.store.HitCounter(ctx, "recovery:ip:"+meta.ClientIP, time.Hour, now)
-	if err != nil {
-		return fmt.Errorf("account: counting recovery requests: %w", err)
-	}
 	email = storage.NormaliseEmail(email)
-	if n > int64(s.cfg.MaxRequestsPerIPPerHour) {
-		s.audit(ctx, "recovery.throttled", storage.User{Email: email}, meta, "per-IP limit")
-		return nil
-	}
 	job := storage.RecoveryJob{
 		ID: storage.NewID(), Email: email, ClientIP: meta.ClientIP,
 		AuthRequestID: meta.AuthRequestID, RequestedAt: now,
 	}
-	// The job and its audit event in one write.
-	if err := s.store.EnqueueRecoveryJob(ctx, job, s.auditEvent("recovery.requested", storage.User{Email: email}, meta, "")); err != nil {
+	// The per-address count, the job and its audit event in one write.
+	n, err := s.store.EnqueueRecoveryJob(ctx, "recovery:ip:"+meta.ClientIP, time.Hour, int64(s.cfg.MaxRequestsPerIPPerHour),
+		job, s.auditEvent("recovery.requested", storage.User{Email: email}, meta, ""))
+	if err != nil {
 		return fmt.Errorf("account: recording recovery request: %w", err)
+	}
+	if n > int64(s.cfg.MaxRequestsPerIPPerHour) {
+		s.audit(ctx, "recovery.throttled", storage.User{Email: email}, meta, "per-IP limit")
+		return nil
 	}
 	s.wakeRecovery()
 	return nil
@@ -51,32 +49,46 @@ func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("account: claiming recovery jobs: %w", err)
 	}
+	// The jobs that send nothing (unknown, disabled or throttled accounts:
+	// most of them under a flood) are deleted together, with their audit
+	// events, in one write at the end.
+	var drops recoveryDrops
 	for i, j := range jobs {
-		if err := s.processRecoveryJob(ctx, j); err != nil {
-			// The lease runs out and the job is retried later.
+		if err := s.processRecoveryJob(ctx, j, &drops); err != nil {
+			// The lease runs out and the job is retried later; the drops
+			// decided so far still go.
+			if derr := drops.flush(ctx, s.store); derr != nil {
+				return i - len(drops.ids), errors.Join(err, derr)
+			}
 			return i, err
 		}
+	}
+	if err := drops.flush(ctx, s.store); err != nil {
+		return len(jobs) - len(drops.ids), err
 	}
 	return len(jobs), nil
 }
 
-func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob) error {
+func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob, drops *recoveryDrops) error {
 	meta := Meta{ClientIP: j.ClientIP, AuthRequestID: j.AuthRequestID}
 	u, err := s.store.GetUserByEmail(ctx, j.Email)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return s.dropJob(ctx, j, s.auditEvent("recovery.ignored", storage.User{Email: j.Email}, meta, "unknown account"))
+		drops.add(j, s.auditEvent("recovery.ignored", storage.User{Email: j.Email}, meta, "unknown account"))
+		return nil
 	case err != nil:
 		return fmt.Errorf("account: recovery job %s: %w", j.ID, err)
 	case u.Disabled:
-		return s.dropJob(ctx, j, s.auditEvent("recovery.ignored", u, meta, "disabled account"))
+		drops.add(j, s.auditEvent("recovery.ignored", u, meta, "disabled account"))
+		return nil
 	}
 	n, err := s.store.HitCounter(ctx, "recovery:account:"+u.ID, time.Hour, s.now())
 	if err != nil {
 		return fmt.Errorf("account: counting recovery mails: %w", err)
 	}
 	if n > int64(s.cfg.MaxMailsPerAccountPerHour) {
-		return s.dropJob(ctx, j, s.auditEvent("recovery.throttled", u, meta, "per-account limit"))
+		drops.add(j, s.auditEvent("recovery.throttled", u, meta, "per-account limit"))
+		return nil
 	}
 	err = s.issueProvisional(ctx, u, j.ID, mail.ProvisionalPassword)
 	if errors.Is(err, storage.ErrConflict) {
@@ -92,12 +104,27 @@ func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob)
 	return nil
 }
 
-// dropJob deletes a job that sends nothing, with the audit event that says
-// why, in one write.
-func (s *Service) dropJob(ctx context.Context, j storage.RecoveryJob, why storage.AuditEvent) error {
-	if err := s.store.DeleteRecoveryJob(ctx, j.ID, why); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("account: deleting recovery job %s: %w", j.ID, err)
+// recoveryDrops are the jobs of one claim that send nothing, with the audit
+// event that says why for each.
+type recoveryDrops struct {
+	ids    []string
+	events []storage.AuditEvent
+}
+
+func (d *recoveryDrops) add(j storage.RecoveryJob, why storage.AuditEvent) {
+	d.ids = append(d.ids, j.ID)
+	d.events = append(d.events, why)
+}
+
+// flush deletes the jobs with their events in one write, and empties d.
+func (d *recoveryDrops) flush(ctx context.Context, store storage.Store) error {
+	if len(d.ids) == 0 {
+		return nil
 	}
+	if err := store.DeleteRecoveryJobs(ctx, d.ids, d.events...); err != nil {
+		return fmt.Errorf("account: deleting %d recovery jobs: %w", len(d.ids), err)
+	}
+	d.ids, d.events = nil, nil
 	return nil
 }
 

@@ -154,15 +154,22 @@ type Store interface {
 	// gets it, the others ErrNotFound. Expired: ErrNotFound (and deleted).
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
 
-	// Recovery jobs. EnqueueRecoveryJob and DeleteRecoveryJob append the
-	// audit events given in the same write (all or nothing): each « Mot de
-	// passe oublié ? » request costs one write fewer, twice.
-	EnqueueRecoveryJob(ctx context.Context, j RecoveryJob, audit ...AuditEvent) error
+	// Recovery jobs. A « Mot de passe oublié ? » request is one write when
+	// queued and a share of one when dropped.
+	// EnqueueRecoveryJob counts one hit on key in a fixed window (as
+	// HitCounter, at j.RequestedAt) and, when the count is at most max,
+	// queues j, unleased, with the audit events given; all in one write. It
+	// returns the count: over max nothing else is stored.
+	EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j RecoveryJob, audit ...AuditEvent) (int64, error)
 	// ClaimRecoveryJobs leases up to limit jobs not leased by anyone else
 	// (or whose lease ran out) until now+lease. Concurrent claimers never get
 	// the same job while its lease runs.
 	ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]RecoveryJob, error)
-	DeleteRecoveryJob(ctx context.Context, id string, audit ...AuditEvent) error
+	// DeleteRecoveryJobs removes processed jobs and appends the audit events
+	// given, in one write (all or nothing), so that a worker drops a whole
+	// claim's jobs at once. Jobs already gone are not an error: another
+	// worker, whose lease ran out, may have finished them.
+	DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...AuditEvent) error
 
 	// Provisional passwords.
 	// IssueProvisionalPassword, in one transaction: replaces the agent's

@@ -25,14 +25,17 @@ func (s *observedStore) AppendAudit(ctx context.Context, e storage.AuditEvent) e
 }
 
 // The recovery jobs' writes carry audit events: counted as AppendAudit's.
-func (s *observedStore) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
-	err := s.Store.EnqueueRecoveryJob(ctx, j, audit...)
-	s.countAudit(err, audit)
-	return err
+// Over its limit, the enqueue writes neither the job nor its events.
+func (s *observedStore) EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j storage.RecoveryJob, audit ...storage.AuditEvent) (int64, error) {
+	n, err := s.Store.EnqueueRecoveryJob(ctx, key, window, max, j, audit...)
+	if n <= max {
+		s.countAudit(err, audit)
+	}
+	return n, err
 }
 
-func (s *observedStore) DeleteRecoveryJob(ctx context.Context, id string, audit ...storage.AuditEvent) error {
-	err := s.Store.DeleteRecoveryJob(ctx, id, audit...)
+func (s *observedStore) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...storage.AuditEvent) error {
+	err := s.Store.DeleteRecoveryJobs(ctx, ids, audit...)
 	s.countAudit(err, audit)
 	return err
 }

@@ -30,14 +30,49 @@ func auditArgs(e storage.AuditEvent) []any {
 	return []any{e.Time, e.Type, e.UserID, storage.NormaliseEmail(e.Email), e.ClientIP, e.UserAgent, e.Detail}
 }
 
+// auditRows are the events' columns as seven arrays, the parameters of
+// insertAuditRowsSQL: any number of events is one statement of one text.
+func auditRows(audit []storage.AuditEvent) []any {
+	cols := make([][]any, 7)
+	for _, e := range audit {
+		for i, v := range auditArgs(e) {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	rows := make([]any, len(cols))
+	for i, c := range cols {
+		rows[i] = c
+	}
+	return rows
+}
+
+// insertAuditRowsSQL inserts the events of auditRows, passed as parameters
+// first to first+6, in their order.
+func insertAuditRowsSQL(first int) string {
+	return fmt.Sprintf(`INSERT INTO audit_events (time, type, user_id, email, client_ip, user_agent, detail)
+		SELECT * FROM unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[])`,
+		first, first+1, first+2, first+3, first+4, first+5, first+6)
+}
+
+// auditsAfter returns a common table expression that appends the audit
+// events when the expression named after returned a row, and args extended
+// with the events' rows.
+func auditsAfter(after string, args []any, audit []storage.AuditEvent) (string, []any) {
+	if len(audit) == 0 {
+		return "", args
+	}
+	cte := `, audited AS (` + insertAuditRowsSQL(len(args)+1) + ` WHERE EXISTS (SELECT 1 FROM ` + after + `))`
+	return cte, append(args, auditRows(audit)...)
+}
+
 // withAudit runs one statement and appends the audit events, in one round
-// trip: a pgx batch, which PostgreSQL runs as one implicit transaction (all
-// or nothing).
+// trip: a pgx batch of two statements at most, which PostgreSQL runs as one
+// implicit transaction (all or nothing).
 func (s *Store) withAudit(ctx context.Context, what string, audit []storage.AuditEvent, query string, args ...any) error {
 	b := &pgx.Batch{}
 	b.Queue(query, args...)
-	for _, e := range audit {
-		b.Queue(insertAuditSQL, auditArgs(e)...)
+	if len(audit) > 0 {
+		b.Queue(insertAuditRowsSQL(1), auditRows(audit)...)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return dbError(what, err)

@@ -12,11 +12,25 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// EnqueueRecoveryJob queues a « Mot de passe oublié ? » request.
-func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
-	return s.withAudit(ctx, "enqueue recovery job", audit, `INSERT INTO recovery_jobs (id, email, client_ip, auth_request_id, requested_at)
-		VALUES ($1, $2, $3, $4, $5)`,
-		j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, j.RequestedAt)
+// EnqueueRecoveryJob counts the hit and, unless the count is over max,
+// queues the job with its audit events, in one statement: the job's insert
+// reads the count, the events' insert the job's.
+func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j storage.RecoveryJob, audit ...storage.AuditEvent) (int64, error) {
+	args := []any{key, j.RequestedAt, j.RequestedAt.Add(window), max,
+		j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, j.RequestedAt}
+	auditCTE, args := auditsAfter("job", args, audit)
+	var n int64
+	err := s.pool.QueryRow(ctx, hitCounter+`, job AS (
+			INSERT INTO recovery_jobs (id, email, client_ip, auth_request_id, requested_at)
+			SELECT $5::text, $6::text, $7::text, $8::text, $9::timestamptz
+			FROM hit WHERE hit.count <= $4
+			RETURNING id
+		)`+auditCTE+`
+		SELECT count FROM hit`, args...).Scan(&n)
+	if err != nil {
+		return 0, dbError("enqueue recovery job", err)
+	}
+	return n, nil
 }
 
 // ClaimRecoveryJobs leases up to limit free jobs, oldest first, until
@@ -57,9 +71,10 @@ func (s *Store) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time
 	return jobs, nil
 }
 
-// DeleteRecoveryJob removes a processed job; a missing one is not an error.
-func (s *Store) DeleteRecoveryJob(ctx context.Context, id string, audit ...storage.AuditEvent) error {
-	return s.withAudit(ctx, "delete recovery job", audit, `DELETE FROM recovery_jobs WHERE id = $1`, id)
+// DeleteRecoveryJobs removes processed jobs with their audit events; jobs
+// already gone are not an error.
+func (s *Store) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...storage.AuditEvent) error {
+	return s.withAudit(ctx, "delete recovery jobs", audit, `DELETE FROM recovery_jobs WHERE id = ANY($1)`, ids)
 }
 
 // IssueProvisionalPassword, in one transaction: replaces the agent's

@@ -29,13 +29,17 @@ func (s *Store) withAudit(ctx context.Context, audit []storage.AuditEvent, write
 		if err := write(tx); err != nil {
 			return err
 		}
-		for _, e := range audit {
-			if err := insertAudit(ctx, tx, e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertAudits(ctx, tx, audit)
 	})
+}
+
+func insertAudits(ctx context.Context, q querier, audit []storage.AuditEvent) error {
+	for _, e := range audit {
+		if err := insertAudit(ctx, q, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ListAudit lists audit events, newest first. E-mails are stored and matched

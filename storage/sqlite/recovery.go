@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -13,15 +14,31 @@ import (
 
 const recoveryJobColumns = `id, email, client_ip, auth_request_id, requested_at`
 
-// EnqueueRecoveryJob queues a « Mot de passe oublié ? » request, unleased.
-func (s *Store) EnqueueRecoveryJob(ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
+// EnqueueRecoveryJob counts the hit and queues the job, unleased, with its
+// audit events unless the count is over max, in one transaction.
+func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j storage.RecoveryJob, audit ...storage.AuditEvent) (int64, error) {
 	if j.ID == "" {
 		j.ID = newID()
 	}
-	return s.withAudit(ctx, audit, func(q querier) error {
-		return exec(ctx, q, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
-			VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt))
+	var count int64
+	err := s.writeTx(ctx, func(tx *txConn) error {
+		var err error
+		if count, err = hitCounter(ctx, tx, key, window, j.RequestedAt); err != nil {
+			return dbError("hit counter", err)
+		}
+		if count > max {
+			return nil
+		}
+		if err := exec(ctx, tx, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
+			VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt)); err != nil {
+			return err
+		}
+		return insertAudits(ctx, tx, audit)
 	})
+	if err != nil {
+		return 0, err
+	}
+	return count, nil
 }
 
 // ClaimRecoveryJobs leases up to limit free jobs (never leased, or whose
@@ -58,11 +75,15 @@ func (s *Store) ClaimRecoveryJobs(ctx context.Context, now time.Time, lease time
 	return jobs, nil
 }
 
-// DeleteRecoveryJob removes a job once processed; a missing one is not an
-// error (another worker whose lease ran out may have finished it).
-func (s *Store) DeleteRecoveryJob(ctx context.Context, id string, audit ...storage.AuditEvent) error {
+// DeleteRecoveryJobs removes processed jobs with their audit events; the ids
+// go as one JSON array, so that every batch size is the same statement.
+func (s *Store) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...storage.AuditEvent) error {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
 	return s.withAudit(ctx, audit, func(q querier) error {
-		return exec(ctx, q, "delete recovery job", `DELETE FROM recovery_jobs WHERE id = ?`, id)
+		return exec(ctx, q, "delete recovery jobs", `DELETE FROM recovery_jobs WHERE id IN (SELECT value FROM json_each(?))`, string(list))
 	})
 }
 

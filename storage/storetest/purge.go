@@ -30,7 +30,7 @@ func testPurge(t *testing.T, s storage.Store) {
 	mustOK(t, err, "GetOrCreateSecret")
 	key := newSigningKey("k1", now.Add(-90*24*time.Hour))
 	mustOK(t, s.AddSigningKey(ctx, key, ""), "AddSigningKey")
-	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now.Add(-time.Hour))), "EnqueueRecoveryJob")
+	mustOK(t, enqueue(s, ctx, newRecoveryJob("job-1", "agent@example.fr", now.Add(-time.Hour))), "EnqueueRecoveryJob")
 
 	// Auth requests.
 	arOld := newAuthRequest("ar-old", "portail", now.Add(-20*time.Minute))

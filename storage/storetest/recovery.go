@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,6 +16,7 @@ func recoveryJobBehaviours() []behaviour {
 		{"ClaimLeasesJobs", testRecoveryClaimLease},
 		{"ClaimLimit", testRecoveryClaimLimit},
 		{"Delete", testRecoveryDelete},
+		{"EnqueueCounted", testRecoveryEnqueueCounted},
 		{"ConcurrentClaimersNeverShare", testRecoveryClaimRace},
 		{"WritesCarryTheirAuditEvents", testRecoveryJobAudit},
 	}
@@ -39,18 +41,18 @@ func testRecoveryJobAudit(t *testing.T, s storage.Store) {
 		return got
 	}
 	j := newRecoveryJob("job-1", "agent@example.fr", now)
-	mustOK(t, s.EnqueueRecoveryJob(ctx, j, event("recovery.requested", "")), "EnqueueRecoveryJob with its event")
+	mustOK(t, enqueue(s, ctx, j, event("recovery.requested", "")), "EnqueueRecoveryJob with its event")
 	if got := events(); len(got) != 1 || got[0] != "recovery.requested/" {
 		t.Fatalf("audit after the enqueue: %v", got)
 	}
 	// The same job again fails: its event is not written either.
-	if err := s.EnqueueRecoveryJob(ctx, j, event("recovery.requested", "twice")); err == nil {
+	if err := enqueue(s, ctx, j, event("recovery.requested", "twice")); err == nil {
 		t.Fatal("EnqueueRecoveryJob accepted a job id already queued")
 	}
 	if got := events(); len(got) != 1 {
 		t.Fatalf("a refused enqueue left its audit event: %v", got)
 	}
-	mustOK(t, s.DeleteRecoveryJob(ctx, j.ID, event("recovery.ignored", "unknown account")), "DeleteRecoveryJob with its event")
+	mustOK(t, s.DeleteRecoveryJobs(ctx, []string{j.ID}, event("recovery.ignored", "unknown account")), "DeleteRecoveryJobs with its event")
 	claimed, err := s.ClaimRecoveryJobs(ctx, now.Add(time.Minute), time.Minute, 10)
 	mustOK(t, err, "ClaimRecoveryJobs")
 	if len(claimed) != 0 {
@@ -71,7 +73,7 @@ func testRecoveryClaimLease(t *testing.T, s storage.Store) {
 	a.AuthRequestID = ar.ID
 	b := newRecoveryJob("job-b", "inconnu@example.fr", now.Add(654*time.Microsecond))
 	for _, j := range []storage.RecoveryJob{a, b} {
-		mustOK(t, s.EnqueueRecoveryJob(ctx, j), "EnqueueRecoveryJob "+j.ID)
+		mustOK(t, enqueue(s, ctx, j), "EnqueueRecoveryJob "+j.ID)
 	}
 
 	got, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
@@ -108,7 +110,7 @@ func testRecoveryClaimLimit(t *testing.T, s storage.Store) {
 	var all []string
 	for i := range 5 {
 		j := newRecoveryJob(fmt.Sprintf("job-%d", i), fmt.Sprintf("agent%d@example.fr", i), now.Add(time.Duration(i)*time.Second))
-		mustOK(t, s.EnqueueRecoveryJob(ctx, j), "EnqueueRecoveryJob")
+		mustOK(t, enqueue(s, ctx, j), "EnqueueRecoveryJob")
 		all = append(all, j.ID)
 	}
 	t1 := now.Add(time.Minute)
@@ -122,19 +124,94 @@ func testRecoveryClaimLimit(t *testing.T, s storage.Store) {
 	assertIDSet(t, "both claims together", append(first, rest...), all...)
 }
 
+// testRecoveryDelete: a worker deletes a claim's jobs at once; a job
+// already gone (finished by another worker) is no error, and only the jobs
+// named go.
 func testRecoveryDelete(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	for _, id := range []string{"job-a", "job-b"} {
-		mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob(id, "agent@example.fr", now)), "EnqueueRecoveryJob")
+	for _, id := range []string{"job-a", "job-b", "job-c", "job-d"} {
+		mustOK(t, enqueue(s, ctx, newRecoveryJob(id, "agent@example.fr", now)), "EnqueueRecoveryJob")
 	}
 	got, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
 	mustOK(t, err, "ClaimRecoveryJobs")
-	assertIDSet(t, "claim", got, "job-a", "job-b")
-	mustOK(t, s.DeleteRecoveryJob(ctx, "job-a"), "DeleteRecoveryJob")
+	assertIDSet(t, "claim", got, "job-a", "job-b", "job-c", "job-d")
+	mustOK(t, s.DeleteRecoveryJobs(ctx, []string{"job-a"}), "DeleteRecoveryJobs one")
+	// One event per job, all at the same time: they are listed newest
+	// first, in the reverse of the order given.
+	why := func(detail string) storage.AuditEvent {
+		return storage.AuditEvent{Time: now, Type: "recovery.ignored", Email: "agent@example.fr", Detail: detail}
+	}
+	mustOK(t, s.DeleteRecoveryJobs(ctx, []string{"job-a", "job-c", "job-inconnu"}, why("a"), why("c"), why("inconnu")),
+		"DeleteRecoveryJobs with one gone and one unknown")
+	events, err := s.ListAudit(ctx, storage.AuditFilter{Email: "agent@example.fr"})
+	mustOK(t, err, "ListAudit")
+	var details []string
+	for _, e := range events {
+		details = append(details, e.Detail)
+	}
+	if fmt.Sprint(details) != "[inconnu c a]" {
+		t.Fatalf("audit events of the deletion, newest first: %v", details)
+	}
+	mustOK(t, s.DeleteRecoveryJobs(ctx, nil), "DeleteRecoveryJobs none")
 	got, err = s.ClaimRecoveryJobs(ctx, now.Add(2*time.Minute), time.Minute, 10)
 	mustOK(t, err, "ClaimRecoveryJobs after the lease")
-	assertIDSet(t, "claim after delete", got, "job-b")
+	assertIDSet(t, "claim after delete", got, "job-b", "job-d")
+}
+
+// testRecoveryEnqueueCounted: the count and the job are one write; over the
+// limit the hit is counted and nothing else stored, not even the audit
+// events, and the window restarts the count.
+func testRecoveryEnqueueCounted(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "recovery:ip:192.0.2.7"
+	requested := func(email string) int {
+		t.Helper()
+		list, err := s.ListAudit(ctx, storage.AuditFilter{Email: email})
+		mustOK(t, err, "ListAudit")
+		return len(list)
+	}
+	for i := 1; i <= 4; i++ {
+		email := fmt.Sprintf("agent%d@example.fr", i)
+		j := newRecoveryJob(fmt.Sprintf("job-%d", i), email, now.Add(time.Duration(i)*time.Second))
+		ev := storage.AuditEvent{Time: j.RequestedAt, Type: "recovery.requested", Email: email}
+		n, err := s.EnqueueRecoveryJob(ctx, key, time.Hour, 3, j, ev, ev)
+		mustOK(t, err, "EnqueueRecoveryJob "+j.ID)
+		if n != int64(i) {
+			t.Fatalf("request %d counted %d", i, n)
+		}
+		want := 2
+		if i > 3 {
+			want = 0
+		}
+		if got := requested(email); got != want {
+			t.Fatalf("request %d (limit 3): %d audit events, want %d", i, got, want)
+		}
+	}
+	got, err := s.ClaimRecoveryJobs(ctx, now.Add(time.Minute), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	assertIDSet(t, "jobs queued under the limit", got, "job-1", "job-2", "job-3")
+	// Another key counts apart; the next window starts again at 1.
+	n, err := s.EnqueueRecoveryJob(ctx, "recovery:ip:192.0.2.8", time.Hour, 3, newRecoveryJob("job-5", "agent5@example.fr", now.Add(5*time.Second)))
+	mustOK(t, err, "EnqueueRecoveryJob other key")
+	if n != 1 {
+		t.Fatalf("another key counted %d, want 1", n)
+	}
+	n, err = s.EnqueueRecoveryJob(ctx, key, time.Hour, 3, newRecoveryJob("job-6", "agent6@example.fr", now.Add(time.Hour+time.Second)))
+	mustOK(t, err, "EnqueueRecoveryJob next window")
+	if n != 1 {
+		t.Fatalf("next window counted %d, want 1", n)
+	}
+	got, err = s.ClaimRecoveryJobs(ctx, now.Add(2*time.Hour), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	assertIDSet(t, "every job queued", got, "job-1", "job-2", "job-3", "job-5", "job-6")
+}
+
+// enqueue queues j under a counter of its own, far from any limit.
+func enqueue(s storage.Store, ctx context.Context, j storage.RecoveryJob, audit ...storage.AuditEvent) error {
+	_, err := s.EnqueueRecoveryJob(ctx, "test:"+j.ID, time.Hour, 1<<40, j, audit...)
+	return err
 }
 
 func testRecoveryClaimRace(t *testing.T, s storage.Store) {
@@ -144,7 +221,7 @@ func testRecoveryClaimRace(t *testing.T, s storage.Store) {
 	var all []string
 	for i := range jobs {
 		j := newRecoveryJob(fmt.Sprintf("job-%02d", i), fmt.Sprintf("agent%d@example.fr", i), now)
-		mustOK(t, s.EnqueueRecoveryJob(ctx, j), "EnqueueRecoveryJob")
+		mustOK(t, enqueue(s, ctx, j), "EnqueueRecoveryJob")
 		all = append(all, j.ID)
 	}
 	// Two workers claim small batches until there is nothing left.
@@ -185,8 +262,8 @@ func testProvisionalIssue(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	addUser(t, s, "u-1", "agent@example.fr", now)
-	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
-	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-2", "autre@example.fr", now)), "EnqueueRecoveryJob")
+	mustOK(t, enqueue(s, ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+	mustOK(t, enqueue(s, ctx, newRecoveryJob("job-2", "autre@example.fr", now)), "EnqueueRecoveryJob")
 
 	issue := storage.ProvisionalIssue{
 		Password: newProvisional("u-1", "$argon2id$prov-1", now.Add(123*time.Microsecond)),
@@ -272,7 +349,7 @@ func testProvisionalJobGone(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	addUser(t, s, "u-1", "agent@example.fr", now)
-	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+	mustOK(t, enqueue(s, ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
 
 	claimed, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
 	mustOK(t, err, "ClaimRecoveryJobs by the slow worker")
@@ -306,7 +383,7 @@ func testProvisionalJobRace(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	addUser(t, s, "u-1", "agent@example.fr", now)
-	mustOK(t, s.EnqueueRecoveryJob(ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+	mustOK(t, enqueue(s, ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
 	const n = 10
 	issues := make([]storage.ProvisionalIssue, n)
 	for i := range issues {
