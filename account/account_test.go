@@ -392,12 +392,13 @@ func waitJobsHandled(t *testing.T, f *fixture, n int) {
 }
 
 // dropCounter counts the worker's deletions of jobs on a real store, and
-// fails the lookup of one address (a database hiccup on that job).
+// fails what the test asks: the claim's lookup, or one agent's issue (a
+// database hiccup on that job).
 type dropCounter struct {
 	storage.Store
-	deletes  [][]string
-	failFor  string
-	failures int
+	deletes    [][]string
+	failLookup bool
+	failIssue  string // user id
 }
 
 func (d *dropCounter) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...storage.AuditEvent) error {
@@ -405,12 +406,20 @@ func (d *dropCounter) DeleteRecoveryJobs(ctx context.Context, ids []string, audi
 	return d.Store.DeleteRecoveryJobs(ctx, ids, audit...)
 }
 
-func (d *dropCounter) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
-	if email == d.failFor && d.failures > 0 {
-		d.failures--
-		return storage.User{}, errors.New("connection reset")
+func (d *dropCounter) GetUsersByEmail(ctx context.Context, emails []string) ([]storage.User, error) {
+	if d.failLookup {
+		d.failLookup = false
+		return nil, errors.New("connection reset")
 	}
-	return d.Store.GetUserByEmail(ctx, email)
+	return d.Store.GetUsersByEmail(ctx, emails)
+}
+
+func (d *dropCounter) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
+	if p.Password.UserID == d.failIssue {
+		d.failIssue = ""
+		return errors.New("connection reset")
+	}
+	return d.Store.IssueProvisionalPassword(ctx, p)
 }
 
 // TestRecoveryWorkerDropsAClaimInOneWrite: of one claim, the jobs that send
@@ -466,13 +475,14 @@ func TestRecoveryWorkerDropsAClaimInOneWrite(t *testing.T) {
 			t.Fatalf("audit of the dropped jobs: %v", why)
 		}
 
-		// The lookup of the third job fails: the two dropped before it are
+		// The third job's issue fails: the two dropped before it are
 		// deleted all the same; the third and the fourth wait for the lease.
-		counted.deletes, counted.failFor, counted.failures = nil, "inconnu5@mairie.fr", 1
-		request("inconnu3@mairie.fr", "inconnu4@mairie.fr", "inconnu5@mairie.fr", "inconnu6@mairie.fr")
+		denise := f.agent("denise@mairie.fr", "secret12")
+		counted.deletes, counted.failIssue = nil, denise.ID
+		request("inconnu3@mairie.fr", "inconnu4@mairie.fr", "denise@mairie.fr", "inconnu6@mairie.fr")
 		n, err = svc.ProcessRecoveryJobs(f.ctx)
 		if err == nil || n != 2 {
-			t.Fatalf("ProcessRecoveryJobs with a failing lookup: %d, %v; want 2 and the error", n, err)
+			t.Fatalf("ProcessRecoveryJobs with a failing issue: %d, %v; want 2 and the error", n, err)
 		}
 		if len(counted.deletes) != 1 || len(counted.deletes[0]) != 2 {
 			t.Fatalf("deletions before the failure: %v, want one of 2 jobs", counted.deletes)
@@ -481,6 +491,21 @@ func TestRecoveryWorkerDropsAClaimInOneWrite(t *testing.T) {
 		n, err = svc.ProcessRecoveryJobs(f.ctx)
 		if err != nil || n != 2 {
 			t.Fatalf("after the lease: %d, %v; want the 2 jobs left", n, err)
+		}
+		if got := len(f.mailsTo("denise@mairie.fr")); got != 1 {
+			t.Fatalf("%d mails to denise after the retry, want 1", got)
+		}
+
+		// The claim's lookup fails: nothing is handled, and everything is
+		// once the lease has run out.
+		counted.deletes, counted.failLookup = nil, true
+		request("inconnu7@mairie.fr", "inconnu8@mairie.fr")
+		if n, err := svc.ProcessRecoveryJobs(f.ctx); err == nil || n != 0 || len(counted.deletes) != 0 {
+			t.Fatalf("ProcessRecoveryJobs with a failing lookup: %d, %v, deletions %v; want 0, the error, none", n, err, counted.deletes)
+		}
+		f.advance(time.Hour)
+		if n, err := svc.ProcessRecoveryJobs(f.ctx); err != nil || n != 2 {
+			t.Fatalf("after the lease: %d, %v; want the 2 jobs", n, err)
 		}
 	})
 }

@@ -52,9 +52,26 @@ func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
 	// The jobs that send nothing (unknown, disabled or throttled accounts:
 	// most of them under a flood) are deleted together, with their audit
 	// events, in one write at the end.
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	// One lookup for the whole claim.
+	emails := make([]string, len(jobs))
+	for i, j := range jobs {
+		emails[i] = j.Email
+	}
+	users, err := s.store.GetUsersByEmail(ctx, emails)
+	if err != nil {
+		return 0, fmt.Errorf("account: looking up %d recovery addresses: %w", len(jobs), err)
+	}
+	byEmail := make(map[string]storage.User, len(users))
+	for _, u := range users {
+		byEmail[u.Email] = u
+	}
 	var drops recoveryDrops
 	for i, j := range jobs {
-		if err := s.processRecoveryJob(ctx, j, &drops); err != nil {
+		u, known := byEmail[storage.NormaliseEmail(j.Email)]
+		if err := s.processRecoveryJob(ctx, j, u, known, &drops); err != nil {
 			// The lease runs out and the job is retried later; the drops
 			// decided so far still go.
 			if derr := drops.flush(ctx, s.store); derr != nil {
@@ -69,15 +86,14 @@ func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
 	return len(jobs), nil
 }
 
-func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob, drops *recoveryDrops) error {
+// processRecoveryJob handles one job of a claim, u being the account of its
+// address when known.
+func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob, u storage.User, known bool, drops *recoveryDrops) error {
 	meta := Meta{ClientIP: j.ClientIP, AuthRequestID: j.AuthRequestID}
-	u, err := s.store.GetUserByEmail(ctx, j.Email)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	case !known:
 		drops.add(j, s.auditEvent("recovery.ignored", storage.User{Email: j.Email}, meta, "unknown account"))
 		return nil
-	case err != nil:
-		return fmt.Errorf("account: recovery job %s: %w", j.ID, err)
 	case u.Disabled:
 		drops.add(j, s.auditEvent("recovery.ignored", u, meta, "disabled account"))
 		return nil

@@ -28,6 +28,10 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error // ErrDuplicate on e-mail or id
 	GetUser(ctx context.Context, id string) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// GetUsersByEmail returns the agents whose e-mails are among emails
+	// (compared normalised), ordered by e-mail; unknown addresses are just
+	// absent. A recovery worker looks up a whole claim at once.
+	GetUsersByEmail(ctx context.Context, emails []string) ([]User, error)
 	ListUsers(ctx context.Context) ([]User, error) // ordered by e-mail
 	// SetUserDisabled flips the flag; disabling also deletes the agent's
 	// sessions and revokes its tokens in the same transaction.

@@ -51,6 +51,23 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User,
 	return u, nil
 }
 
+// GetUsersByEmail looks the addresses up in one statement.
+func (s *Store) GetUsersByEmail(ctx context.Context, emails []string) ([]storage.User, error) {
+	norm := make([]string, len(emails))
+	for i, e := range emails {
+		norm[i] = storage.NormaliseEmail(e)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE email = ANY($1) ORDER BY email`, norm)
+	if err != nil {
+		return nil, dbError("get users by email", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, dbError("get users by email", err)
+	}
+	return users, nil
+}
+
 // ListUsers lists every user, ordered by e-mail.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)

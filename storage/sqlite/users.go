@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -42,6 +43,33 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User,
 		return storage.User{}, dbError("get user by email", err)
 	}
 	return u, nil
+}
+
+// GetUsersByEmail looks the addresses up in one statement; they go as one
+// JSON array, so that every number of them is the same statement.
+func (s *Store) GetUsersByEmail(ctx context.Context, emails []string) ([]storage.User, error) {
+	list, err := json.Marshal(normaliseEmails(emails))
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE email IN (SELECT value FROM json_each(?)) ORDER BY email`, string(list))
+	if err != nil {
+		return nil, dbError("get users by email", err)
+	}
+	users, err := collect(rows, scanUser)
+	if err != nil {
+		return nil, dbError("get users by email", err)
+	}
+	return users, nil
+}
+
+func normaliseEmails(emails []string) []string {
+	out := make([]string, len(emails))
+	for i, e := range emails {
+		out[i] = storage.NormaliseEmail(e)
+	}
+	return out
 }
 
 // ListUsers lists every user, ordered by e-mail (the unique index's order).

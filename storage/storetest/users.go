@@ -14,6 +14,7 @@ func userBehaviours() []behaviour {
 		{"Duplicate", testUserDuplicate},
 		{"Unknown", testUserUnknown},
 		{"ListOrderedByEmail", testUserList},
+		{"GetManyByEmail", testUsersByEmail},
 		{"DisableEndsSessionsAndTokens", testUserDisable},
 		{"UpdatePasswordHashCompareAndSwap", testUserUpdatePasswordHash},
 		{"PendingPasswordChange", testUserPendingFlag},
@@ -188,4 +189,21 @@ func testUserPendingFlag(t *testing.T, s storage.Store) {
 	mustOK(t, err, "GetUser")
 	want.PendingPasswordChange, want.UpdatedAt = false, evenLater
 	assertSame(t, "user cleared", got, want)
+}
+
+// testUsersByEmail: the known addresses among many, as stored, ordered by
+// e-mail, whatever the case typed; unknown ones, repeats and an empty list
+// are no error.
+func testUsersByEmail(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	b := addUser(t, s, "u-b", "bernard@example.fr", now)
+	a := addUser(t, s, "u-a", "anne@example.fr", now)
+	addUser(t, s, "u-c", "claire@example.fr", now)
+	got, err := s.GetUsersByEmail(ctx, []string{"BERNARD@example.fr", "inconnu@example.fr", " anne@Example.fr", "bernard@example.fr"})
+	mustOK(t, err, "GetUsersByEmail")
+	assertSameList(t, "GetUsersByEmail", got, []storage.User{a, b})
+	got, err = s.GetUsersByEmail(ctx, nil)
+	mustOK(t, err, "GetUsersByEmail none")
+	assertIDs(t, "GetUsersByEmail none", got)
 }
