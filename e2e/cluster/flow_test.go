@@ -181,7 +181,7 @@ func TestInstancesShareKeys(t *testing.T) {
 	// keys rotate`); each instance sees it at its next read of the change
 	// generations, once a second (the key cache's own lifetime is 5 min).
 	c.admin("keys", "rotate")
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second) // a loaded CI machine; the TTL alone would take 5 min
 	for !(len(kidsA) == 2 && slices.Equal(kidsA, kidsB)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after a rotation: A publishes %v, B publishes %v", kidsA, kidsB)
@@ -219,8 +219,8 @@ func TestInstancesShareKeys(t *testing.T) {
 
 // publishedKids are the key ids of node i's JWKS, sorted.
 // TestClientRemovalReachesEveryInstance: a client removed by `idp client
-// remove` is refused by an instance that had it cached, within seconds
-// (its client cache's own lifetime is 5 min).
+// remove` is refused by an instance that had it cached, within about a
+// second (its client cache's own lifetime is 5 min).
 func TestClientRemovalReachesEveryInstance(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, pgtest.URL(t), 2)
@@ -239,8 +239,8 @@ func TestClientRemovalReachesEveryInstance(t *testing.T) {
 		if err == nil && status == http.StatusUnauthorized && body["error"] == "invalid_client" {
 			break
 		}
-		if time.Since(removed) > 3*time.Second {
-			t.Fatalf("3 s after the removal, B still answers %d %v %v; want 401 invalid_client", status, body, err)
+		if time.Since(removed) > 10*time.Second { // a loaded CI machine; the TTL alone would take 5 min
+			t.Fatalf("10 s after the removal, B still answers %d %v %v; want 401 invalid_client", status, body, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
