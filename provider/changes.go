@@ -35,8 +35,14 @@ type changeWatcher struct {
 	failing bool // the last read failed (logged once per streak)
 }
 
+// changeReadTimeout bounds one read of the generations: a connection that
+// hangs must not stop the watcher, which tries again at its next tick.
+const changeReadTimeout = 5 * time.Second
+
 // check reads the generations once and drops what they say is stale.
 func (w *changeWatcher) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, changeReadTimeout)
+	defer cancel()
 	g, err := w.store.ChangeGenerations(ctx)
 	if err != nil {
 		return err

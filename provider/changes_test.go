@@ -187,3 +187,131 @@ func TestChangesMadeElsewhereReachTheCaches(t *testing.T) {
 		t.Fatalf("after a rotation elsewhere: %d keys published, want 2", n)
 	}
 }
+
+// holdingStore holds its next ListSigningKeys or ListClients, once armed,
+// after it has read: a read that crosses a change made meanwhile.
+type holdingStore struct {
+	*sqlite.Store
+	mu               sync.Mutex
+	armed            bool
+	started, release chan struct{}
+}
+
+func (h *holdingStore) arm() {
+	h.mu.Lock()
+	h.armed, h.started, h.release = true, make(chan struct{}), make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *holdingStore) hold() {
+	h.mu.Lock()
+	armed := h.armed
+	h.armed = false
+	h.mu.Unlock()
+	if armed {
+		close(h.started)
+		<-h.release
+	}
+}
+
+func (h *holdingStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	keys, err := h.Store.ListSigningKeys(ctx)
+	h.hold()
+	return keys, err
+}
+
+func (h *holdingStore) ListClients(ctx context.Context) ([]storage.Client, error) {
+	clients, err := h.Store.ListClients(ctx)
+	h.hold()
+	return clients, err
+}
+
+// twoInstances are two providers on one SQLite file, the first over a
+// holding store.
+func twoInstances(t *testing.T) (mine *Provider, held *holdingStore, other *Provider, elsewhere *sqlite.Store) {
+	t.Helper()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "idp.db")
+	open := func() *sqlite.Store {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	held, elsewhere = &holdingStore{Store: open()}, open()
+	cfg := Config{Issuer: "https://connexion.example.fr", CodeTTL: time.Minute, AccessTTL: 15 * time.Minute,
+		IDTokenTTL: 15 * time.Minute, RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
+		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session"}
+	var err error
+	if mine, err = New(ctx, held, cfg, time.Now, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if other, err = New(ctx, elsewhere, cfg, time.Now, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	return mine, held, other, elsewhere
+}
+
+// A key reload that read the table before a rotation, and ends after the
+// reload that followed the rotation's invalidation, does not put the old
+// key set back.
+func TestKeyReloadAcrossAnInvalidationKeepsTheNewerSet(t *testing.T) {
+	ctx := t.Context()
+	p, held, other, _ := twoInstances(t)
+	held.arm()
+	done := make(chan error)
+	go func() { done <- p.keys.reload(ctx) }() // reads one key, then waits
+	<-held.started
+	if rotated, err := other.RotateKeys(ctx, true); err != nil || !rotated {
+		t.Fatalf("rotation elsewhere: %v, %v", rotated, err)
+	}
+	p.keys.invalidate()
+	if err := p.keys.reload(ctx); err != nil { // reads both keys
+		t.Fatal(err)
+	}
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	keys, err := p.keys.publicKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("%d keys published after the older reload ended last, want the 2 of the newer one", len(keys))
+	}
+}
+
+// Dropping the CORS origins does not wait for a listing under way, and that
+// listing, begun before the change, is not kept.
+func TestOriginsInvalidatedDuringAListing(t *testing.T) {
+	ctx := t.Context()
+	p, held, _, elsewhere := twoInstances(t)
+	held.arm()
+	done := make(chan bool)
+	go func() { done <- p.origins.allowed(ctx, "https://portail.example.fr") }()
+	<-held.started // listed no client
+	app := storage.Client{ID: "portail", Name: "Portail", RedirectURIs: []string{"https://portail.example.fr/cb"}, CreatedAt: time.Now()}
+	if err := elsewhere.CreateClient(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	invalidated := make(chan struct{})
+	go func() { p.origins.invalidate(); close(invalidated) }()
+	select {
+	case <-invalidated:
+	case <-time.After(5 * time.Second):
+		t.Fatal("invalidate waited for the listing under way")
+	}
+	close(held.release)
+	if <-done {
+		t.Fatal("the listing begun before the client existed allowed its origin")
+	}
+	if !p.origins.allowed(ctx, "https://portail.example.fr") {
+		t.Fatal("after the invalidation, the new client's origin is still refused")
+	}
+}

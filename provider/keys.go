@@ -218,10 +218,17 @@ func (m *keyManager) reload(ctx context.Context) error {
 		pubs = append(pubs, &publicKey{id: r.ID, alg: jose.SignatureAlgorithm(r.Algorithm), key: signer.Public()})
 	}
 	m.mu.Lock()
-	m.keys, m.pubCache = loaded, pubs
-	if m.epoch == epoch {
-		m.loaded = m.now()
+	switch {
+	case m.epoch == epoch:
+		m.keys, m.pubCache, m.loaded = loaded, pubs, m.now()
+	case len(m.keys) == 0:
+		// Read across an invalidation, but there is nothing else to sign
+		// with: used, and read again at the next use (loaded stays zero).
+		m.keys, m.pubCache = loaded, pubs
 	}
+	// Otherwise a reload that began after the invalidation has installed,
+	// or will install, what the table holds now: this older read must not
+	// overwrite it.
 	m.mu.Unlock()
 	return nil
 }

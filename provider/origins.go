@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -21,12 +22,15 @@ type originCache struct {
 	mu      sync.Mutex
 	loaded  time.Time
 	origins map[string]bool
+	// stale is set by invalidate without waiting for mu, which a listing
+	// holds while it reads the clients: the next check lists them again.
+	stale atomic.Bool
 }
 
 func (c *originCache) allowed(ctx context.Context, origin string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.origins == nil || c.now().Sub(c.loaded) > originCacheTTL {
+	if c.stale.Swap(false) || c.origins == nil || c.now().Sub(c.loaded) > originCacheTTL {
 		clients, err := c.store.ListClients(ctx)
 		if err != nil {
 			return false
@@ -44,11 +48,7 @@ func (c *originCache) allowed(ctx context.Context, origin string) bool {
 	return c.origins[origin]
 }
 
-// invalidate forgets the origins: the next CORS check lists the clients
-// again. Taking the lock waits for a listing under way, whose result may
-// predate the change.
-func (c *originCache) invalidate() {
-	c.mu.Lock()
-	c.origins = nil
-	c.mu.Unlock()
-}
+// invalidate makes the next CORS check list the clients again. It does not
+// wait for a listing under way: that one's result, which may predate the
+// change, serves only the check that asked for it.
+func (c *originCache) invalidate() { c.stale.Store(true) }

@@ -149,15 +149,17 @@ func (m *floorMeter) measure(name string, f *benchFloors) error {
 	case "sso", "refresh":
 		f.sign, err = cpuPerRun(m.budget, m.sign)
 	case "forgot":
-		page := func() error {
+		if f.captcha, err = cpuPerRun(m.budget, func() error {
 			n, err := m.page()
 			f.captchaSz = n
 			return err
-		}
-		if f.captcha, err = cpuPerRun(m.budget, page); err != nil {
+		}); err != nil {
 			return err
 		}
-		f.pagesPerSecond, err = parallelRate(m.budget, runtime.NumCPU(), page)
+		f.pagesPerSecond, err = parallelRate(m.budget, runtime.NumCPU(), func() error {
+			_, err := m.page()
+			return err
+		})
 	}
 	return err
 }

@@ -217,7 +217,6 @@ func TestInstancesShareKeys(t *testing.T) {
 	}
 }
 
-// publishedKids are the key ids of node i's JWKS, sorted.
 // TestClientRemovalReachesEveryInstance: a client removed by `idp client
 // remove` is refused by an instance that had it cached, within about a
 // second (its client cache's own lifetime is 5 min).
@@ -247,6 +246,7 @@ func TestClientRemovalReachesEveryInstance(t *testing.T) {
 	t.Logf("B refused the removed client %v after the removal", time.Since(removed).Round(10*time.Millisecond))
 }
 
+// publishedKids are the key ids of node i's JWKS, sorted.
 func publishedKids(t *testing.T, c *cluster, i int) []string {
 	t.Helper()
 	client := &http.Client{Transport: c.nodes[i].transport, Timeout: 10 * time.Second}

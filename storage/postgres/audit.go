@@ -47,10 +47,13 @@ func auditRows(audit []storage.AuditEvent) []any {
 }
 
 // insertAuditRowsSQL inserts the events of auditRows, passed as parameters
-// first to first+6, in their order.
+// first to first+6; the caller ends it with "ORDER BY a.n" (after any WHERE
+// of its own), so that the events' ids follow their order.
 func insertAuditRowsSQL(first int) string {
 	return fmt.Sprintf(`INSERT INTO audit_events (time, type, user_id, email, client_ip, user_agent, detail)
-		SELECT * FROM unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[])`,
+		SELECT a.time, a.type, a.user_id, a.email, a.client_ip, a.user_agent, a.detail
+		FROM unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[])
+			WITH ORDINALITY AS a(time, type, user_id, email, client_ip, user_agent, detail, n)`,
 		first, first+1, first+2, first+3, first+4, first+5, first+6)
 }
 
@@ -61,7 +64,7 @@ func auditsAfter(after string, args []any, audit []storage.AuditEvent) (string, 
 	if len(audit) == 0 {
 		return "", args
 	}
-	cte := `, audited AS (` + insertAuditRowsSQL(len(args)+1) + ` WHERE EXISTS (SELECT 1 FROM ` + after + `))`
+	cte := `, audited AS (` + insertAuditRowsSQL(len(args)+1) + ` WHERE EXISTS (SELECT 1 FROM ` + after + `) ORDER BY a.n)`
 	return cte, append(args, auditRows(audit)...)
 }
 
@@ -72,7 +75,7 @@ func (s *Store) withAudit(ctx context.Context, what string, audit []storage.Audi
 	b := &pgx.Batch{}
 	b.Queue(query, args...)
 	if len(audit) > 0 {
-		b.Queue(insertAuditRowsSQL(1), auditRows(audit)...)
+		b.Queue(insertAuditRowsSQL(1)+` ORDER BY a.n`, auditRows(audit)...)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return dbError(what, err)

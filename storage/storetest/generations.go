@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -53,8 +54,8 @@ func testGenerationsMove(t *testing.T, s storage.Store) {
 	step("DeleteSigningKey", false, true, func() error { return s.DeleteSigningKey(ctx, "k1") })
 }
 
-// A change refused by the store leaves the generations where they were:
-// the bump is part of the change's transaction.
+// A change refused by the store, or one that finds nothing to change, leaves
+// the generations where they were: the bump is part of the change itself.
 func testGenerationsStill(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
@@ -64,6 +65,10 @@ func testGenerationsStill(t *testing.T, s storage.Store) {
 	mustOK(t, err, "ChangeGenerations")
 	wantErr(t, s.CreateClient(ctx, newClient("portail", now)), storage.ErrDuplicate, "CreateClient twice")
 	wantErr(t, s.DeleteClient(ctx, "inconnu"), storage.ErrNotFound, "DeleteClient unknown")
+	wantErr(t, s.SetClientRestricted(ctx, "inconnu", true), storage.ErrNotFound, "SetClientRestricted unknown")
+	if err := s.DeleteSigningKey(ctx, "k-inconnue"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("DeleteSigningKey unknown: %v", err)
+	}
 	wantErr(t, s.AddSigningKey(ctx, newSigningKey("k2", now.Add(time.Hour)), ""), storage.ErrConflict, "AddSigningKey on a stale newest key")
 	after, err := s.ChangeGenerations(ctx)
 	mustOK(t, err, "ChangeGenerations")
