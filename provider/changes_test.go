@@ -104,31 +104,8 @@ func TestClientCacheKeepsNoReadThatCrossedAnInvalidation(t *testing.T) {
 // its clock stands still: the triggers, not the TTLs, carry them.
 func TestChangesMadeElsewhereReachTheCaches(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "idp.db")
-	open := func() *sqlite.Store {
-		s, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	mine, elsewhere := open(), open()
 	clk := &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	cfg := Config{Issuer: "https://connexion.example.fr", CodeTTL: time.Minute, AccessTTL: 15 * time.Minute,
-		IDTokenTTL: 15 * time.Minute, RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
-		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session"}
-	p, err := New(ctx, mine, cfg, clk.now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := New(ctx, elsewhere, cfg, clk.now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _, other, elsewhere := twoInstances(t, clk.now)
 	if err := p.changes.check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -226,9 +203,9 @@ func (h *holdingStore) ListClients(ctx context.Context) ([]storage.Client, error
 	return clients, err
 }
 
-// twoInstances are two providers on one SQLite file, the first over a
-// holding store.
-func twoInstances(t *testing.T) (mine *Provider, held *holdingStore, other *Provider, elsewhere *sqlite.Store) {
+// twoInstances are two providers on one SQLite file with the clock now, the
+// first over a holding store.
+func twoInstances(t *testing.T, now func() time.Time) (mine *Provider, held *holdingStore, other *Provider, elsewhere *sqlite.Store) {
 	t.Helper()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "idp.db")
@@ -248,10 +225,10 @@ func twoInstances(t *testing.T) (mine *Provider, held *holdingStore, other *Prov
 		IDTokenTTL: 15 * time.Minute, RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
 		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session"}
 	var err error
-	if mine, err = New(ctx, held, cfg, time.Now, slog.New(slog.DiscardHandler)); err != nil {
+	if mine, err = New(ctx, held, cfg, now, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	if other, err = New(ctx, elsewhere, cfg, time.Now, slog.New(slog.DiscardHandler)); err != nil {
+	if other, err = New(ctx, elsewhere, cfg, now, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	return mine, held, other, elsewhere
@@ -262,7 +239,7 @@ func twoInstances(t *testing.T) (mine *Provider, held *holdingStore, other *Prov
 // key set back.
 func TestKeyReloadAcrossAnInvalidationKeepsTheNewerSet(t *testing.T) {
 	ctx := t.Context()
-	p, held, other, _ := twoInstances(t)
+	p, held, other, _ := twoInstances(t, time.Now)
 	held.arm()
 	done := make(chan error)
 	go func() { done <- p.keys.reload(ctx) }() // reads one key, then waits
@@ -291,7 +268,7 @@ func TestKeyReloadAcrossAnInvalidationKeepsTheNewerSet(t *testing.T) {
 // listing, begun before the change, is not kept.
 func TestOriginsInvalidatedDuringAListing(t *testing.T) {
 	ctx := t.Context()
-	p, held, _, elsewhere := twoInstances(t)
+	p, held, _, elsewhere := twoInstances(t, time.Now)
 	held.arm()
 	done := make(chan bool)
 	go func() { done <- p.origins.allowed(ctx, "https://portail.example.fr") }()
