@@ -49,9 +49,6 @@ func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("account: claiming recovery jobs: %w", err)
 	}
-	// The jobs that send nothing (unknown, disabled or throttled accounts:
-	// most of them under a flood) are deleted together, with their audit
-	// events, in one write at the end.
 	if len(jobs) == 0 {
 		return 0, nil
 	}
@@ -68,6 +65,9 @@ func (s *Service) ProcessRecoveryJobs(ctx context.Context) (int, error) {
 	for _, u := range users {
 		byEmail[u.Email] = u
 	}
+	// The jobs that send nothing (unknown, disabled or throttled accounts:
+	// most of them under a flood) are deleted together, with their audit
+	// events, in one write at the end.
 	var drops recoveryDrops
 	for i, j := range jobs {
 		u, known := byEmail[storage.NormaliseEmail(j.Email)]
