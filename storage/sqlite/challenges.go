@@ -18,6 +18,12 @@ func insertChallenge(ctx context.Context, q querier, c storage.Challenge) error 
 // CreateCountedChallenge counts the hit and stores the challenge unless the
 // count is over max, in one write.
 func (s *Store) CreateCountedChallenge(ctx context.Context, key string, window time.Duration, max int64, c storage.Challenge, now time.Time) (int64, error) {
+	return s.countedWrite(ctx, key, window, max, now, func(q querier) error { return insertChallenge(ctx, q, c) })
+}
+
+// countedWrite counts one hit on key at now and, when the count is at most
+// max, runs then in the same transaction. It returns the count.
+func (s *Store) countedWrite(ctx context.Context, key string, window time.Duration, max int64, now time.Time, then func(q querier) error) (int64, error) {
 	var count int64
 	err := s.write(ctx, func(q querier) error {
 		var err error
@@ -27,7 +33,7 @@ func (s *Store) CreateCountedChallenge(ctx context.Context, key string, window t
 		if count > max {
 			return nil
 		}
-		return insertChallenge(ctx, q, c)
+		return then(q)
 	})
 	if err != nil {
 		return 0, err

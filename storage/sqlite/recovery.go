@@ -20,25 +20,13 @@ func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.
 	if j.ID == "" {
 		j.ID = newID()
 	}
-	var count int64
-	err := s.writeTx(ctx, func(tx *txConn) error {
-		var err error
-		if count, err = hitCounter(ctx, tx, key, window, j.RequestedAt); err != nil {
-			return dbError("hit counter", err)
-		}
-		if count > max {
-			return nil
-		}
-		if err := exec(ctx, tx, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
+	return s.countedWrite(ctx, key, window, max, j.RequestedAt, func(q querier) error {
+		if err := exec(ctx, q, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
 			VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt)); err != nil {
 			return err
 		}
-		return insertAudits(ctx, tx, audit)
+		return insertAudits(ctx, q, audit)
 	})
-	if err != nil {
-		return 0, err
-	}
-	return count, nil
 }
 
 // ClaimRecoveryJobs leases up to limit free jobs (never leased, or whose
