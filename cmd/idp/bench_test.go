@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -178,5 +179,51 @@ func TestFmtDur(t *testing.T) {
 		if got := fmtDur(d); got != want {
 			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestFindForm reads the hidden fields of the form that posts where asked,
+// and whether that form holds an inline image, with the images' payloads
+// skipped: an image outside the form, or a source that is not a data:
+// image, does not count.
+func TestFindForm(t *testing.T) {
+	page := func(body string) *benchPage {
+		u, _ := url.Parse("http://idp.test/login/forgot?id=a1")
+		return &benchPage{status: 200, url: u, body: []byte(body)}
+	}
+	const img = `<img alt="x" src="data:image/png;base64,iVBORw0KGgo=">`
+	cases := []struct {
+		name, body string
+		image      bool
+		values     url.Values
+		err        bool
+	}{
+		{"image in the form", `<p>` + `<form method="post" action="/login/forgot?id=a1"><input type="hidden" name="csrf" value="t&amp;1">` +
+			img + `<input type="hidden" name="challenge" value="c9"><input name="email"></form>`, true,
+			url.Values{"csrf": {"t&1"}, "challenge": {"c9"}}, false},
+		{"image before the form", img + `<form action="/login/forgot"><input type="hidden" name="challenge" value="c9"></form>`, false,
+			url.Values{"challenge": {"c9"}}, false},
+		{"image served from a file", `<form action="/login/forgot"><img src="/captcha/c9.png"></form>`, false, url.Values{}, false},
+		{"another form first", `<form action="/login"><input type="hidden" name="a" value="1"></form>` +
+			`<form action="/login/forgot">` + img + `</form>`, true, url.Values{}, false},
+		{"no such form", `<form action="/login">` + img + `</form>`, false, nil, true},
+		{"unterminated source", `<form action="/login/forgot"><img src="data:image/png;base64,AAAA`, false, url.Values{}, false},
+	}
+	for _, c := range cases {
+		f, image, err := findForm(page(c.body), "/login/forgot")
+		if (err != nil) != c.err {
+			t.Errorf("%s: error %v, want error %v", c.name, err, c.err)
+			continue
+		}
+		if c.err {
+			continue
+		}
+		if image != c.image || f.values.Encode() != c.values.Encode() {
+			t.Errorf("%s: image %v values %v, want %v %v", c.name, image, f.values, c.image, c.values)
+		}
+	}
+	long := `<img src="data:image/png;base64,` + strings.Repeat("A", 9000) + `"><img src="data:image/gif;base64,R0l=">`
+	if got, want := string(elideDataURIs([]byte(long))), `<img src="data:image/"><img src="data:image/">`; got != want {
+		t.Errorf("elideDataURIs = %q, want %q", got, want)
 	}
 }
