@@ -293,6 +293,61 @@ func TestSessions(t *testing.T) {
 	})
 }
 
+// TestLogIn: a login opens the session its password calls for and records
+// its audit event with it; a refused login opens none and records its
+// failure.
+func TestLogIn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		u := f.agent("claire@mairie.fr", "secret12")
+		events := func(typ string) int {
+			t.Helper()
+			list, err := f.st.ListAudit(f.ctx, storage.AuditFilter{Email: "claire@mairie.fr"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range list {
+				if e.Type == typ && e.UserID == u.ID && e.ClientIP == meta.ClientIP {
+					n++
+				}
+			}
+			return n
+		}
+
+		if _, cookie, _, err := f.svc.LogIn(f.ctx, "claire@mairie.fr", "faux-pas1", meta); !errors.Is(err, account.ErrInvalidCredentials) || cookie != "" {
+			t.Fatalf("wrong password: cookie %q, %v", cookie, err)
+		}
+		if n := events("login.failure"); n != 1 {
+			t.Fatalf("%d login.failure events, want 1", n)
+		}
+
+		l, cookie, sess, err := f.svc.LogIn(f.ctx, "Claire@Mairie.fr", "secret12", meta)
+		if err != nil || l.Provisional || l.User.ID != u.ID {
+			t.Fatalf("personal login: %+v, %v", l, err)
+		}
+		got, err := f.svc.Session(f.ctx, cookie)
+		if err != nil || got.ID != sess.ID || got.Kind != storage.SessionActive || got.UserID != u.ID {
+			t.Fatalf("session behind the login's cookie: %+v, %v; want the active session %s", got, err, sess.ID)
+		}
+		if n := events("login.success"); n != 1 {
+			t.Fatalf("%d login.success events, want 1", n)
+		}
+
+		p := f.recover("claire@mairie.fr")
+		l, cookie, _, err = f.svc.LogIn(f.ctx, "claire@mairie.fr", p, meta)
+		if err != nil || !l.Provisional {
+			t.Fatalf("provisional login: %+v, %v", l, err)
+		}
+		got, err = f.svc.Session(f.ctx, cookie)
+		if err != nil || got.Kind != storage.SessionPasswordChange {
+			t.Fatalf("session after a provisional login: %+v, %v; want a password-change session", got, err)
+		}
+		if n := events("login.provisional"); n != 1 {
+			t.Fatalf("%d login.provisional events, want 1", n)
+		}
+	})
+}
+
 // claimCounter counts the worker's claims on a real store.
 type claimCounter struct {
 	storage.Store
@@ -422,6 +477,80 @@ func (d *dropCounter) IssueProvisionalPassword(ctx context.Context, p storage.Pr
 	return d.Store.IssueProvisionalPassword(ctx, p)
 }
 
+// serviceOn is a service for the recovery worker's tests on st, a wrapper
+// of the fixture's store that counts or injects: a per-IP quota above what
+// a test requests, one-hour provisional passwords.
+func (f *fixture) serviceOn(st storage.Store) *account.Service {
+	return account.New(st, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),
+		policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour,
+			MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour},
+		f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
+// disablingStore runs the administrator's action while the worker hashes
+// the provisional password: between the claim's lookup and the issue.
+type disablingStore struct {
+	storage.Store
+	meanwhile func()
+}
+
+func (d *disablingStore) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
+	if d.meanwhile != nil {
+		d.meanwhile()
+		d.meanwhile = nil
+	}
+	return d.Store.IssueProvisionalPassword(ctx, p)
+}
+
+// TestRecoveryWorkerSkipsAnAccountDisabledMeanwhile: an agent disabled while
+// the worker prepares its provisional password gets no mail and no
+// password; the job is dropped with its audit event, not retried.
+func TestRecoveryWorkerSkipsAnAccountDisabledMeanwhile(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		racing := &disablingStore{Store: f.st}
+		svc := f.serviceOn(racing)
+		u := f.agent("claire@mairie.fr", "secret12")
+		racing.meanwhile = func() {
+			if err := f.svc.SetDisabled(f.ctx, "claire@mairie.fr", true, meta); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := svc.RequestRecovery(f.ctx, "claire@mairie.fr", meta); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := svc.ProcessRecoveryJobs(f.ctx); err != nil || n != 1 {
+			t.Fatalf("ProcessRecoveryJobs: %d, %v; want the job handled", n, err)
+		}
+		if racing.meanwhile != nil {
+			t.Fatal("the worker never tried to issue the password")
+		}
+		if got := f.mailsTo("claire@mairie.fr"); len(got) != 0 {
+			t.Fatalf("%d mails to the account disabled meanwhile, want none", len(got))
+		}
+		if _, err := f.st.GetProvisionalPassword(f.ctx, u.ID, f.clock()); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("provisional password of the disabled account: %v, want none", err)
+		}
+		events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ignored := 0
+		for _, e := range events {
+			if e.Type == "recovery.ignored" && e.Detail == "account changed" && e.UserID == u.ID {
+				ignored++
+			}
+		}
+		if ignored != 1 {
+			t.Fatalf("%d audit events recovery.ignored/account changed, want 1", ignored)
+		}
+		// Dropped, not left for a retry.
+		f.advance(time.Hour)
+		if n, err := svc.ProcessRecoveryJobs(f.ctx); err != nil || n != 0 {
+			t.Fatalf("after the lease: %d, %v; want no job left", n, err)
+		}
+	})
+}
+
 // TestRecoveryWorkerDropsAClaimInOneWrite: of one claim, the jobs that send
 // nothing (unknown, disabled, over the per-account limit) are deleted in one
 // write with one audit event each, while the known account's job sends its
@@ -430,10 +559,7 @@ func (d *dropCounter) IssueProvisionalPassword(ctx context.Context, p storage.Pr
 func TestRecoveryWorkerDropsAClaimInOneWrite(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		counted := &dropCounter{Store: f.st}
-		svc := account.New(counted, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),
-			policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour,
-				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour},
-			f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc := f.serviceOn(counted)
 		f.agent("claire@mairie.fr", "secret12")
 		f.agent("parti@mairie.fr", "secret12")
 		if err := f.svc.SetDisabled(f.ctx, "parti@mairie.fr", true, meta); err != nil {

@@ -122,7 +122,11 @@ func (s *Service) ResetPassword(ctx context.Context, email string, meta Meta) er
 	if u.Disabled {
 		return ErrDisabled
 	}
-	if err := s.issueProvisional(ctx, u, "", idpmail.ProvisionalPassword); err != nil {
+	err = s.issueProvisional(ctx, u, "", idpmail.ProvisionalPassword)
+	if errors.Is(err, storage.ErrAccountChanged) {
+		return ErrDisabled // disabled since it was read
+	}
+	if err != nil {
 		return err
 	}
 	s.audit(ctx, "provisional.issued", u, meta, "helpdesk reset")

@@ -24,6 +24,35 @@ const maxPasswordBytes = 1024
 // usable password behind). A provisional-password login marks the agent
 // "pending password change".
 func (s *Service) Authenticate(ctx context.Context, email, password string, meta Meta) (Login, error) {
+	login, event, err := s.verify(ctx, email, password, meta)
+	if err == nil {
+		s.appendAudit(ctx, event)
+	}
+	return login, err
+}
+
+// LogIn is Authenticate followed by the browser's new session (a password
+// change session after a provisional password): the session and the
+// login's audit event are one write. It returns the session's cookie value.
+func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) (Login, string, storage.Session, error) {
+	login, event, err := s.verify(ctx, email, password, meta)
+	if err != nil {
+		return Login{}, "", storage.Session{}, err
+	}
+	kind := storage.SessionActive
+	if login.Provisional {
+		kind = storage.SessionPasswordChange
+	}
+	cookie, sess, err := s.startSession(ctx, login.User.ID, kind, s.now(), event)
+	if err != nil {
+		return Login{}, "", storage.Session{}, err
+	}
+	return login, cookie, sess, nil
+}
+
+// verify is Authenticate but for the success's audit event, returned
+// unwritten.
+func (s *Service) verify(ctx context.Context, email, password string, meta Meta) (Login, storage.AuditEvent, error) {
 	email = storage.NormaliseEmail(email)
 	now := s.now()
 	keys := keysFor("login", email, meta.ClientIP)
@@ -32,103 +61,93 @@ func (s *Service) Authenticate(ctx context.Context, email, password string, meta
 		if errors.Is(err, ErrThrottled) {
 			s.audit(ctx, "login.throttled", storage.User{Email: email}, meta, "")
 		}
-		return Login{}, err
+		return Login{}, storage.AuditEvent{}, err
 	}
-	login, err := s.authenticate(ctx, email, password, locked, meta, now)
+	login, event, err := s.authenticate(ctx, email, password, locked, meta, now)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.recordFailure(ctx, keys)
 	case err == nil && !login.Provisional && failures:
 		s.resetAccount(ctx, keys)
 	}
-	return login, err
+	return login, event, err
 }
 
 // authenticate is Authenticate after the throttle. A locked account accepts
 // only its provisional password (the way out of the lock is the recovery).
-func (s *Service) authenticate(ctx context.Context, email, password string, locked bool, meta Meta, now time.Time) (Login, error) {
+// The agent and its provisional password are read together, before the
+// hashes.
+func (s *Service) authenticate(ctx context.Context, email, password string, locked bool, meta Meta, now time.Time) (Login, storage.AuditEvent, error) {
 	if password == "" || len(password) > maxPasswordBytes {
 		s.hasher.DummyVerify(ctx, "")
 		s.hasher.DummyVerify(ctx, "")
 		s.audit(ctx, "login.failure", storage.User{Email: email}, meta, "malformed password")
-		return Login{}, ErrInvalidCredentials
+		return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 	}
 	pw := policy.Normalize(password)
 
-	u, err := s.store.GetUserByEmail(ctx, email)
+	u, prov, err := s.store.GetUserWithProvisional(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.hasher.DummyVerify(ctx, pw)
 		s.hasher.DummyVerify(ctx, pw)
 		s.audit(ctx, "login.failure", storage.User{Email: email}, meta, "unknown account")
-		return Login{}, ErrInvalidCredentials
+		return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 	}
 	if err != nil {
-		return Login{}, fmt.Errorf("account: looking up %q: %w", email, err)
+		return Login{}, storage.AuditEvent{}, fmt.Errorf("account: looking up %q: %w", email, err)
 	}
 
 	personalOK := false
 	if u.PasswordHash != "" && !locked {
 		ok, needsRehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
 		if err != nil {
-			return Login{}, fmt.Errorf("account: verifying password of %s: %w", u.ID, err)
+			return Login{}, storage.AuditEvent{}, fmt.Errorf("account: verifying password of %s: %w", u.ID, err)
 		}
 		personalOK = ok
 		if ok && !u.Disabled {
-			if err := s.afterPersonalLogin(ctx, &u, pw, needsRehash); err != nil {
-				return Login{}, err
+			if err := s.afterPersonalLogin(ctx, &u, prov != nil, pw, needsRehash); err != nil {
+				return Login{}, storage.AuditEvent{}, err
 			}
-			s.audit(ctx, "login.success", u, meta, "")
-			return Login{User: u}, nil
+			return Login{User: u}, s.auditEvent("login.success", u, meta, ""), nil
 		}
 	} else {
 		s.hasher.DummyVerify(ctx, pw)
 	}
 
 	provisionalOK := false
-	prov, err := s.store.GetProvisionalPassword(ctx, u.ID, now)
-	switch {
-	case err == nil:
-		ok, _, verr := s.hasher.Verify(ctx, pw, prov.Hash)
-		if verr != nil {
-			return Login{}, fmt.Errorf("account: verifying provisional password of %s: %w", u.ID, verr)
+	if prov != nil && prov.ExpiresAt.After(now) {
+		ok, _, err := s.hasher.Verify(ctx, pw, prov.Hash)
+		if err != nil {
+			return Login{}, storage.AuditEvent{}, fmt.Errorf("account: verifying provisional password of %s: %w", u.ID, err)
 		}
 		provisionalOK = ok
-	case errors.Is(err, storage.ErrNotFound):
+	} else {
 		s.hasher.DummyVerify(ctx, pw)
-	default:
-		return Login{}, fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
 	}
 
 	if provisionalOK && !u.Disabled {
 		if !u.PendingPasswordChange {
 			if err := s.store.SetPendingPasswordChange(ctx, u.ID, true, now); err != nil {
-				return Login{}, fmt.Errorf("account: marking %s pending: %w", u.ID, err)
+				return Login{}, storage.AuditEvent{}, fmt.Errorf("account: marking %s pending: %w", u.ID, err)
 			}
 			u.PendingPasswordChange = true
 		}
-		s.audit(ctx, "login.provisional", u, meta, "")
-		return Login{User: u, Provisional: true}, nil
+		return Login{User: u, Provisional: true}, s.auditEvent("login.provisional", u, meta, ""), nil
 	}
 	reason := "wrong password"
 	if u.Disabled && (personalOK || provisionalOK) {
 		reason = "disabled account"
 	}
 	s.audit(ctx, "login.failure", u, meta, reason)
-	return Login{}, ErrInvalidCredentials
+	return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 }
 
-// afterPersonalLogin cancels an outstanding provisional password, clears the
-// pending flag it may have set, and rehashes when the parameters changed.
-func (s *Service) afterPersonalLogin(ctx context.Context, u *storage.User, pw string, needsRehash bool) error {
+// afterPersonalLogin cancels the provisional password the agent had when
+// the login read it (expired or not), clears the pending flag it may have
+// set, and rehashes when the parameters changed.
+func (s *Service) afterPersonalLogin(ctx context.Context, u *storage.User, hadProvisional bool, pw string, needsRehash bool) error {
 	now := s.now()
-	// Read first: most logins have nothing to cancel, and a read does not
-	// queue behind SQLite's one writer as a DELETE does.
-	_, err := s.store.GetProvisionalPassword(ctx, u.ID, time.Time{})
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("account: looking up provisional password of %s: %w", u.ID, err)
-	default:
+	if hadProvisional {
 		if err := s.store.DeleteProvisionalPassword(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("account: cancelling provisional password of %s: %w", u.ID, err)
 		}
@@ -166,7 +185,12 @@ func (s *Service) auditEvent(typ string, u storage.User, meta Meta, detail strin
 // audit appends to the audit trail. A failure is logged, not returned: the
 // agent's action has happened and must not be undone by the trail.
 func (s *Service) audit(ctx context.Context, typ string, u storage.User, meta Meta, detail string) {
-	if err := s.store.AppendAudit(ctx, s.auditEvent(typ, u, meta, detail)); err != nil {
-		s.log.ErrorContext(ctx, "audit event lost", "type", typ, "user_id", u.ID, "err", err)
+	s.appendAudit(ctx, s.auditEvent(typ, u, meta, detail))
+}
+
+// appendAudit writes e on its own; a failure is logged, never the caller's.
+func (s *Service) appendAudit(ctx context.Context, e storage.AuditEvent) {
+	if err := s.store.AppendAudit(ctx, e); err != nil {
+		s.log.ErrorContext(ctx, "audit event lost", "type", e.Type, "user_id", e.UserID, "err", err)
 	}
 }

@@ -113,6 +113,12 @@ func (s *Service) processRecoveryJob(ctx context.Context, j storage.RecoveryJob,
 		s.log.InfoContext(ctx, "recovery job already done elsewhere", "job_id", j.ID)
 		return nil
 	}
+	if errors.Is(err, storage.ErrAccountChanged) {
+		// Disabled between the claim's lookup and now: the mail would
+		// carry a password the account cannot use.
+		drops.add(j, s.auditEvent("recovery.ignored", u, meta, "account changed"))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

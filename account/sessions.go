@@ -19,6 +19,11 @@ const touchEvery = time.Minute
 // StartSession opens a session for the agent and returns the cookie value.
 // Only its hash is stored.
 func (s *Service) StartSession(ctx context.Context, userID, kind string, authTime time.Time) (string, storage.Session, error) {
+	return s.startSession(ctx, userID, kind, authTime)
+}
+
+// startSession is StartSession writing the audit events with the session.
+func (s *Service) startSession(ctx context.Context, userID, kind string, authTime time.Time, audit ...storage.AuditEvent) (string, storage.Session, error) {
 	now := s.now()
 	raw := storage.NewSecret()
 	absolute := now.Add(s.cfg.SessionAbsolute)
@@ -34,7 +39,7 @@ func (s *Service) StartSession(ctx context.Context, userID, kind string, authTim
 		AuthTime: authTime, AMR: []string{"pwd"},
 		CreatedAt: now, LastSeenAt: now, IdleExpiresAt: idle, AbsoluteExpiresAt: absolute,
 	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(ctx, sess, audit...); err != nil {
 		return "", storage.Session{}, fmt.Errorf("account: creating session: %w", err)
 	}
 	return raw, sess, nil

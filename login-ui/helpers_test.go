@@ -95,7 +95,20 @@ func (a *fakeAccounts) byEmail(email string) (storage.User, bool) {
 	return storage.User{}, false
 }
 
-func (a *fakeAccounts) Authenticate(_ context.Context, email, password string, _ account.Meta) (account.Login, error) {
+func (a *fakeAccounts) LogIn(ctx context.Context, email, password string, meta account.Meta) (account.Login, string, storage.Session, error) {
+	login, err := a.authenticate(email, password)
+	if err != nil {
+		return account.Login{}, "", storage.Session{}, err
+	}
+	kind := storage.SessionActive
+	if login.Provisional {
+		kind = storage.SessionPasswordChange
+	}
+	cookie, s, err := a.StartSession(ctx, login.User.ID, kind, a.clock.Now())
+	return login, cookie, s, err
+}
+
+func (a *fakeAccounts) authenticate(email, password string) (account.Login, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.authCalls = append(a.authCalls, email)

@@ -188,7 +188,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	login, err := h.accounts.Authenticate(ctx, email, password, h.meta(r, id))
+	login, cookie, sess, err := h.accounts.LogIn(ctx, email, password, h.meta(r, id))
 	if errors.Is(err, account.ErrInvalidCredentials) {
 		v.fieldError("password", msg("login.invalid"))
 		h.render(w, r, http.StatusOK, "login", v)
@@ -204,17 +204,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The session this browser held before, if any, ends: the new one
+	// replaces it.
 	if err := h.endBrowserSession(ctx, r); err != nil {
 		h.internalError(w, r, "login", err)
-		return
-	}
-	kind := storage.SessionActive
-	if login.Provisional {
-		kind = storage.SessionPasswordChange
-	}
-	cookie, sess, err := h.accounts.StartSession(ctx, login.User.ID, kind, h.now())
-	if err != nil {
-		h.internalError(w, r, "starting session", err)
 		return
 	}
 	h.setSessionCookie(w, cookie)

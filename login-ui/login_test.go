@@ -67,9 +67,9 @@ func TestLoginFailuresAreGenericAndKeepTheAddress(t *testing.T) {
 			t.Fatal("login failures differ")
 		}
 	}
-	// The over-long password never reached Authenticate.
+	// The over-long password never reached LogIn.
 	if n := len(e.accounts.authCalls); n != len(cases)-1 {
-		t.Errorf("Authenticate called %d times, want %d", n, len(cases)-1)
+		t.Errorf("LogIn called %d times, want %d", n, len(cases)-1)
 	}
 }
 
@@ -84,7 +84,7 @@ func TestLoginEmptyFieldsAreNamed(t *testing.T) {
 		t.Errorf("password errors %q", got)
 	}
 	if e.accounts.calls() != 0 {
-		t.Error("Authenticate called")
+		t.Error("LogIn called")
 	}
 }
 
@@ -201,7 +201,7 @@ func TestLoginRejectsBadInputClearly(t *testing.T) {
 		}
 	}
 	if e.accounts.calls() != 0 {
-		t.Error("Authenticate called with invalid text")
+		t.Error("LogIn called with invalid text")
 	}
 
 	huge := url.Values{"csrf": {b.cookie("idp_csrf")}, "email": {agentEmail}, "password": {strings.Repeat("a", maxFormBytes)}}
@@ -209,7 +209,7 @@ func TestLoginRejectsBadInputClearly(t *testing.T) {
 	wantStatus(t, res, http.StatusRequestEntityTooLarge)
 	wantContains(t, res, "Le formulaire envoyé est trop volumineux.")
 	if e.accounts.calls() != 0 {
-		t.Error("Authenticate called with an over-sized form")
+		t.Error("LogIn called with an over-sized form")
 	}
 }
 

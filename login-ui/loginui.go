@@ -26,10 +26,12 @@ import (
 
 // Accounts is what the pages need from the account rules (*account.Service).
 type Accounts interface {
-	// Authenticate: personal password first, then provisional.
+	// LogIn authenticates, personal password first, then provisional, and
+	// opens the browser's session (storage.SessionPasswordChange after a
+	// provisional password), returning the cookie value to set.
 	// account.ErrInvalidCredentials for unknown e-mail, wrong password and
 	// disabled account alike.
-	Authenticate(ctx context.Context, email, password string, meta account.Meta) (account.Login, error)
+	LogIn(ctx context.Context, email, password string, meta account.Meta) (account.Login, string, storage.Session, error)
 	// RequestRecovery only records a job: same outcome whatever the address.
 	RequestRecovery(ctx context.Context, email string, meta account.Meta) error
 	// CompleteForcedChange: current is the provisional password.

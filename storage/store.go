@@ -28,6 +28,10 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error // ErrDuplicate on e-mail or id
 	GetUser(ctx context.Context, id string) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// GetUserWithProvisional is GetUserByEmail with the agent's provisional
+	// password, expired or not (nil when it has none), in one read: a login
+	// checks the one or cancels the other.
+	GetUserWithProvisional(ctx context.Context, email string) (User, *ProvisionalPassword, error)
 	// GetUsersByEmail returns the agents whose e-mails are among emails
 	// (compared normalised), ordered by e-mail; unknown addresses are just
 	// absent. A recovery worker looks up a whole claim at once.
@@ -136,7 +140,9 @@ type Store interface {
 	RevokeUserTokens(ctx context.Context, userID string) error
 
 	// Sessions. GetSession returns ErrNotFound once either expiry has passed.
-	CreateSession(ctx context.Context, s Session) error
+	// CreateSession stores s and appends the audit events given, in one
+	// write (all or nothing): a login records its event with its session.
+	CreateSession(ctx context.Context, s Session, audit ...AuditEvent) error
 	GetSession(ctx context.Context, id string, now time.Time) (Session, error)
 	// GetSessionAndUser is GetSession and GetUser of the session's agent in
 	// one read (every page a browser with a session asks for needs both).
@@ -180,7 +186,11 @@ type Store interface {
 	// provisional password, queues the mail, deletes the recovery job if set.
 	// When JobID is set but the job no longer exists (another worker, whose
 	// lease had not run out, completed it) it gets ErrConflict and writes
-	// nothing: one job mails one password.
+	// nothing: one job mails one password. When the agent is no longer
+	// enabled at the mail's address (Mail.To), disabled or gone since the
+	// caller read it, it gets ErrAccountChanged and writes nothing: a
+	// provisional password is never mailed to an account that cannot use
+	// it, nor to an address that is no longer the agent's.
 	IssueProvisionalPassword(ctx context.Context, p ProvisionalIssue) error
 	// GetProvisionalPassword returns ErrNotFound when none or expired.
 	GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (ProvisionalPassword, error)

@@ -28,6 +28,10 @@ var (
 	// ErrConflict: a compare-and-swap lost its race (someone else changed the
 	// record first) or its precondition no longer holds.
 	ErrConflict = errors.New("storage: conflict")
+	// ErrAccountChanged: the agent a write was meant for is no longer as
+	// the caller read it (disabled, gone, or at another address): see
+	// IssueProvisionalPassword.
+	ErrAccountChanged = errors.New("storage: account changed")
 	// ErrNotHabilitated: the agent holds no live habilitation for a
 	// restricted client (see Client.Restricted). Returned by the provider,
 	// not by stores; it lives here so that the pages can recognise it
@@ -349,7 +353,9 @@ type PasswordChange struct {
 // password (see Store.IssueProvisionalPassword).
 type ProvisionalIssue struct {
 	Password ProvisionalPassword
-	Mail     OutboxMail
+	// Mail carries the password to the agent's address as the caller read
+	// it: the issue happens only if that is still the enabled agent's.
+	Mail OutboxMail
 	// JobID, when set, is the recovery job this issue completes; it is
 	// deleted in the same transaction.
 	JobID string

@@ -40,6 +40,13 @@ func (s *observedStore) DeleteRecoveryJobs(ctx context.Context, ids []string, au
 	return err
 }
 
+// A login's event comes with its session.
+func (s *observedStore) CreateSession(ctx context.Context, x storage.Session, audit ...storage.AuditEvent) error {
+	err := s.Store.CreateSession(ctx, x, audit...)
+	s.countAudit(err, audit)
+	return err
+}
+
 func (s *observedStore) countAudit(err error, audit []storage.AuditEvent) {
 	if err != nil {
 		return

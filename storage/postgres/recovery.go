@@ -95,7 +95,18 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 			}
 		}
 		pp := p.Password
-		_, err := tx.Exec(ctx, `INSERT INTO provisional_passwords (user_id, hash, created_at, expires_at)
+		// FOR SHARE: a concurrent SetUserDisabled waits for this issue,
+		// or this read waits for it and sees the agent disabled.
+		var enabled int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 AND email = $2 AND NOT disabled FOR SHARE`,
+			pp.UserID, p.Mail.To).Scan(&enabled)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("postgres: issue provisional password: agent %s not enabled at %s: %w", pp.UserID, p.Mail.To, storage.ErrAccountChanged)
+		}
+		if err != nil {
+			return dbError("issue provisional password: read agent", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO provisional_passwords (user_id, hash, created_at, expires_at)
 			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (user_id) DO UPDATE
 			SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at`,

@@ -28,10 +28,15 @@ func utcSession(x *storage.Session) {
 	x.IdleExpiresAt, x.AbsoluteExpiresAt = utc(x.IdleExpiresAt), utc(x.AbsoluteExpiresAt)
 }
 
-// CreateSession stores a browser's login.
-func (s *Store) CreateSession(ctx context.Context, x storage.Session) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		x.ID, x.UserID, x.Kind, x.AuthTime, list(x.AMR), x.CreatedAt, x.LastSeenAt, x.IdleExpiresAt, x.AbsoluteExpiresAt)
+// CreateSession stores a browser's login with its audit events, in one
+// statement.
+func (s *Store) CreateSession(ctx context.Context, x storage.Session, audit ...storage.AuditEvent) error {
+	args := []any{x.ID, x.UserID, x.Kind, x.AuthTime, list(x.AMR), x.CreatedAt, x.LastSeenAt, x.IdleExpiresAt, x.AbsoluteExpiresAt}
+	auditCTE, args := auditsAfter("created", args, audit)
+	_, err := s.pool.Exec(ctx, `WITH created AS (
+			INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id
+		)`+auditCTE+`
+		SELECT 1`, args...)
 	if err != nil {
 		return dbError("create session", err)
 	}

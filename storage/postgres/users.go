@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const userColumns = `id, email, name, organisation, password_hash, pending_password_change, disabled, created_at, updated_at`
@@ -49,6 +50,26 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User,
 		return storage.User{}, notFoundOr("get user by email", err)
 	}
 	return u, nil
+}
+
+// GetUserWithProvisional reads the agent and its provisional password in one
+// statement.
+func (s *Store) GetUserWithProvisional(ctx context.Context, email string) (storage.User, *storage.ProvisionalPassword, error) {
+	var (
+		hash               *string
+		created, expiresAt *time.Time
+	)
+	u, err := scanUser(sqlrow.Suffix(s.pool.QueryRow(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`,
+			p.hash, p.created_at, p.expires_at
+		FROM users u LEFT JOIN provisional_passwords p ON p.user_id = u.id
+		WHERE u.email = $1`, storage.NormaliseEmail(email)), &hash, &created, &expiresAt))
+	if err != nil {
+		return storage.User{}, nil, notFoundOr("get user with provisional password", err)
+	}
+	if hash == nil {
+		return u, nil, nil
+	}
+	return u, &storage.ProvisionalPassword{UserID: u.ID, Hash: *hash, CreatedAt: utc(*created), ExpiresAt: utc(*expiresAt)}, nil
 }
 
 // GetUsersByEmail looks the addresses up in one statement.

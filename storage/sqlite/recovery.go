@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -79,7 +80,9 @@ func (s *Store) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...s
 // provisional password, queues the mail, deletes the recovery job if set.
 // The job is deleted first: when it is already gone, another worker (whose
 // lease had not run out) completed it, and this issue gets ErrConflict and
-// writes nothing, so the agent is not mailed a second password.
+// writes nothing, so the agent is not mailed a second password. The agent
+// is read in the same transaction as the writes: SQLite's one writer
+// orders this issue before or after a concurrent SetUserDisabled.
 func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.ProvisionalIssue) error {
 	return s.writeTx(ctx, func(tx *txConn) error {
 		const what = "issue provisional password"
@@ -90,6 +93,15 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 			}
 		}
 		pw := p.Password
+		var enabled int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ? AND email = ? AND NOT disabled`,
+			pw.UserID, p.Mail.To).Scan(&enabled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: %s: agent %s not enabled at %s: %w", what, pw.UserID, p.Mail.To, storage.ErrAccountChanged)
+		}
+		if err != nil {
+			return dbError(what+": read agent", err)
+		}
 		if err := exec(ctx, tx, what, `INSERT INTO provisional_passwords
 			(user_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (user_id) DO UPDATE SET

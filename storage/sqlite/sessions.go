@@ -23,9 +23,9 @@ func sessionDest(s *storage.Session) []any {
 		(*msTime)(&s.AbsoluteExpiresAt)}
 }
 
-// CreateSession stores sess.
-func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
-	return s.write(ctx, func(q querier) error {
+// CreateSession stores sess with its audit events.
+func (s *Store) CreateSession(ctx context.Context, sess storage.Session, audit ...storage.AuditEvent) error {
+	return s.withAudit(ctx, audit, func(q querier) error {
 		return exec(ctx, q, "create session", `INSERT INTO sessions (`+sessionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sess.ID, sess.UserID, sess.Kind, ms(sess.AuthTime), jsonList(sess.AMR), ms(sess.CreatedAt),

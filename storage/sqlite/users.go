@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/internal/sqlrow"
 )
 
 const userColumns = `id, email, name, organisation, password_hash, pending_password_change, disabled, created_at, updated_at`
@@ -43,6 +45,26 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User,
 		return storage.User{}, dbError("get user by email", err)
 	}
 	return u, nil
+}
+
+// GetUserWithProvisional reads the agent and its provisional password in one
+// statement.
+func (s *Store) GetUserWithProvisional(ctx context.Context, email string) (storage.User, *storage.ProvisionalPassword, error) {
+	var (
+		hash               sql.NullString
+		created, expiresAt *time.Time
+	)
+	u, err := scanUser(sqlrow.Suffix(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.Qualified("u.", userColumns)+`,
+			p.hash, p.created_at, p.expires_at
+		FROM users u LEFT JOIN provisional_passwords p ON p.user_id = u.id
+		WHERE u.email = ?`, storage.NormaliseEmail(email)), &hash, msTimePtr{&created}, msTimePtr{&expiresAt}))
+	if err != nil {
+		return storage.User{}, nil, dbError("get user with provisional password", err)
+	}
+	if !hash.Valid {
+		return u, nil, nil
+	}
+	return u, &storage.ProvisionalPassword{UserID: u.ID, Hash: hash.String, CreatedAt: *created, ExpiresAt: *expiresAt}, nil
 }
 
 // GetUsersByEmail looks the addresses up in one statement; they go as one

@@ -59,8 +59,9 @@ func testPurge(t *testing.T, s storage.Store) {
 	// Provisional passwords.
 	provOld := newProvisional("u-1", "$argon2id$old", now.Add(-time.Hour))
 	provLive := newProvisional("u-2", "$argon2id$live", now)
+	to := map[string]string{"u-1": "agent@example.fr", "u-2": "collegue@example.fr"}
 	for _, p := range []storage.ProvisionalPassword{provOld, provLive} {
-		issue := storage.ProvisionalIssue{Password: p, Mail: newMail("mail-prov-"+p.UserID, "agent@example.fr", now)}
+		issue := storage.ProvisionalIssue{Password: p, Mail: newMail("mail-prov-"+p.UserID, to[p.UserID], now)}
 		mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword "+p.UserID)
 	}
 

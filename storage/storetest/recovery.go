@@ -255,7 +255,97 @@ func provisionalBehaviours() []behaviour {
 		{"Delete", testProvisionalDelete},
 		{"IssueForCompletedJobConflicts", testProvisionalJobGone},
 		{"ConcurrentIssuesForOneJobOneWinner", testProvisionalJobRace},
+		{"IssueOnlyToTheEnabledAgentsAddress", testProvisionalAccountChanged},
+		{"ReadWithItsAgent", testUserWithProvisional},
 	}
+}
+
+// testUserWithProvisional: the login's one read gives the agent and its
+// provisional password, expired too (a personal login cancels it all the
+// same), nil when there is none; the address is matched normalised.
+func testUserWithProvisional(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	agent := addUser(t, s, "u-1", "agent@example.fr", now)
+	other := addUser(t, s, "u-2", "collegue@example.fr", now)
+	prov := newProvisional("u-1", "$argon2id$prov-1", now.Add(7*time.Microsecond))
+	mustOK(t, s.IssueProvisionalPassword(ctx, storage.ProvisionalIssue{Password: prov, Mail: newMail("mail-1", "agent@example.fr", now)}),
+		"IssueProvisionalPassword")
+
+	u, p, err := s.GetUserWithProvisional(ctx, "  Agent@Example.FR ")
+	mustOK(t, err, "GetUserWithProvisional")
+	assertSame(t, "agent", u, agent)
+	if p == nil {
+		t.Fatal("GetUserWithProvisional: no provisional password, want the one issued")
+	}
+	assertSame(t, "provisional password", *p, prov)
+
+	u, p, err = s.GetUserWithProvisional(ctx, "collegue@example.fr")
+	mustOK(t, err, "GetUserWithProvisional without one")
+	assertSame(t, "agent without a provisional password", u, other)
+	if p != nil {
+		t.Fatalf("GetUserWithProvisional of an agent without one: %+v, want nil", *p)
+	}
+
+	// Long expired: still returned, with its expiry.
+	expired := newProvisional("u-2", "$argon2id$old", now.Add(-48*time.Hour))
+	mustOK(t, s.IssueProvisionalPassword(ctx, storage.ProvisionalIssue{Password: expired, Mail: newMail("mail-2", "collegue@example.fr", now)}),
+		"IssueProvisionalPassword expired")
+	_, p, err = s.GetUserWithProvisional(ctx, "collegue@example.fr")
+	mustOK(t, err, "GetUserWithProvisional expired")
+	if p == nil || p.ExpiresAt.After(now) {
+		t.Fatalf("GetUserWithProvisional: %+v, want the expired password", p)
+	}
+	assertSame(t, "expired provisional password", *p, expired)
+
+	_, _, err = s.GetUserWithProvisional(ctx, "inconnu@example.fr")
+	wantErr(t, err, storage.ErrNotFound, "GetUserWithProvisional unknown")
+}
+
+// The worker read the agent before hashing its password; by the time it
+// issues, the agent may have been disabled. The issue then writes nothing:
+// no password, no mail, the job left for the worker to drop. So does an
+// issue whose mail goes to an address that is not the agent's, or to an
+// agent that does not exist.
+func testProvisionalAccountChanged(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "collegue@example.fr", now)
+	mustOK(t, enqueue(s, ctx, newRecoveryJob("job-1", "agent@example.fr", now)), "EnqueueRecoveryJob")
+	mustOK(t, s.SetUserDisabled(ctx, "u-1", true, now), "SetUserDisabled")
+
+	refused := []struct {
+		what  string
+		issue storage.ProvisionalIssue
+	}{
+		{"to a disabled agent", storage.ProvisionalIssue{Password: newProvisional("u-1", "$argon2id$disabled", now),
+			Mail: newMail("mail-disabled", "agent@example.fr", now), JobID: "job-1"}},
+		{"to another agent's address", storage.ProvisionalIssue{Password: newProvisional("u-2", "$argon2id$elsewhere", now),
+			Mail: newMail("mail-elsewhere", "agent@example.fr", now)}},
+		{"to an agent that does not exist", storage.ProvisionalIssue{Password: newProvisional("u-gone", "$argon2id$gone", now),
+			Mail: newMail("mail-gone", "parti@example.fr", now)}},
+	}
+	for _, r := range refused {
+		wantErr(t, s.IssueProvisionalPassword(ctx, r.issue), storage.ErrAccountChanged, "IssueProvisionalPassword "+r.what)
+	}
+	for _, u := range []string{"u-1", "u-2", "u-gone"} {
+		_, err := s.GetProvisionalPassword(ctx, u, now)
+		wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword of "+u+" after the refused issues")
+	}
+	mails, err := s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertIDs(t, "outbox after the refused issues", mails)
+	jobs, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	assertIDs(t, "jobs after the refused issue (left for the worker to drop)", jobs, "job-1")
+
+	// Enabled again, the same issue goes through.
+	mustOK(t, s.SetUserDisabled(ctx, "u-1", false, now), "SetUserDisabled false")
+	mustOK(t, s.IssueProvisionalPassword(ctx, refused[0].issue), "IssueProvisionalPassword to the enabled agent")
+	mails, err = s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertIDs(t, "outbox after the issue", mails, "mail-disabled")
 }
 
 func testProvisionalIssue(t *testing.T, s storage.Store) {
@@ -331,8 +421,8 @@ func testProvisionalDelete(t *testing.T, s storage.Store) {
 	now := start()
 	addUser(t, s, "u-1", "agent@example.fr", now)
 	addUser(t, s, "u-2", "collegue@example.fr", now)
-	for _, u := range []string{"u-1", "u-2"} {
-		issue := storage.ProvisionalIssue{Password: newProvisional(u, "$argon2id$prov-"+u, now), Mail: newMail("mail-"+u, "agent@example.fr", now)}
+	for u, to := range map[string]string{"u-1": "agent@example.fr", "u-2": "collegue@example.fr"} {
+		issue := storage.ProvisionalIssue{Password: newProvisional(u, "$argon2id$prov-"+u, now), Mail: newMail("mail-"+u, to, now)}
 		mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword "+u)
 	}
 	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1"), "DeleteProvisionalPassword")

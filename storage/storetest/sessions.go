@@ -16,6 +16,41 @@ func sessionBehaviours() []behaviour {
 		{"TouchPushesIdleExpiryUpToAbsolute", testSessionTouch},
 		{"Delete", testSessionDelete},
 		{"DeleteUserSessions", testSessionDeleteUser},
+		{"CreateCarriesItsAuditEvents", testSessionCreateAudit},
+	}
+}
+
+// testSessionCreateAudit: a session created with audit events stores them
+// with it, in their order; a session that cannot be created (its id taken)
+// stores neither.
+func testSessionCreateAudit(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	event := func(typ, detail string) storage.AuditEvent {
+		return storage.AuditEvent{Time: now, Type: typ, UserID: "u-1", Email: "agent@example.fr",
+			ClientIP: "192.0.2.7", UserAgent: "Firefox", Detail: detail}
+	}
+	sess := newSession("sess-1", "u-1", now)
+	mustOK(t, s.CreateSession(ctx, sess, event("login.success", "first"), event("login.success", "second")), "CreateSession with events")
+	got, err := s.GetSession(ctx, "sess-1", now)
+	mustOK(t, err, "GetSession")
+	assertSame(t, "session created with its events", got, sess)
+
+	again := newSession("sess-1", "u-1", now.Add(time.Minute))
+	wantErr(t, s.CreateSession(ctx, again, event("login.success", "refused")), storage.ErrDuplicate, "CreateSession with a taken id")
+
+	list, err := s.ListAudit(ctx, storage.AuditFilter{Email: "agent@example.fr"})
+	mustOK(t, err, "ListAudit")
+	var details []string
+	for _, e := range list { // newest first
+		if e.Type != "login.success" || e.UserID != "u-1" || e.ClientIP != "192.0.2.7" || e.UserAgent != "Firefox" {
+			t.Errorf("audit event stored as %+v", e)
+		}
+		details = append([]string{e.Detail}, details...)
+	}
+	if len(details) != 2 || details[0] != "first" || details[1] != "second" {
+		t.Fatalf("audit events after the two creations: %q, want [first second]", details)
 	}
 }
 
