@@ -348,6 +348,39 @@ func TestLogIn(t *testing.T) {
 	})
 }
 
+// sessionsDown is a store whose sessions cannot be written.
+type sessionsDown struct{ storage.Store }
+
+func (sessionsDown) CreateSession(context.Context, storage.Session, ...storage.AuditEvent) error {
+	return errors.New("connection reset")
+}
+
+// TestLogInWithoutASession: when the session cannot be written after a right
+// password, the login fails and the trail still records the password's
+// success, alone.
+func TestLogInWithoutASession(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		svc := f.serviceOn(sessionsDown{f.st})
+		u := f.agent("claire@mairie.fr", "secret12")
+		if _, cookie, _, err := svc.LogIn(f.ctx, "claire@mairie.fr", "secret12", meta); err == nil || cookie != "" {
+			t.Fatalf("LogIn without sessions: cookie %q, %v; want an error", cookie, err)
+		}
+		list, err := f.st.ListAudit(f.ctx, storage.AuditFilter{Email: "claire@mairie.fr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range list {
+			if e.Type == "login.success" && e.UserID == u.ID {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d login.success events, want 1", n)
+		}
+	})
+}
+
 // claimCounter counts the worker's claims on a real store.
 type claimCounter struct {
 	storage.Store
@@ -547,6 +580,28 @@ func TestRecoveryWorkerSkipsAnAccountDisabledMeanwhile(t *testing.T) {
 		f.advance(time.Hour)
 		if n, err := svc.ProcessRecoveryJobs(f.ctx); err != nil || n != 0 {
 			t.Fatalf("after the lease: %d, %v; want no job left", n, err)
+		}
+	})
+}
+
+// TestHelpdeskResetOfAnAccountDisabledMeanwhile: the helpdesk's reset of an
+// agent disabled while its password is hashed says the account is
+// disabled, and mails nothing.
+func TestHelpdeskResetOfAnAccountDisabledMeanwhile(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		racing := &disablingStore{Store: f.st}
+		svc := f.serviceOn(racing)
+		f.agent("claire@mairie.fr", "secret12")
+		racing.meanwhile = func() {
+			if err := f.svc.SetDisabled(f.ctx, "claire@mairie.fr", true, meta); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := svc.ResetPassword(f.ctx, "claire@mairie.fr", meta); !errors.Is(err, account.ErrDisabled) {
+			t.Fatalf("ResetPassword: %v, want ErrDisabled", err)
+		}
+		if got := f.mailsTo("claire@mairie.fr"); len(got) != 0 {
+			t.Fatalf("%d mails to the account disabled meanwhile, want none", len(got))
 		}
 	})
 }

@@ -45,6 +45,10 @@ func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) 
 	}
 	cookie, sess, err := s.startSession(ctx, login.User.ID, kind, s.now(), event)
 	if err != nil {
+		// The password was right and its consequences (throttle reset,
+		// provisional password cancelled, pending flag) are written: the
+		// trail says so even though no session could follow.
+		s.appendAudit(ctx, event)
 		return Login{}, "", storage.Session{}, err
 	}
 	return login, cookie, sess, nil
@@ -76,7 +80,8 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 // authenticate is Authenticate after the throttle. A locked account accepts
 // only its provisional password (the way out of the lock is the recovery).
 // The agent and its provisional password are read together, before the
-// hashes.
+// hashes: a provisional password issued while the personal one is being
+// checked is not cancelled by this login, as one issued just after it.
 func (s *Service) authenticate(ctx context.Context, email, password string, locked bool, meta Meta, now time.Time) (Login, storage.AuditEvent, error) {
 	if password == "" || len(password) > maxPasswordBytes {
 		s.hasher.DummyVerify(ctx, "")

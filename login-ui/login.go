@@ -205,10 +205,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The session this browser held before, if any, ends: the new one
-	// replaces it.
+	// replaces it. The login stands if that fails: the browser loses the
+	// old cookie all the same, and the old session expires on its own.
 	if err := h.endBrowserSession(ctx, r); err != nil {
-		h.internalError(w, r, "login", err)
-		return
+		h.log.ErrorContext(ctx, "login: the browser's previous session was not ended", "err", err)
 	}
 	h.setSessionCookie(w, cookie)
 	if login.Provisional {

@@ -185,13 +185,17 @@ func remoteHost(r *http.Request) string {
 	return host
 }
 
-// meta describes a request for the audit trail and the throttles.
+// meta describes a request for the audit trail and the throttles. The
+// User-Agent is cut and made valid UTF-8 whatever its length: Go's server
+// passes a header's bytes through, and PostgreSQL refuses invalid UTF-8 in
+// text, which would fail the write the audit event goes with (the login's
+// session, the recovery job).
 func (h *Handler) meta(r *http.Request, authRequestID string) account.Meta {
 	ua := r.UserAgent()
 	if len(ua) > maxUserAgent {
-		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+		ua = ua[:maxUserAgent]
 	}
-	return account.Meta{ClientIP: h.clientIP(r), UserAgent: ua, AuthRequestID: authRequestID}
+	return account.Meta{ClientIP: h.clientIP(r), UserAgent: strings.ToValidUTF8(ua, ""), AuthRequestID: authRequestID}
 }
 
 // maxUserAgent bounds what the audit trail stores of a header anyone can set.

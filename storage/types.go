@@ -310,7 +310,9 @@ type OutboxMail struct {
 	SentAt        *time.Time
 }
 
-// AuditEvent is one line of the audit trail.
+// AuditEvent is one line of the audit trail. Its texts may hold invalid
+// UTF-8 (they come from request headers): every engine stores the event,
+// PostgreSQL with the invalid bytes replaced by U+FFFD.
 type AuditEvent struct {
 	ID        int64
 	Time      time.Time

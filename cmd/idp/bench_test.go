@@ -208,6 +208,8 @@ func TestFindForm(t *testing.T) {
 			`<form action="/login/forgot">` + img + `</form>`, true, url.Values{}, false},
 		{"no such form", `<form action="/login">` + img + `</form>`, false, nil, true},
 		{"unterminated source", `<form action="/login/forgot"><img src="data:image/png;base64,AAAA`, false, url.Values{}, false},
+		{"the source's text outside a tag", `<p>src="data:image/ is how it starts</p><form action="/login/forgot">` +
+			`<input type="hidden" name="challenge" value="c9">` + img + `</form>`, true, url.Values{"challenge": {"c9"}}, false},
 	}
 	for _, c := range cases {
 		f, image, err := findForm(page(c.body), "/login/forgot")
@@ -222,8 +224,8 @@ func TestFindForm(t *testing.T) {
 			t.Errorf("%s: image %v values %v, want %v %v", c.name, image, f.values, c.image, c.values)
 		}
 	}
-	long := `<img src="data:image/png;base64,` + strings.Repeat("A", 9000) + `"><img src="data:image/gif;base64,R0l=">`
-	if got, want := string(elideDataURIs([]byte(long))), `<img src="data:image/"><img src="data:image/">`; got != want {
+	long := `<img src="data:image/png;base64,` + strings.Repeat("A", 9000) + `"><p>src="data:image/ x"</p><img alt="" src="data:image/gif;base64,R0l=">`
+	if got, want := string(elideDataURIs([]byte(long))), `<img src="data:image/"><p>src="data:image/ x"</p><img alt="" src="data:image/">`; got != want {
 		t.Errorf("elideDataURIs = %q, want %q", got, want)
 	}
 }

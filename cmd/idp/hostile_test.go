@@ -17,6 +17,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/caf-extranet/idp/account"
+	loginui "github.com/caf-extranet/idp/login-ui"
+	"github.com/caf-extranet/idp/storage"
 )
 
 // hostileValue is one malicious or malformed input.
@@ -522,4 +524,54 @@ func jwtClaim(t *testing.T, jwt, name string) string {
 	}
 	s, _ := claims[name].(string)
 	return s
+}
+
+// userAgentTransport sends every request with one User-Agent.
+type userAgentTransport struct{ ua string }
+
+func (u userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", u.ua)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestUserAgentNotUTF8: Go's server passes a header's bytes through, and
+// PostgreSQL refuses text that is not UTF-8. A browser sending such a
+// User-Agent still logs in and still asks for a password (the audit events
+// go in the same writes as the session and the recovery job), and the
+// trail keeps the header without the bytes.
+func TestUserAgentNotUTF8(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, withTestCaptcha)
+		e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+		h := newHostileClient(t, e)
+		h.client.Transport = userAgentTransport{"Mozilla/5.0 \xff\xfe(X11)"}
+
+		form := hiddenFields(t, h.get("/login"), "/login")
+		form.Set("email", agentEmail)
+		form.Set("password", agentPass)
+		if a := h.post("/login", form); a.resp.StatusCode != http.StatusSeeOther || h.cookie(loginui.SessionCookieName(false)) == "" {
+			t.Fatalf("login: %d %q, session cookie %q", a.resp.StatusCode, a.location(), h.cookie(loginui.SessionCookieName(false)))
+		}
+		form = hiddenFields(t, h.get("/login/forgot"), "/login/forgot")
+		form.Set("email", agentEmail)
+		form.Set("captcha", testCaptcha)
+		if a := h.post("/login/forgot", form); a.resp.StatusCode != http.StatusSeeOther || a.location() != "/login/forgot/sent" {
+			t.Fatalf("forgot: %d %q", a.resp.StatusCode, a.location())
+		}
+
+		events, err := e.srv.store.ListAudit(e.ctx, storage.AuditFilter{Email: agentEmail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]string{}
+		for _, ev := range events {
+			seen[ev.Type] = ev.UserAgent
+		}
+		for _, typ := range []string{"login.success", "recovery.requested"} {
+			if ua, ok := seen[typ]; !ok || ua != "Mozilla/5.0 (X11)" {
+				t.Errorf("%s: recorded %v with User-Agent %q, want it with %q", typ, ok, ua, "Mozilla/5.0 (X11)")
+			}
+		}
+	})
 }

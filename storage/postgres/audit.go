@@ -26,8 +26,14 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 const insertAuditSQL = `INSERT INTO audit_events (time, type, user_id, email, client_ip, user_agent, detail)
 	VALUES ($1, $2, $3, $4, $5, $6, $7)`
 
+// auditArgs are e's columns. Its texts are made valid UTF-8 here too,
+// whatever the caller did: PostgreSQL refuses anything else, and an audit
+// event often goes with the write it records (a session, a recovery job),
+// which it must not fail. SQLite stores the bytes as given.
 func auditArgs(e storage.AuditEvent) []any {
-	return []any{e.Time, e.Type, e.UserID, storage.NormaliseEmail(e.Email), e.ClientIP, e.UserAgent, e.Detail}
+	valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+	return []any{e.Time, valid(e.Type), valid(e.UserID), valid(storage.NormaliseEmail(e.Email)), valid(e.ClientIP),
+		valid(e.UserAgent), valid(e.Detail)}
 }
 
 // auditRows are the events' columns as seven arrays, the parameters of

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,12 @@ func testSessionCreateAudit(t *testing.T, s storage.Store) {
 	mustOK(t, err, "GetSession")
 	assertSame(t, "session created with its events", got, sess)
 
+	// A header's bytes that are not UTF-8 fail neither the event nor the
+	// session it goes with.
+	garbled := event("login.success", "garbled")
+	garbled.UserAgent = "Mozilla/5.0 \xff\xfe(X11)"
+	mustOK(t, s.CreateSession(ctx, newSession("sess-2", "u-1", now), garbled), "CreateSession with a User-Agent that is not UTF-8")
+
 	again := newSession("sess-1", "u-1", now.Add(time.Minute))
 	wantErr(t, s.CreateSession(ctx, again, event("login.success", "refused")), storage.ErrDuplicate, "CreateSession with a taken id")
 
@@ -44,13 +51,17 @@ func testSessionCreateAudit(t *testing.T, s storage.Store) {
 	mustOK(t, err, "ListAudit")
 	var details []string
 	for _, e := range list { // newest first
-		if e.Type != "login.success" || e.UserID != "u-1" || e.ClientIP != "192.0.2.7" || e.UserAgent != "Firefox" {
+		if e.Detail == "garbled" {
+			if !strings.HasPrefix(e.UserAgent, "Mozilla/5.0 ") || !strings.HasSuffix(e.UserAgent, "(X11)") {
+				t.Errorf("garbled User-Agent stored as %q", e.UserAgent)
+			}
+		} else if e.Type != "login.success" || e.UserID != "u-1" || e.ClientIP != "192.0.2.7" || e.UserAgent != "Firefox" {
 			t.Errorf("audit event stored as %+v", e)
 		}
 		details = append([]string{e.Detail}, details...)
 	}
-	if len(details) != 2 || details[0] != "first" || details[1] != "second" {
-		t.Fatalf("audit events after the two creations: %q, want [first second]", details)
+	if len(details) != 3 || details[0] != "first" || details[1] != "second" || details[2] != "garbled" {
+		t.Fatalf("audit events after the three creations: %q, want [first second garbled]", details)
 	}
 }
 
