@@ -104,8 +104,8 @@ func (noChallenges) ConsumeChallenge(context.Context, string, time.Time) (storag
 func (noChallenges) AddFailure(context.Context, string, int, time.Time) (storage.Throttle, error) {
 	return storage.Throttle{}, errBoom
 }
-func (noChallenges) GetThrottle(context.Context, string) (storage.Throttle, error) {
-	return storage.Throttle{}, errBoom
+func (noChallenges) TakeChallenge(context.Context, string, string, time.Time) (*storage.Challenge, storage.Throttle, error) {
+	return nil, storage.Throttle{}, errBoom
 }
 
 func TestNewRefusesBadSettings(t *testing.T) {

@@ -91,27 +91,20 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	v := h.forgotView(id, email)
 	v.markBad(f.bad)
 	wrongKey := "captcha:wrong:" + h.clientIP(r)
-	wrong, err := h.challenges.GetThrottle(ctx, wrongKey)
+	// The challenge is spent, whatever comes next, in the read of the
+	// address's wrong-answer throttle.
+	challenge, wrong, err := h.challenges.TakeChallenge(ctx, challengeParam(f.get("challenge")), wrongKey, h.now())
 	if err != nil {
-		h.internalError(w, r, "reading the wrong-answer throttle", err)
+		h.internalError(w, r, "taking the challenge and its throttle", err)
 		return
 	}
 	if h.now().Sub(wrong.LastFailureAt) < account.ThrottleDelay(wrong.Failures, freeWrongAnswers) {
 		// Too soon after too many wrong answers: the challenge is spent
 		// unread, and none is drawn.
-		if err := h.discardChallenge(ctx, f.get("challenge")); err != nil {
-			h.internalError(w, r, "discarding challenge", err)
-			return
-		}
 		h.renderForgot(w, r, v, kind, token, false, true)
 		return
 	}
-	solved, err := h.checkAnswer(ctx, f.get("challenge"), f.get("captcha"), token)
-	if err != nil {
-		h.internalError(w, r, "checking captcha", err)
-		return
-	}
-	if !solved {
+	if !h.solves(challenge, f.get("captcha"), token) {
 		if _, err := h.challenges.AddFailure(ctx, wrongKey, 0, h.now()); err != nil {
 			h.internalError(w, r, "counting wrong answers", err)
 			return
@@ -210,26 +203,26 @@ func (h *Handler) newChallenge(ctx context.Context, r *http.Request, kind, token
 	return ch, question, true, nil
 }
 
-// checkAnswer consumes the challenge first (one try, right or wrong), then
-// compares the answer exactly and checks that this browser got the
-// challenge. Missing, unknown, expired and replayed challenges are wrong.
-func (h *Handler) checkAnswer(ctx context.Context, challengeID, answer, token string) (bool, error) {
-	if challengeID == "" || len(challengeID) > maxChallengeID {
-		return false, nil
-	}
-	c, err := h.challenges.ConsumeChallenge(ctx, challengeID, h.now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("consuming challenge: %w", err)
-	}
-	if answer == "" || len(answer) > maxAnswerBytes || token == "" {
-		return false, nil
+// solves compares the answer to the challenge, taken from the store (one
+// try, right or wrong), exactly, and checks that this browser got the
+// challenge. Missing, unknown, expired and replayed challenges (nil) are
+// wrong.
+func (h *Handler) solves(c *storage.Challenge, answer, token string) bool {
+	if c == nil || answer == "" || len(answer) > maxAnswerBytes || token == "" {
+		return false
 	}
 	bound := h.captcha.matchesBinding(token, c.BindingHash)
 	right := h.captcha.matches(answer, c.AnswerHash)
-	return bound && right, nil
+	return bound && right
+}
+
+// challengeParam is the posted challenge id, or "" (no challenge has it)
+// when it cannot be one.
+func challengeParam(id string) string {
+	if len(id) > maxChallengeID {
+		return ""
+	}
+	return id
 }
 
 // discardChallenge spends a challenge the agent asked to replace.

@@ -347,6 +347,27 @@ func TestForgotThrottlesWrongAnswers(t *testing.T) {
 	wantRedirect(t, p, "/login/forgot/sent")
 }
 
+// The answer refused by the throttle spent its challenge all the same: once
+// the delay is over, the same challenge with the right answer is wrong.
+func TestForgotThrottledAnswerSpendsItsChallenge(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login/forgot")
+	for i := 0; i < freeWrongAnswers; i++ {
+		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+	}
+	wantStatus(t, b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}}), http.StatusTooManyRequests)
+	e.clock.Advance(1100 * time.Millisecond)
+	again := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantStatus(t, again, http.StatusOK)
+	if got := again.fieldErrors(t, "captcha"); !slices.Equal(got, []string{"la vérification du texte a échoué"}) {
+		t.Fatalf("the throttled try's challenge, posted again: captcha errors %q, want it refused", got)
+	}
+	if n := len(e.accounts.recoveries); n != 0 {
+		t.Fatalf("%d recovery requests recorded, want none", n)
+	}
+}
+
 // A refused CSRF check spends nothing: the challenge still works after.
 func TestForgotCSRFFailureSpendsNothing(t *testing.T) {
 	e := newEnv(t)

@@ -142,8 +142,12 @@ func (c *fuzzChallenges) AddFailure(_ context.Context, key string, _ int, now ti
 	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
 }
 
-func (c *fuzzChallenges) GetThrottle(_ context.Context, key string) (storage.Throttle, error) {
-	return storage.Throttle{Key: key}, nil
+func (c *fuzzChallenges) TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error) {
+	ch, err := c.ConsumeChallenge(ctx, id, now)
+	if err != nil {
+		return nil, storage.Throttle{Key: key}, nil
+	}
+	return &ch, storage.Throttle{Key: key}, nil
 }
 
 // fuzzPages are the forms a browser posts.

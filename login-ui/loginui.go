@@ -78,8 +78,10 @@ type AuthRequests interface {
 type Challenges interface {
 	CreateCountedChallenge(ctx context.Context, key string, window time.Duration, max int64, c storage.Challenge, now time.Time) (int64, error)
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error)
+	// TakeChallenge consumes the challenge (nil when there is none to
+	// take) and reads key's throttle.
+	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error)
 	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error)
-	GetThrottle(ctx context.Context, key string) (storage.Throttle, error)
 }
 
 // Config holds the pages' settings.

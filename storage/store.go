@@ -163,6 +163,12 @@ type Store interface {
 	// answer will be: a challenge can be tried once. Concurrent callers: one
 	// gets it, the others ErrNotFound. Expired: ErrNotFound (and deleted).
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
+	// TakeChallenge is ConsumeChallenge and GetThrottle(key) together, in
+	// one round trip where the engine has round trips: an answer is judged
+	// with its address's wrong-answer throttle, and the challenge is spent
+	// whatever the throttle says. The challenge is nil when unknown,
+	// already taken or expired (deleted all the same).
+	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*Challenge, Throttle, error)
 
 	// Recovery jobs. A « Mot de passe oublié ? » request is one write when
 	// queued and a share of one when dropped.

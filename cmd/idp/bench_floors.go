@@ -314,8 +314,8 @@ func (floorChallenges) AddFailure(_ context.Context, key string, _ int, now time
 	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
 }
 
-func (floorChallenges) GetThrottle(_ context.Context, key string) (storage.Throttle, error) {
-	return storage.Throttle{Key: key}, nil
+func (floorChallenges) TakeChallenge(_ context.Context, _, key string, _ time.Time) (*storage.Challenge, storage.Throttle, error) {
+	return nil, storage.Throttle{Key: key}, nil
 }
 
 // ceilingNotes says, for login and forgot, what their unavoidable work alone

@@ -94,6 +94,40 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 
 const challengeColumns = `id, kind, answer_hash, binding_hash, created_at, expires_at`
 
+// TakeChallenge consumes the challenge and reads the throttle in one
+// statement: the DELETE in a WITH clause runs whether or not a row comes
+// out of it, and the outer joins give one row in every case.
+func (s *Store) TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error) {
+	var (
+		cID, kind, answerHash, bindingHash *string
+		createdAt, expiresAt               *time.Time
+		thKey                              *string
+		failures                           *int
+		lastFailureAt, lockedAt            *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `WITH taken AS (
+			DELETE FROM challenges WHERE id = $1 RETURNING `+challengeColumns+`
+		)
+		SELECT t.id, t.kind, t.answer_hash, t.binding_hash, t.created_at, t.expires_at,
+			th.key, th.failures, th.last_failure_at, th.locked_at
+		FROM (SELECT $2::text AS key) AS k
+			LEFT JOIN taken t ON true
+			LEFT JOIN throttles th ON th.key = k.key`, id, key).Scan(
+		&cID, &kind, &answerHash, &bindingHash, &createdAt, &expiresAt, &thKey, &failures, &lastFailureAt, &lockedAt)
+	if err != nil {
+		return nil, storage.Throttle{}, dbError("take challenge", err)
+	}
+	th := storage.Throttle{Key: key}
+	if thKey != nil {
+		th.Failures, th.LastFailureAt, th.LockedAt = *failures, utc(*lastFailureAt), utcPtr(lockedAt)
+	}
+	if cID == nil || !expiresAt.After(now) {
+		return nil, th, nil
+	}
+	return &storage.Challenge{ID: *cID, Kind: *kind, AnswerHash: *answerHash, BindingHash: *bindingHash,
+		CreatedAt: utc(*createdAt), ExpiresAt: utc(*expiresAt)}, th, nil
+}
+
 // ConsumeChallenge deletes the challenge and returns it. One DELETE ...
 // RETURNING: of concurrent callers only the one whose delete took the row gets
 // it. An expired challenge is deleted too, and reported as ErrNotFound.

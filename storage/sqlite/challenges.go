@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -39,6 +40,24 @@ func (s *Store) countedWrite(ctx context.Context, key string, window time.Durati
 		return 0, err
 	}
 	return count, nil
+}
+
+// TakeChallenge reads the throttle on a reader, then consumes the challenge:
+// without round trips, one statement more costs SQLite less than moving a
+// read into the one writer's transaction.
+func (s *Store) TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error) {
+	th, err := s.GetThrottle(ctx, key)
+	if err != nil {
+		return nil, storage.Throttle{}, err
+	}
+	c, err := s.ConsumeChallenge(ctx, id, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, th, nil
+	}
+	if err != nil {
+		return nil, storage.Throttle{}, err
+	}
+	return &c, th, nil
 }
 
 // ConsumeChallenge deletes the challenge and returns it: one statement, so of

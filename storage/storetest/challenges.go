@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,77 @@ func challengeBehaviours() []behaviour {
 		{"ExpiredIsDeleted", testChallengeExpired},
 		{"ConcurrentConsumersOneWinner", testChallengeRace},
 		{"Counted", testChallengeCounted},
+		{"TakeWithItsThrottle", testChallengeTake},
+		{"ConcurrentTakersOneWinner", testChallengeTakeRace},
+	}
+}
+
+// testChallengeTake: TakeChallenge spends the challenge and gives it back
+// with the throttle's state; an unknown, spent or expired challenge is nil,
+// and the throttle comes all the same (zero with its key when unset).
+func testChallengeTake(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "captcha:wrong:192.0.2.7"
+	live := newChallenge("ch-live", now.Add(17*time.Microsecond))
+	addChallenge(t, s, live)
+
+	c, th, err := s.TakeChallenge(ctx, "ch-live", key, now)
+	mustOK(t, err, "TakeChallenge")
+	if c == nil {
+		t.Fatal("TakeChallenge: no challenge, want the live one")
+	}
+	assertSame(t, "challenge taken", *c, live)
+	assertSame(t, "throttle never set", th, storage.Throttle{Key: key})
+
+	wrong, err := s.AddFailure(ctx, key, 0, now.Add(time.Second))
+	mustOK(t, err, "AddFailure")
+	wrong, err = s.AddFailure(ctx, key, 2, now.Add(2*time.Second))
+	mustOK(t, err, "AddFailure locking")
+	for _, id := range []string{"ch-live", "ch-unknown", ""} {
+		c, th, err = s.TakeChallenge(ctx, id, key, now.Add(3*time.Second))
+		mustOK(t, err, "TakeChallenge "+id)
+		if c != nil {
+			t.Fatalf("TakeChallenge %q: %+v, want none", id, *c)
+		}
+		assertSame(t, "throttle with "+id, th, wrong)
+	}
+	if wrong.Failures != 2 || wrong.LockedAt == nil {
+		t.Fatalf("throttle after two failures: %+v", wrong)
+	}
+
+	old := newChallenge("ch-old", now)
+	addChallenge(t, s, old)
+	c, _, err = s.TakeChallenge(ctx, "ch-old", key, old.ExpiresAt)
+	mustOK(t, err, "TakeChallenge expired")
+	if c != nil {
+		t.Fatalf("TakeChallenge of an expired challenge: %+v, want none", *c)
+	}
+	_, err = s.ConsumeChallenge(ctx, "ch-old", now)
+	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge after an expired take (deleted all the same)")
+}
+
+// testChallengeTakeRace: of concurrent takers of one challenge, one gets it.
+func testChallengeTakeRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addChallenge(t, s, newChallenge("ch-1", now))
+	var mu sync.Mutex
+	got := 0
+	errs := race(8, func(int) error {
+		c, _, err := s.TakeChallenge(ctx, "ch-1", "captcha:wrong:192.0.2.7", now)
+		if c != nil {
+			mu.Lock()
+			got++
+			mu.Unlock()
+		}
+		return err
+	})
+	for i, err := range errs {
+		mustOK(t, err, fmt.Sprintf("TakeChallenge %d", i))
+	}
+	if got != 1 {
+		t.Fatalf("%d takers got the challenge, want 1", got)
 	}
 }
 
