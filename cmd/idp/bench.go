@@ -152,6 +152,9 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 				return err
 			}
 			floorText = fmtDur(scenarioFloor(name, before)) + "→" + fmtDur(scenarioFloor(name, floors))
+			if n := unsteadyFloorNote(name, scenarioFloor(name, before), scenarioFloor(name, floors)); n != "" {
+				notes = append(notes, n)
+			}
 		}
 		used := before.meanWith(floors)
 		bound := scenarioBound(name, used, cores)
@@ -264,6 +267,28 @@ func scenarioBound(name string, f benchFloors, cores int) float64 {
 }
 
 // scenarioFloor is the floor of scenario name, 0 when it has none.
+// unsteadyFloor is how far apart a scenario's floor before and after it may
+// be before its ratio is called unreliable. On the shared machine of
+// docs/performance.md they differed by up to 1.49 times within a scenario
+// of 10 s (one scenario in twelve by more than 1.25), and once by 2.04.
+const unsteadyFloor = 1.5
+
+// unsteadyFloorNote warns when a scenario's floors before and after it are
+// too far apart for their mean to be the machine's speed during it: another
+// process took the cores while one was measured, and the ratio, up or
+// down, says more about that than about the provider.
+func unsteadyFloorNote(name string, before, after time.Duration) string {
+	if before <= 0 || after <= 0 {
+		return ""
+	}
+	factor := float64(max(before, after)) / float64(min(before, after))
+	if factor <= unsteadyFloor {
+		return ""
+	}
+	return fmt.Sprintf("%s: unsteady floor (%s before, %s after: a factor %.1f): the machine's speed changed "+
+		"during the scenario, and its ratio is unreliable; run it again", name, fmtDur(before), fmtDur(after), factor)
+}
+
 func scenarioFloor(name string, f benchFloors) time.Duration {
 	switch name {
 	case "login":

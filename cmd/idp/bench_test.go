@@ -166,6 +166,32 @@ func TestCeilingNotes(t *testing.T) {
 	}
 }
 
+// TestUnsteadyFloorNote: a floor that moved by more than half between before
+// and after its scenario is reported, in either direction; a steadier one,
+// or a scenario without a floor, is not.
+func TestUnsteadyFloorNote(t *testing.T) {
+	for _, c := range []struct {
+		before, after time.Duration
+		factor        string // "" when no warning is due
+	}{
+		{25700 * time.Microsecond, 12600 * time.Microsecond, "a factor 2.0"}, // a recorded run's hash
+		{12600 * time.Microsecond, 25700 * time.Microsecond, "a factor 2.0"},
+		{14500 * time.Microsecond, 15900 * time.Microsecond, ""},
+		{10 * time.Millisecond, 14500 * time.Microsecond, ""},
+		{10 * time.Millisecond, 15 * time.Millisecond, ""}, // exactly the limit
+		{10 * time.Millisecond, 15100 * time.Microsecond, "a factor 1.5"},
+		{0, 12 * time.Millisecond, ""},
+	} {
+		n := unsteadyFloorNote("login", c.before, c.after)
+		switch {
+		case c.factor == "" && n != "":
+			t.Errorf("%v→%v: note %q, want none", c.before, c.after, n)
+		case c.factor != "" && (!strings.HasPrefix(n, "login: unsteady floor") || !strings.Contains(n, c.factor)):
+			t.Errorf("%v→%v: note %q, want a warning with %q", c.before, c.after, n, c.factor)
+		}
+	}
+}
+
 func TestFmtDur(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		250 * time.Nanosecond:     "0.25µs",
