@@ -218,6 +218,8 @@ func issuerProblem(s string) string {
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
 		return "is not an absolute URL"
+	case u.Hostname() == "": // "https://:8443": a port, no host
+		return "has no host name"
 	case u.Scheme != "https" && u.Scheme != "http":
 		return "must use https"
 	case u.RawQuery != "" || u.ForceQuery:

@@ -30,6 +30,7 @@ func TestValidationRules(t *testing.T) {
 		// issuer
 		{"issuer ftp", func(c *Config) { c.Issuer = "ftp://idp.example.fr" }, "issuer", []string{`"ftp://idp.example.fr" must use https`}},
 		{"issuer relative", func(c *Config) { c.Issuer = "idp.example.fr" }, "issuer", []string{"not an absolute URL"}},
+		{"issuer with a port and no host", func(c *Config) { c.Issuer = "https://:8443" }, "issuer", []string{"has no host name"}},
 		{"issuer query", func(c *Config) { c.Issuer = "https://idp.example.fr/?a=1" }, "issuer", []string{"query"}},
 		{"issuer empty query", func(c *Config) { c.Issuer = "https://idp.example.fr/?" }, "issuer", []string{"query"}},
 		{"issuer fragment", func(c *Config) { c.Issuer = "https://idp.example.fr/#x" }, "issuer", []string{"fragment"}},

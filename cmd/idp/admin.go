@@ -340,6 +340,9 @@ func checkRedirectURI(raw string) error {
 	if err != nil || !u.IsAbs() || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute URL", raw)
 	}
+	if u.Hostname() == "" { // "https://:8443/cb": a port, no host
+		return fmt.Errorf("%q has no host name", raw)
+	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return fmt.Errorf("%q must not have a fragment", raw)
 	}

@@ -266,7 +266,6 @@ func scenarioBound(name string, f benchFloors, cores int) float64 {
 	return float64(cores) / d.Seconds()
 }
 
-// scenarioFloor is the floor of scenario name, 0 when it has none.
 // unsteadyFloor is how far apart a scenario's floor before and after it may
 // be before its ratio is called unreliable. On the shared machine of
 // docs/performance.md they differed by up to 1.49 times within a scenario
@@ -285,10 +284,11 @@ func unsteadyFloorNote(name string, before, after time.Duration) string {
 	if factor <= unsteadyFloor {
 		return ""
 	}
-	return fmt.Sprintf("%s: unsteady floor (%s before, %s after: a factor %.1f): the machine's speed changed "+
+	return fmt.Sprintf("%s: unsteady floor (%s before, %s after: a factor %.2f): the machine's speed changed "+
 		"during the scenario, and its ratio is unreliable; run it again", name, fmtDur(before), fmtDur(after), factor)
 }
 
+// scenarioFloor is the floor of scenario name, 0 when it has none.
 func scenarioFloor(name string, f benchFloors) time.Duration {
 	switch name {
 	case "login":

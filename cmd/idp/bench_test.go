@@ -174,12 +174,12 @@ func TestUnsteadyFloorNote(t *testing.T) {
 		before, after time.Duration
 		factor        string // "" when no warning is due
 	}{
-		{25700 * time.Microsecond, 12600 * time.Microsecond, "a factor 2.0"}, // a recorded run's hash
-		{12600 * time.Microsecond, 25700 * time.Microsecond, "a factor 2.0"},
+		{25700 * time.Microsecond, 12600 * time.Microsecond, "a factor 2.04"}, // a recorded run's hash
+		{12600 * time.Microsecond, 25700 * time.Microsecond, "a factor 2.04"},
 		{14500 * time.Microsecond, 15900 * time.Microsecond, ""},
 		{10 * time.Millisecond, 14500 * time.Microsecond, ""},
 		{10 * time.Millisecond, 15 * time.Millisecond, ""}, // exactly the limit
-		{10 * time.Millisecond, 15100 * time.Microsecond, "a factor 1.5"},
+		{10 * time.Millisecond, 15100 * time.Microsecond, "a factor 1.51"},
 		{0, 12 * time.Millisecond, ""},
 	} {
 		n := unsteadyFloorNote("login", c.before, c.after)

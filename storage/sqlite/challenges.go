@@ -50,6 +50,11 @@ func (s *Store) TakeChallenge(ctx context.Context, id, key string, now time.Time
 	if err != nil {
 		return nil, storage.Throttle{}, err
 	}
+	if id == "" {
+		// No challenge has it: not worth a turn of the one writer (the
+		// throttled page, which draws none, posts none).
+		return nil, th, nil
+	}
 	c, err := s.ConsumeChallenge(ctx, id, now)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, th, nil

@@ -53,14 +53,24 @@ func testChallengeTake(t *testing.T, s storage.Store) {
 	if wrong.Failures != 2 || wrong.LockedAt == nil {
 		t.Fatalf("throttle after two failures: %+v", wrong)
 	}
+	fresh := newChallenge("ch-fresh", now.Add(4*time.Second))
+	addChallenge(t, s, fresh)
+	c, th, err = s.TakeChallenge(ctx, "ch-fresh", key, now.Add(5*time.Second))
+	mustOK(t, err, "TakeChallenge with both")
+	if c == nil {
+		t.Fatal("TakeChallenge with a throttle set: no challenge, want the fresh one")
+	}
+	assertSame(t, "challenge taken with its throttle", *c, fresh)
+	assertSame(t, "throttle taken with the challenge", th, wrong)
 
 	old := newChallenge("ch-old", now)
 	addChallenge(t, s, old)
-	c, _, err = s.TakeChallenge(ctx, "ch-old", key, old.ExpiresAt)
+	c, th, err = s.TakeChallenge(ctx, "ch-old", key, old.ExpiresAt)
 	mustOK(t, err, "TakeChallenge expired")
 	if c != nil {
 		t.Fatalf("TakeChallenge of an expired challenge: %+v, want none", *c)
 	}
+	assertSame(t, "throttle with an expired challenge", th, wrong)
 	_, err = s.ConsumeChallenge(ctx, "ch-old", now)
 	wantErr(t, err, storage.ErrNotFound, "ConsumeChallenge after an expired take (deleted all the same)")
 }
@@ -72,8 +82,12 @@ func testChallengeTakeRace(t *testing.T, s storage.Store) {
 	addChallenge(t, s, newChallenge("ch-1", now))
 	var mu sync.Mutex
 	got := 0
+	const key = "captcha:wrong:192.0.2.7"
 	errs := race(8, func(int) error {
-		c, _, err := s.TakeChallenge(ctx, "ch-1", "captcha:wrong:192.0.2.7", now)
+		c, th, err := s.TakeChallenge(ctx, "ch-1", key, now)
+		if err == nil && th.Key != key {
+			return fmt.Errorf("throttle of key %q, want %q", th.Key, key)
+		}
 		if c != nil {
 			mu.Lock()
 			got++
