@@ -14,26 +14,18 @@ import (
 // cost more than a normal one.
 const maxPasswordBytes = 1024
 
-// Authenticate checks an e-mail and a password: the personal password first,
-// then the provisional one. Every failure (unknown e-mail, wrong password,
-// disabled account) is ErrInvalidCredentials and costs the same two hash
-// computations, so neither the answer nor its timing tells them apart.
+// LogIn checks an e-mail and a password, the personal password first, then
+// the provisional one, and opens the browser's session (a password-change
+// session after a provisional password): the session and the login's audit
+// event are one write. It returns the session's cookie value.
 //
-// A personal-password login cancels an outstanding provisional password (a
-// stranger's recovery request must never lock the real agent out, nor leave a
-// usable password behind). A provisional-password login marks the agent
-// "pending password change".
-func (s *Service) Authenticate(ctx context.Context, email, password string, meta Meta) (Login, error) {
-	login, event, err := s.verify(ctx, email, password, meta)
-	if err == nil {
-		s.appendAudit(ctx, event)
-	}
-	return login, err
-}
-
-// LogIn is Authenticate followed by the browser's new session (a password
-// change session after a provisional password): the session and the
-// login's audit event are one write. It returns the session's cookie value.
+// Every failure (unknown e-mail, wrong password, disabled account) is
+// ErrInvalidCredentials and costs the same two hash computations, so
+// neither the answer nor its timing tells them apart. A personal-password
+// login cancels an outstanding provisional password (a stranger's recovery
+// request must never lock the real agent out, nor leave a usable password
+// behind). A provisional-password login marks the agent "pending password
+// change".
 func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) (Login, string, storage.Session, error) {
 	login, event, err := s.verify(ctx, email, password, meta)
 	if err != nil {
@@ -54,8 +46,8 @@ func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) 
 	return login, cookie, sess, nil
 }
 
-// verify is Authenticate but for the success's audit event, returned
-// unwritten.
+// verify is LogIn's check of the password, behind the login throttle. The
+// success's audit event is returned unwritten: it goes with the session.
 func (s *Service) verify(ctx context.Context, email, password string, meta Meta) (Login, storage.AuditEvent, error) {
 	email = storage.NormaliseEmail(email)
 	now := s.now()
@@ -77,7 +69,7 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	return login, event, err
 }
 
-// authenticate is Authenticate after the throttle. A locked account accepts
+// authenticate is verify after the throttle. A locked account accepts
 // only its provisional password (the way out of the lock is the recovery).
 // The agent and its provisional password are read together, before the
 // hashes: a provisional password issued while the personal one is being

@@ -12,31 +12,31 @@ func TestLoginThrottleGrowsAndForgets(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		for i := range 5 {
-			if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
 		}
 		// The sixth attempt, at once, is not even checked: even the right password waits.
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrThrottled) {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrThrottled) {
 			t.Fatalf("attempt right after 5 failures: %v", err)
 		}
 		// The same for an address nobody has: the answer tells nothing.
 		for range 5 {
-			_, _ = f.svc.Authenticate(f.ctx, "inconnu@mairie.fr", "mauvais", meta)
+			_, _ = logIn(f.svc, f.ctx, "inconnu@mairie.fr", "mauvais", meta)
 		}
-		if _, err := f.svc.Authenticate(f.ctx, "inconnu@mairie.fr", "x", meta); !errors.Is(err, account.ErrThrottled) {
+		if _, err := logIn(f.svc, f.ctx, "inconnu@mairie.fr", "x", meta); !errors.Is(err, account.ErrThrottled) {
 			t.Fatalf("unknown address after 5 failures: %v", err)
 		}
 		f.advance(2 * time.Second)
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
 			t.Fatalf("after the delay: %v", err)
 		}
 		// A success forgets the account's failures.
 		for range 5 {
-			_, _ = f.svc.Authenticate(f.ctx, "claire@mairie.fr", "mauvais", meta)
+			_, _ = logIn(f.svc, f.ctx, "claire@mairie.fr", "mauvais", meta)
 		}
 		f.advance(2 * time.Second)
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
 			t.Fatalf("after a success and 5 new failures: %v", err)
 		}
 	})
@@ -47,12 +47,12 @@ func TestLoginThrottlePerIP(t *testing.T) {
 		f.agent("claire@mairie.fr", "secret12")
 		spray := account.Meta{ClientIP: "203.0.113.66"}
 		for i := range 30 { // one failure on each of 30 addresses: no account is throttled
-			_, _ = f.svc.Authenticate(f.ctx, string(rune('a'+i%26))+"x@mairie.fr", "mauvais", spray)
+			_, _ = logIn(f.svc, f.ctx, string(rune('a'+i%26))+"x@mairie.fr", "mauvais", spray)
 		}
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", spray); !errors.Is(err, account.ErrThrottled) {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", spray); !errors.Is(err, account.ErrThrottled) {
 			t.Fatalf("from a spraying IP: %v", err)
 		}
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
 			t.Fatalf("from another IP: %v", err)
 		}
 	})
@@ -67,23 +67,23 @@ func TestLockAfterHundredFailures(t *testing.T) {
 		for i := range 100 {
 			f.advance(16 * time.Minute) // past any delay; each attempt is checked
 			ip := account.Meta{ClientIP: "198.51.100." + string(rune('0'+i%10))}
-			if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "mauvais", ip); !errors.Is(err, account.ErrInvalidCredentials) {
+			if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "mauvais", ip); !errors.Is(err, account.ErrInvalidCredentials) {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
 		}
 		f.advance(16 * time.Minute)
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrInvalidCredentials) {
 			t.Fatalf("locked account accepted its personal password: %v", err)
 		}
 		p := f.recover("claire@mairie.fr")
-		l, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", p, meta)
+		l, err := logIn(f.svc, f.ctx, "claire@mairie.fr", p, meta)
 		if err != nil || !l.Provisional {
 			t.Fatalf("provisional login on a locked account: %v", err)
 		}
 		if err := f.svc.CompleteForcedChange(f.ctx, u.ID, p, "nouveau2026", "nouveau2026", meta); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.Authenticate(f.ctx, "claire@mairie.fr", "nouveau2026", meta); err != nil {
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "nouveau2026", meta); err != nil {
 			t.Fatalf("after the recovery: %v", err)
 		}
 	})
@@ -120,12 +120,12 @@ func TestThrottleSharedByInstances(t *testing.T) {
 			if i%2 == 1 {
 				svc = b
 			}
-			if _, err := svc.Authenticate(f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			if _, err := logIn(svc, f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
 		}
 		for _, svc := range []*account.Service{a, b} {
-			if _, err := svc.Authenticate(f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrThrottled) {
+			if _, err := logIn(svc, f.ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, account.ErrThrottled) {
 				t.Fatalf("after 5 failures spread over two instances: %v", err)
 			}
 		}

@@ -158,7 +158,7 @@ func (m *metrics) observeRequest(route, method string, status int, seconds float
 
 // --- domain events ---
 
-// loginFailureReasons are the reasons account.Authenticate records; others
+// loginFailureReasons are the reasons account.Service.LogIn records; others
 // (a future one) count as "other" until listed here.
 var loginFailureReasons = map[string]bool{
 	"wrong password": true, "unknown account": true, "malformed password": true, "disabled account": true,
