@@ -2,6 +2,7 @@ package loginui
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 
 	"github.com/caf-extranet/idp/storage"
@@ -42,9 +43,17 @@ func (h *Handler) ensureCSRF(w http.ResponseWriter, r *http.Request) string {
 	if tok, ok := h.browserToken(r); ok {
 		return tok
 	}
+	// Already set in this response (/authorize binds the request, then may
+	// show an error page): the same token, not a second cookie.
+	name := csrfCookieName(h.cfg.SecureCookies)
+	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+		if c.Name == name && len(c.Value) == csrfTokenLength {
+			return c.Value
+		}
+	}
 	tok := storage.NewSecret()
 	http.SetCookie(w, &http.Cookie{
-		Name: csrfCookieName(h.cfg.SecureCookies), Value: tok, Path: "/",
+		Name: name, Value: tok, Path: "/",
 		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
 	return tok
@@ -59,4 +68,34 @@ func (h *Handler) validCSRF(r *http.Request) bool {
 	}
 	sent := r.PostForm.Get(csrfField)
 	return subtle.ConstantTimeCompare([]byte(sent), []byte(tok)) == 1
+}
+
+// BrowserBinding is the provider's binding of a new auth request to this
+// browser: a hash of its random cookie (set here when it has none). Only
+// that browser's pages complete the request (authRequest), so that a link
+// /login?authRequestID=… sent to someone else completes nothing for its
+// sender.
+func (h *Handler) BrowserBinding(w http.ResponseWriter, r *http.Request) string {
+	return authRequestBinding(h.ensureCSRF(w, r))
+}
+
+func authRequestBinding(browserToken string) string {
+	return storage.HashSecret("auth request\x00" + browserToken)
+}
+
+// authRequest reads the auth request id for this browser: storage.ErrNotFound
+// when it expired, is unknown, or was sent to /authorize by another browser.
+func (h *Handler) authRequest(r *http.Request, id string) (storage.AuthRequest, error) {
+	ar, err := h.requests.AuthRequest(r.Context(), id)
+	if err != nil {
+		return ar, err
+	}
+	if ar.BrowserBinding == "" {
+		return ar, nil // created before bindings existed
+	}
+	tok, ok := h.browserToken(r)
+	if !ok || subtle.ConstantTimeCompare([]byte(authRequestBinding(tok)), []byte(ar.BrowserBinding)) != 1 {
+		return storage.AuthRequest{}, fmt.Errorf("loginui: auth request %s belongs to another browser: %w", id, storage.ErrNotFound)
+	}
+	return ar, nil
 }

@@ -14,7 +14,7 @@ import (
 func (h *Handler) renderNotHabilitated(w http.ResponseWriter, r *http.Request, authRequestID string) {
 	ctx := r.Context()
 	name := ""
-	if ar, err := h.requests.AuthRequest(ctx, authRequestID); err == nil {
+	if ar, err := h.authRequest(r, authRequestID); err == nil {
 		if c, err := h.requests.Client(ctx, ar.ClientID); err == nil {
 			name = c.Name
 		}

@@ -86,7 +86,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ar, err := h.requests.AuthRequest(ctx, id)
+	ar, err := h.authRequest(r, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return
@@ -156,7 +156,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// Read once: checked here, before the hash, and handed to Finish.
 	var ar *storage.AuthRequest
 	if id != "" {
-		read, err := h.requests.AuthRequest(ctx, id)
+		read, err := h.authRequest(r, id)
 		if errors.Is(err, storage.ErrNotFound) {
 			h.renderExpired(w, r)
 			return

@@ -97,7 +97,7 @@ func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, 
 	var err error
 	if ar == nil {
 		var read storage.AuthRequest
-		read, err = h.requests.AuthRequest(r.Context(), authRequestID)
+		read, err = h.authRequest(r, authRequestID)
 		ar = &read
 	}
 	if err == nil {

@@ -77,6 +77,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		m := int64(*req.MaxAge)
 		r.MaxAge = &m
 	}
+	if a := ssoAttemptFrom(ctx); a != nil {
+		r.BrowserBinding = a.binding
+	}
 	attempt := s.completeWithSession(ctx, &r)
 	if attempt != nil {
 		err = s.store.CreateAuthRequestWithCode(ctx, r, s.newAuthCode(r.ID, attempt.code))

@@ -25,8 +25,12 @@ import (
 
 // SessionFinder finds the browser's session able to complete a new auth
 // request without any interaction (the login UI implements it: it owns the
-// session cookie and the prompt / max_age rules).
+// browser's cookies, the session and the prompt / max_age rules).
 type SessionFinder interface {
+	// BrowserBinding returns what binds a new auth request to this browser
+	// (setting the browser's cookie on w when it has none): the login pages
+	// complete a request only for the browser that sent it to /authorize.
+	BrowserBinding(w http.ResponseWriter, r *http.Request) string
 	// MayHaveSession is a cheap look at the request (a session cookie):
 	// false skips single sign-on at once.
 	MayHaveSession(r *http.Request) bool
@@ -38,10 +42,12 @@ type SessionFinder interface {
 // ssoAttempt travels in the request's context from SingleSignOn to
 // CreateAuthRequest, and back with the request completed, if it was.
 type ssoAttempt struct {
-	finder SessionFinder
-	r      *http.Request
-	done   *authRequest
-	code   string // stored with the request
+	finder  SessionFinder
+	r       *http.Request
+	binding string // the request's BrowserBinding
+	session bool   // the browser may have a session: try single sign-on
+	done    *authRequest
+	code    string // stored with the request
 }
 
 type ssoAttemptKey struct{}
@@ -52,18 +58,19 @@ func ssoAttemptFrom(ctx context.Context) *ssoAttempt {
 }
 
 // SingleSignOn wraps the authorization endpoint (next is the provider's
-// handler): a request the browser's session completes is answered with the
-// code (or an OAuth error from the library) instead of the redirect to the
-// login page.
+// handler): every new request is bound to the browser, and a request the
+// browser's session completes is answered with the code (or an OAuth error
+// from the library) instead of the redirect to the login page.
 func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !finder.MayHaveSession(r) {
+		attempt := &ssoAttempt{finder: finder, r: r, binding: finder.BrowserBinding(w, r), session: finder.MayHaveSession(r)}
+		r = r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt))
+		if !attempt.session {
 			next.ServeHTTP(w, r)
 			return
 		}
-		attempt := &ssoAttempt{finder: finder, r: r}
 		rec := &heldResponse{header: http.Header{}}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt)))
+		next.ServeHTTP(rec, r)
 		if attempt.done != nil && rec.status == http.StatusFound &&
 			rec.header.Get("Location") == loginURL(attempt.done.GetID()) {
 			p.respondWithCode(w, r, attempt.done, attempt.code)
@@ -80,7 +87,7 @@ func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Ha
 // with the attempt's code.
 func (s *opStorage) completeWithSession(ctx context.Context, r *storage.AuthRequest) *ssoAttempt {
 	attempt := ssoAttemptFrom(ctx)
-	if attempt == nil {
+	if attempt == nil || !attempt.session {
 		return nil
 	}
 	sess, u, ok, err := attempt.finder.SessionFor(attempt.r, *r)

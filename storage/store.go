@@ -136,7 +136,9 @@ type Store interface {
 	RotateRefreshToken(ctx context.Context, oldHash string, at AccessToken, rt RefreshToken, now time.Time) error
 	// RevokeGrant revokes every access and refresh token of a grant.
 	RevokeGrant(ctx context.Context, grantID string) error
-	// RevokeUserTokens revokes every token of an agent.
+	// RevokeUserTokens revokes every token of an agent, and its codes not yet
+	// exchanged (its completed auth requests are deleted). SetUserDisabled
+	// and ChangePassword do the same.
 	RevokeUserTokens(ctx context.Context, userID string) error
 
 	// Sessions. GetSession returns ErrNotFound once either expiry has passed.

@@ -160,6 +160,10 @@ type AuthRequest struct {
 	MaxAge              *int64 // seconds; nil when not sent
 	LoginHint           string
 	UILocales           string
+	// BrowserBinding ties the request to the browser that sent it to
+	// /authorize (a hash of its random cookie, made by the login UI): only
+	// that browser's login completes it. "" when unbound.
+	BrowserBinding string
 	// Set by CompleteAuthRequest once the agent is authenticated.
 	UserID    string
 	SessionID string

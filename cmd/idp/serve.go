@@ -177,9 +177,11 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	// A browser whose session completes the request gets its code straight
 	// from /authorize (provider.SingleSignOn).
 	r.Handle("/authorize", ui.OAuthErrorPages(s.provider.SingleSignOn(ui, op)))
-	for _, path := range []string{"/authorize/callback", "/end_session"} {
-		r.Handle(path, ui.OAuthErrorPages(op))
-	}
+	// The library's callback would give a new code for any completed request
+	// to whoever knows its id; the login pages answer the code themselves
+	// (provider.Finish), so nothing leads there.
+	r.Handle("/authorize/callback", http.NotFoundHandler())
+	r.Handle("/end_session", ui.OAuthErrorPages(op))
 	r.PathPrefix("/").Handler(op).Name(providerRouteName)
 	s.handler = observe(s.log, s.metrics, proxies, loginui.SecurityHeaders(r, secure))
 	return nil

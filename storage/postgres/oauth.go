@@ -14,13 +14,13 @@ import (
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales,
-	user_id, session_id, auth_time, amr, done, created_at, expires_at`
+	user_id, session_id, auth_time, amr, done, created_at, expires_at, browser_binding`
 
 func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, &r.Scopes, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &r.LoginHint,
-		&r.UILocales, &r.UserID, &r.SessionID, &r.AuthTime, &r.AMR, &r.Done, &r.CreatedAt, &r.ExpiresAt)
+		&r.UILocales, &r.UserID, &r.SessionID, &r.AuthTime, &r.AMR, &r.Done, &r.CreatedAt, &r.ExpiresAt, &r.BrowserBinding)
 	r.AuthTime, r.CreatedAt, r.ExpiresAt = utc(r.AuthTime), utc(r.CreatedAt), utc(r.ExpiresAt)
 	return r, err
 }
@@ -28,10 +28,10 @@ func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 // CreateAuthRequest stores r.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, list(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
-		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt)
+		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt, r.BrowserBinding)
 	if err != nil {
 		return dbError("create auth request", err)
 	}
@@ -48,10 +48,12 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (s
 	return r, nil
 }
 
-// CompleteAuthRequest records who authenticated and sets Done.
+// CompleteAuthRequest records who authenticated and sets Done, once: a done
+// request is completed again only by the session that completed it.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE auth_requests
-		SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = true WHERE id = $1`,
+		SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = true
+		WHERE id = $1 AND (NOT done OR (user_id = $2 AND session_id = $3))`,
 		id, userID, sessionID, authTime, list(amr))
 	return requireOne("complete auth request", tag, err)
 }
@@ -61,12 +63,12 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthRequest, c storage.AuthCode) error {
 	_, err := s.pool.Exec(ctx, `WITH request AS (
 		INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 		RETURNING id
-	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $22, id, $23 FROM request`,
+	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $23, id, $24 FROM request`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, list(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
-		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt,
+		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt, r.BrowserBinding,
 		c.CodeHash, c.ExpiresAt)
 	if err != nil {
 		return dbError("create auth request with code", err)
@@ -79,7 +81,7 @@ func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthReq
 func (s *Store) CompleteAuthRequestWithCode(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, c storage.AuthCode, now time.Time) error {
 	tag, err := s.pool.Exec(ctx, `WITH request AS (
 		UPDATE auth_requests SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = true
-		WHERE id = $1 AND expires_at > $6
+		WHERE id = $1 AND expires_at > $6 AND (NOT done OR (user_id = $2 AND session_id = $3))
 		RETURNING id
 	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $7, id, $8 FROM request`,
 		id, userID, sessionID, authTime, list(amr), now, c.CodeHash, c.ExpiresAt)

@@ -325,6 +325,11 @@ func revokeGrant(ctx context.Context, q querier, grantID string) error {
 }
 
 func revokeUserTokens(ctx context.Context, q querier, userID string) error {
+	// The codes not yet exchanged go with their completed requests (a code
+	// whose request is gone is refused).
+	if _, err := q.Exec(ctx, `DELETE FROM auth_requests WHERE user_id = $1 AND done`, userID); err != nil {
+		return dbError("revoke user auth requests", err)
+	}
 	if _, err := q.Exec(ctx, `UPDATE access_tokens SET revoked = true WHERE user_id = $1 AND NOT revoked`, userID); err != nil {
 		return dbError("revoke user access tokens", err)
 	}

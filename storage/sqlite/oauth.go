@@ -13,14 +13,14 @@ import (
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales,
-	user_id, session_id, auth_time, amr, done, created_at, expires_at`
+	user_id, session_id, auth_time, amr, done, created_at, expires_at, browser_binding`
 
 func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, (*jsonList)(&r.Scopes),
 		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, (*jsonList)(&r.Prompt),
 		&r.MaxAge, &r.LoginHint, &r.UILocales, &r.UserID, &r.SessionID, (*msTime)(&r.AuthTime),
-		(*jsonList)(&r.AMR), &r.Done, (*msTime)(&r.CreatedAt), (*msTime)(&r.ExpiresAt))
+		(*jsonList)(&r.AMR), &r.Done, (*msTime)(&r.CreatedAt), (*msTime)(&r.ExpiresAt), &r.BrowserBinding)
 	return r, err
 }
 
@@ -31,10 +31,11 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) er
 
 func insertAuthRequest(ctx context.Context, q querier, r storage.AuthRequest) error {
 	return exec(ctx, q, "create auth request", `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, jsonList(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, jsonList(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
-		r.UserID, r.SessionID, ms(r.AuthTime), jsonList(r.AMR), boolInt(r.Done), ms(r.CreatedAt), ms(r.ExpiresAt))
+		r.UserID, r.SessionID, ms(r.AuthTime), jsonList(r.AMR), boolInt(r.Done), ms(r.CreatedAt), ms(r.ExpiresAt),
+		r.BrowserBinding)
 }
 
 // GetAuthRequest finds an auth request; ErrNotFound once it has expired.
@@ -47,11 +48,13 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (s
 	return r, nil
 }
 
-// CompleteAuthRequest records who authenticated and sets Done.
+// CompleteAuthRequest records who authenticated and sets Done, once: a done
+// request is completed again only by the session that completed it.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
 	return execOne(ctx, s.w, "complete auth request", `UPDATE auth_requests
-		SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1 WHERE id = ?`,
-		userID, sessionID, ms(authTime), jsonList(amr), id)
+		SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1
+		WHERE id = ? AND (done = 0 OR (user_id = ? AND session_id = ?))`,
+		userID, sessionID, ms(authTime), jsonList(amr), id, userID, sessionID)
 }
 
 // CreateAuthRequestWithCode stores a completed request and its code in one
@@ -70,8 +73,9 @@ func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthReq
 func (s *Store) CompleteAuthRequestWithCode(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, c storage.AuthCode, now time.Time) error {
 	return s.writeTx(ctx, func(tx *txConn) error {
 		if err := execOne(ctx, tx, "complete auth request", `UPDATE auth_requests
-			SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1 WHERE id = ? AND expires_at > ?`,
-			userID, sessionID, ms(authTime), jsonList(amr), id, ms(now)); err != nil {
+			SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1
+			WHERE id = ? AND expires_at > ? AND (done = 0 OR (user_id = ? AND session_id = ?))`,
+			userID, sessionID, ms(authTime), jsonList(amr), id, ms(now), userID, sessionID); err != nil {
 			return err
 		}
 		return insertAuthCode(ctx, tx, c)

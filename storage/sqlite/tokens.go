@@ -180,6 +180,12 @@ func revokeGrant(ctx context.Context, tx *txConn, grantID string) error {
 }
 
 func revokeUserTokens(ctx context.Context, tx *txConn, userID string) error {
+	// The codes not yet exchanged go with their completed requests (a code
+	// whose request is gone is refused).
+	if err := exec(ctx, tx, "revoke user tokens: completed auth requests",
+		`DELETE FROM auth_requests WHERE user_id = ? AND done = 1`, userID); err != nil {
+		return err
+	}
 	if err := exec(ctx, tx, "revoke user tokens: access tokens",
 		`UPDATE access_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0`, userID); err != nil {
 		return err

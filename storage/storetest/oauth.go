@@ -15,6 +15,7 @@ func authRequestBehaviours() []behaviour {
 		{"Complete", testAuthRequestComplete},
 		{"CreateCompletedWithCode", testAuthRequestCreateWithCode},
 		{"CompleteWithCode", testAuthRequestCompleteWithCode},
+		{"CompletedOnlyOnce", testAuthRequestCompletedOnlyOnce},
 		{"ByCodeWithAccess", testAuthRequestByCodeWithAccess},
 		{"Delete", testAuthRequestDelete},
 	}
@@ -89,6 +90,38 @@ func testAuthRequestCompleteWithCode(t *testing.T, s storage.Store) {
 	assertSame(t, "expired request left as it was", got, other)
 }
 
+// testAuthRequestCompletedOnlyOnce: a done request is not completed again
+// for another agent or session, with or without a code (its codes would
+// otherwise follow it to the new agent); its own session may complete it
+// again (a login form posted twice).
+func testAuthRequestCompletedOnlyOnce(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addSignedIn(t, s, now)
+	r := newAuthRequest("ar-1", "portail", now)
+	mustOK(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
+	amr := []string{"pwd"}
+	first := storage.AuthCode{CodeHash: "hash-first", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
+	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-1", now, amr, first, now), "first completion")
+
+	for name, who := range map[string][2]string{"another agent": {"u-2", "sess-2"}, "another session": {"u-1", "sess-9"}} {
+		lost := storage.AuthCode{CodeHash: "hash-" + name, AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
+		err := s.CompleteAuthRequestWithCode(ctx, r.ID, who[0], who[1], now, amr, lost, now)
+		wantErr(t, err, storage.ErrNotFound, "CompleteAuthRequestWithCode by "+name)
+		_, _, err = s.AuthRequestByCode(ctx, lost.CodeHash, now)
+		wantErr(t, err, storage.ErrNotFound, "the code of the refused completion by "+name)
+		wantErr(t, s.CompleteAuthRequest(ctx, r.ID, who[0], who[1], now, amr), storage.ErrNotFound, "CompleteAuthRequest by "+name)
+	}
+	got, _, err := s.AuthRequestByCode(ctx, first.CodeHash, now)
+	mustOK(t, err, "AuthRequestByCode of the first code")
+	if got.UserID != "u-1" || got.SessionID != "sess-1" {
+		t.Fatalf("the first code now leads to %s/%s, want u-1/sess-1", got.UserID, got.SessionID)
+	}
+	again := storage.AuthCode{CodeHash: "hash-again", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
+	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-1", now, amr, again, now), "completion again by its own session")
+	mustOK(t, s.CompleteAuthRequest(ctx, r.ID, "u-1", "sess-1", now, amr), "CompleteAuthRequest again by its own session")
+}
+
 func testAuthRequestRoundTrip(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
@@ -105,6 +138,7 @@ func testAuthRequestRoundTrip(t *testing.T, s storage.Store) {
 	full.LoginHint = "agent@example.fr"
 	full.UILocales = "fr-FR en"
 	full.ResponseMode = "form_post"
+	full.BrowserBinding = "binding-of-the-browser"
 	full.CreatedAt = now.Add(456 * time.Microsecond).In(paris)
 	full.ExpiresAt = now.Add(10*time.Minute + 789*time.Microsecond).In(paris)
 

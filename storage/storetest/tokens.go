@@ -221,6 +221,18 @@ func testRevokeUserTokens(t *testing.T, s storage.Store) {
 	alone := newAccessToken("at-alone", "g-3", "portail", "u-1", now)
 	mustOK(t, s.CreateTokens(ctx, alone, nil), "CreateTokens without refresh")
 	otherAT, otherRT := addGrant(t, s, "g-other", "portail", "u-2", now)
+	// Codes not yet exchanged: u-1's dies with its request, u-2's lives; a
+	// request u-1 has not completed yet is left alone.
+	codeOf := func(id, user string) storage.AuthCode {
+		r := newAuthRequest(id, "portail", now)
+		r.UserID, r.SessionID, r.AuthTime, r.Done = user, "sess-"+user, now, true
+		c := storage.AuthCode{CodeHash: "hash-" + id, AuthRequestID: id, ExpiresAt: now.Add(time.Minute)}
+		mustOK(t, s.CreateAuthRequestWithCode(ctx, r, c), "CreateAuthRequestWithCode "+id)
+		return c
+	}
+	code1, code2 := codeOf("ar-u1", "u-1"), codeOf("ar-u2", "u-2")
+	pending := newAuthRequest("ar-pending", "portail", now)
+	mustOK(t, s.CreateAuthRequest(ctx, pending), "CreateAuthRequest pending")
 
 	mustOK(t, s.RevokeUserTokens(ctx, "u-1"), "RevokeUserTokens")
 	assertGrantRevoked(t, s, at1, rt1, now)
@@ -228,4 +240,10 @@ func testRevokeUserTokens(t *testing.T, s storage.Store) {
 	_, err := s.GetAccessToken(ctx, alone.ID, now)
 	wantErr(t, err, storage.ErrNotFound, "GetAccessToken without refresh after RevokeUserTokens")
 	assertGrantLive(t, s, otherAT, otherRT, now)
+	_, _, err = s.AuthRequestByCode(ctx, code1.CodeHash, now)
+	wantErr(t, err, storage.ErrNotFound, "the revoked agent's code not yet exchanged")
+	_, _, err = s.AuthRequestByCode(ctx, code2.CodeHash, now)
+	mustOK(t, err, "another agent's code")
+	_, err = s.GetAuthRequest(ctx, pending.ID, now)
+	mustOK(t, err, "a request not completed yet")
 }
