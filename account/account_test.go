@@ -31,6 +31,7 @@ type fixture struct {
 	svc *account.Service
 	// instance builds another service on the same store: a second instance.
 	instance func() *account.Service
+	hasher   *passhash.Hasher // svc's, to count its derivations
 	mu       sync.Mutex
 	now      time.Time
 }
@@ -73,7 +74,11 @@ func engines(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			}
 			f := &fixture{t: t, ctx: context.Background(), st: st, now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
 			f.instance = func() *account.Service {
-				return account.New(st, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4), policy.Default(), account.Config{
+				h := passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4)
+				if f.hasher == nil {
+					f.hasher = h // f.svc's
+				}
+				return account.New(st, h, policy.Default(), account.Config{
 					ProvisionalLength: 12, ProvisionalTTL: 24 * time.Hour,
 					MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20,
 					SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,

@@ -76,20 +76,28 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	}
 	known := err == nil
 	keys := keysFor("change", email, meta.ClientIP)
-	if _, _, err := s.checkThrottle(ctx, keys); err != nil {
+	// A lock, this form's or the login's, holds here as at login: only the
+	// provisional password may prove the current one until the recovery
+	// completes (a locked counter no longer delays, so the personal password
+	// must not be tried at all).
+	changeLocked, _, err := s.checkThrottle(ctx, keys)
+	if err != nil {
 		return err
 	}
-	// A login lock also holds here: only the provisional password may prove
-	// the current one until the recovery completes.
 	loginLocked, _, err := s.checkThrottle(ctx, keysFor("login", email, meta.ClientIP))
 	if err != nil {
 		return err
 	}
+	locked := changeLocked || loginLocked
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, email)}
 
 	var precondition storage.PasswordChange
 	matched := false
-	if known && u.PasswordHash != "" && !loginLocked {
+	// Two hashes whatever the address (the personal password or a dummy,
+	// then the provisional one or a dummy), unless the first matched: the
+	// time taken must not tell an address with a provisional password
+	// outstanding from an unknown one.
+	if known && u.PasswordHash != "" && !locked {
 		ok, err := s.verifyBounded(ctx, current, u.PasswordHash)
 		if err != nil {
 			return err
@@ -100,18 +108,25 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	} else {
 		s.hasher.DummyVerify(ctx, current)
 	}
-	if known && !matched {
-		prov, err := s.store.GetProvisionalPassword(ctx, u.ID, now)
-		if err == nil {
-			ok, err := s.verifyBounded(ctx, current, prov.Hash)
+	if !matched {
+		provHash := ""
+		if known {
+			prov, err := s.store.GetProvisionalPassword(ctx, u.ID, now)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
+			}
+			provHash = prov.Hash
+		}
+		if provHash == "" {
+			s.hasher.DummyVerify(ctx, current)
+		} else {
+			ok, err := s.verifyBounded(ctx, current, provHash)
 			if err != nil {
 				return err
 			}
 			if ok {
-				matched, precondition = true, storage.PasswordChange{ExpectProvisionalHash: prov.Hash}
+				matched, precondition = true, storage.PasswordChange{ExpectProvisionalHash: provHash}
 			}
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
 		}
 	}
 	ce.CurrentWrong = !matched || u.Disabled

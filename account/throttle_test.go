@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,6 +106,71 @@ func TestChangeFormThrottle(t *testing.T) {
 		f.advance(2 * time.Second)
 		if err := f.svc.ChangePassword(f.ctx, "claire@mairie.fr", "secret12", "nouveau2026", "nouveau2026", meta); err != nil {
 			t.Fatalf("after the delay: %v", err)
+		}
+	})
+}
+
+// TestChangeFormLockRefusesThePersonalPassword: once the change form's
+// counter is locked, the voluntary change no longer checks the personal
+// password at all (the lock no longer delays, so checking it would leave
+// guesses unlimited), as the login does; the recovery unlocks it.
+func TestChangeFormLockRefusesThePersonalPassword(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		n := 0
+		change := func(current string) error {
+			n++ // a new address each time: the per-address counter stays out of it
+			m := account.Meta{ClientIP: fmt.Sprintf("10.1.%d.%d", n/250, n%250)}
+			return f.svc.ChangePassword(f.ctx, "claire@mairie.fr", current, "nouveau2026", "nouveau2026", m)
+		}
+		for range 100 {
+			f.advance(16 * time.Minute)
+			if err := change("mauvais"); err == nil || errors.Is(err, account.ErrThrottled) {
+				t.Fatalf("a wrong password before the lock: %v", err)
+			}
+		}
+		for i := range 3 {
+			before := f.hasher.Derivations()
+			err := change("secret12")
+			var ce *account.ChangeError
+			if !errors.As(err, &ce) || !ce.CurrentWrong {
+				t.Fatalf("the right personal password on a locked counter (try %d): %v; want CurrentWrong", i, err)
+			}
+			if got := f.hasher.Derivations() - before; got != 2 {
+				t.Fatalf("a refused change on a locked counter cost %d derivations, want 2 (dummies)", got)
+			}
+		}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatalf("the change form's lock reached the login: %v", err)
+		}
+	})
+}
+
+// TestChangeFormCostsTheSameForEveryAddress: a refused voluntary change
+// costs two derivations whether the address is unknown, known, or known with
+// a provisional password outstanding (which anyone can cause through « Mot de
+// passe oublié ? »), so that its time tells nothing.
+func TestChangeFormCostsTheSameForEveryAddress(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		f.agent("paul@mairie.fr", "secret34")
+		if err := f.svc.RequestRecovery(f.ctx, "paul@mairie.fr", meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, email := range []string{"inconnu@mairie.fr", "claire@mairie.fr", "paul@mairie.fr"} {
+			f.advance(time.Hour)
+			before := f.hasher.Derivations()
+			err := f.svc.ChangePassword(f.ctx, email, "mauvais1", "nouveau2026", "nouveau2026", meta)
+			var ce *account.ChangeError
+			if !errors.As(err, &ce) || !ce.CurrentWrong {
+				t.Fatalf("%s: %v; want CurrentWrong", email, err)
+			}
+			if got := f.hasher.Derivations() - before; got != 2 {
+				t.Errorf("%s: a refused change cost %d derivations, want 2", email, got)
+			}
 		}
 	})
 }

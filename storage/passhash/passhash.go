@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/caf-extranet/idp/storage/passhash/argon2id"
 )
@@ -49,7 +50,14 @@ type Hasher struct {
 	// derive is (*argon2id.Memory).Key; tests replace it to observe
 	// concurrency.
 	derive func(m *argon2id.Memory, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+	// derivations counts the derivations started (Derivations).
+	derivations atomic.Uint64
 }
+
+// Derivations is the number of derivations this Hasher has started: what a
+// caller's answers must not let an observer tell apart (an unknown address
+// must cost what a known one costs) is checked against it.
+func (h *Hasher) Derivations() uint64 { return h.derivations.Load() }
 
 // NewHasher returns a Hasher for p. Zero fields of p take DefaultParams'
 // values. maxConcurrent bounds how many hashes run at once (each costs
@@ -152,6 +160,7 @@ func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]by
 		return nil, ctx.Err()
 	}
 	defer func() { h.slots <- m }()
+	h.derivations.Add(1)
 	if p.MemoryKiB > h.params.MemoryKiB {
 		// A stored hash made with more memory than this instance's (an
 		// imported one, or older parameters) is verified in memory of its
