@@ -249,7 +249,9 @@ func TestForcedChangeHasOneWinner(t *testing.T) {
 				pw := "nouveau" + string(rune('a'+i)) + "1"
 				if err := f.svc.CompleteForcedChange(f.ctx, u.ID, p, pw, pw, meta); err == nil {
 					wins.Add(1)
-				} else if !errors.Is(err, account.ErrNotPending) {
+				} else if !errors.Is(err, account.ErrNotPending) && !errors.Is(err, account.ErrThrottled) {
+					// Eight at once from one agent: past the free failures,
+					// the attempts charged before their check are delayed.
 					t.Errorf("loser: %v", err)
 				}
 			})

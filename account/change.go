@@ -35,7 +35,7 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 		return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
 	}
 	keys := keysFor("change", u.Email, meta.ClientIP)
-	if _, _, err := s.checkThrottle(ctx, keys); err != nil {
+	if _, err := s.admit(ctx, keys); err != nil {
 		return err
 	}
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, u.Email)}
@@ -46,6 +46,8 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	ce.CurrentWrong = !ok
 	if ce.CurrentWrong {
 		s.recordFailure(ctx, keys)
+	} else {
+		s.resetAccount(ctx, keys) // proved: a weak new password is no guess
 	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", u, meta, "forced")
@@ -80,11 +82,11 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	// provisional password may prove the current one until the recovery
 	// completes (a locked counter no longer delays, so the personal password
 	// must not be tried at all).
-	changeLocked, _, err := s.checkThrottle(ctx, keys)
+	changeLocked, err := s.admit(ctx, keys)
 	if err != nil {
 		return err
 	}
-	loginLocked, _, err := s.checkThrottle(ctx, keysFor("login", email, meta.ClientIP))
+	loginLocked, err := s.isLocked(ctx, keysFor("login", email, meta.ClientIP))
 	if err != nil {
 		return err
 	}
@@ -132,6 +134,8 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	ce.CurrentWrong = !matched || u.Disabled
 	if ce.CurrentWrong {
 		s.recordFailure(ctx, keys)
+	} else {
+		s.resetAccount(ctx, keys) // proved: a weak new password is no guess
 	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", storage.User{ID: u.ID, Email: email}, meta, "voluntary")

@@ -52,7 +52,7 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	email = storage.NormaliseEmail(email)
 	now := s.now()
 	keys := keysFor("login", email, meta.ClientIP)
-	locked, failures, err := s.checkThrottle(ctx, keys)
+	locked, err := s.admit(ctx, keys)
 	if err != nil {
 		if errors.Is(err, ErrThrottled) {
 			s.audit(ctx, "login.throttled", storage.User{Email: email}, meta, "")
@@ -63,7 +63,9 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.recordFailure(ctx, keys)
-	case err == nil && !login.Provisional && failures:
+	case err == nil && !login.Provisional:
+		// The attempt was charged (admit); a provisional password leaves
+		// the count, and a lock, to the end of the recovery.
 		s.resetAccount(ctx, keys)
 	}
 	return login, event, err

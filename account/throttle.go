@@ -50,55 +50,78 @@ func ThrottleDelay(n, free int) time.Duration {
 	return min(time.Second<<shift, maxDelay)
 }
 
-// checkThrottle refuses an attempt that comes too soon after failures. It
-// reports a locked account: then only a provisional password may be tried
+// chargeTries bounds how often admit re-reads a count that a concurrent
+// attempt on the same account changed between its read and its charge. Each
+// retry means another attempt was charged, and past the free failures the
+// delay refuses the rest: the bound only guards against a pathological
+// interleaving of charges and resets.
+const chargeTries = 10
+
+// admit refuses an attempt that comes too soon after failures, and charges
+// the attempt it lets through to the account's key as a failure before the
+// password is checked (the caller resets the key after a success): attempts
+// sent together are judged one after the other, each against the count the
+// ones before it left, rather than all against the count before any of them
+// failed. The address's key is only read here (recordFailure charges it):
+// an office's successful logins must not count against it.
+//
+// It reports a locked account: then only a provisional password may be tried
 // (the lock stays until the recovery completes), and the account's delay no
 // longer applies, so that a stranger who locked the account cannot also keep
 // its owner from the recovery; a provisional password is not guessable.
-//
-// failures reports whether the account's counter holds anything to forget
-// after a success: a login without earlier failures then writes nothing to
-// the throttles (every write waits for SQLite's one writer).
-func (s *Service) checkThrottle(ctx context.Context, k throttleKeys) (locked, failures bool, err error) {
+func (s *Service) admit(ctx context.Context, k throttleKeys) (locked bool, err error) {
 	now := s.now()
 	keys := []string{k.ip}
 	if k.account != "" {
 		keys = append(keys, k.account) // one read for both
 	}
-	states, err := s.store.GetThrottles(ctx, keys...)
-	if err != nil {
-		return false, false, fmt.Errorf("account: reading throttle: %w", err)
+	for range chargeTries {
+		states, err := s.store.GetThrottles(ctx, keys...)
+		if err != nil {
+			return false, fmt.Errorf("account: reading throttle: %w", err)
+		}
+		ipState := states[0]
+		if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.Failures, ipFreeFailure) {
+			return false, ErrThrottled
+		}
+		if k.account == "" {
+			return false, nil
+		}
+		t := states[1]
+		if t.LockedAt == nil && now.Sub(t.LastFailureAt) < ThrottleDelay(t.Failures, freeFailures) {
+			return false, ErrThrottled
+		}
+		th, ok, err := s.store.ChargeThrottle(ctx, k.account, t.Failures, lockAfter, now)
+		if err != nil {
+			return false, fmt.Errorf("account: charging throttle: %w", err)
+		}
+		if !ok {
+			continue // another attempt was charged meanwhile: judge again
+		}
+		if t.LockedAt == nil && th.LockedAt != nil {
+			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", th.Failures)
+		}
+		return t.LockedAt != nil, nil
 	}
-	ipState := states[0]
-	if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.Failures, ipFreeFailure) {
-		return false, false, ErrThrottled
-	}
-	if k.account == "" {
-		return false, false, nil
-	}
-	t := states[1]
-	failures = t.Failures > 0 || t.LockedAt != nil
-	if t.LockedAt != nil {
-		return true, failures, nil
-	}
-	if now.Sub(t.LastFailureAt) < ThrottleDelay(t.Failures, freeFailures) {
-		return false, failures, ErrThrottled
-	}
-	return false, failures, nil
+	return false, ErrThrottled
 }
 
-// recordFailure charges a failure to both keys. The IP key never locks.
-func (s *Service) recordFailure(ctx context.Context, k throttleKeys) {
-	now := s.now()
-	if k.account != "" {
-		t, err := s.store.AddFailure(ctx, k.account, lockAfter, now)
-		if err != nil {
-			s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
-		} else if t.LockedAt != nil && t.LockedAt.Equal(now) {
-			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", t.Failures)
-		}
+// isLocked reads whether the account's key is locked, without charging it.
+func (s *Service) isLocked(ctx context.Context, k throttleKeys) (bool, error) {
+	if k.account == "" {
+		return false, nil
 	}
-	if _, err := s.store.AddFailure(ctx, k.ip, 0, now); err != nil {
+	th, err := s.store.GetThrottle(ctx, k.account)
+	if err != nil {
+		return false, fmt.Errorf("account: reading throttle: %w", err)
+	}
+	return th.LockedAt != nil, nil
+}
+
+// recordFailure charges a failed attempt to the address's key (admit has
+// charged the account's already). The address's key never locks.
+func (s *Service) recordFailure(ctx context.Context, k throttleKeys) {
+	if _, err := s.store.AddFailure(ctx, k.ip, 0, s.now()); err != nil {
 		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
 	}
 }

@@ -3,6 +3,8 @@ package account_test
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,6 +173,44 @@ func TestChangeFormCostsTheSameForEveryAddress(t *testing.T) {
 			if got := f.hasher.Derivations() - before; got != 2 {
 				t.Errorf("%s: a refused change cost %d derivations, want 2", email, got)
 			}
+		}
+	})
+}
+
+// TestBurstOfGuessesIsJudgedInTurn: wrong passwords sent all at once, to
+// two instances and from as many addresses, are judged one after the other:
+// the free failures are checked, the rest refused unchecked, as when they
+// come in turn. (Read, hash, then count let every one of them be checked.)
+func TestBurstOfGuessesIsJudgedInTurn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		instances := []*account.Service{f.svc, f.instance()}
+		const n = 40
+		var checked, throttled atomic.Int32
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				m := account.Meta{ClientIP: fmt.Sprintf("10.2.0.%d", i)}
+				_, err := logIn(instances[i%2], f.ctx, "claire@mairie.fr", fmt.Sprintf("essai%d", i), m)
+				switch {
+				case errors.Is(err, account.ErrInvalidCredentials):
+					checked.Add(1)
+				case errors.Is(err, account.ErrThrottled):
+					throttled.Add(1)
+				default:
+					t.Errorf("guess %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if checked.Load() < 1 || checked.Load() > 5 {
+			t.Fatalf("%d of %d simultaneous guesses were checked (%d throttled), want at most the 5 free failures",
+				checked.Load(), n, throttled.Load())
+		}
+		// The owner, after the delay, still gets in.
+		f.advance(time.Hour)
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatalf("the owner after the burst: %v", err)
 		}
 	})
 }

@@ -240,6 +240,12 @@ type Store interface {
 	// lockAfter (when lockAfter > 0) sets LockedAt to its now; a lock, once
 	// set, is kept until ResetThrottle.
 	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (Throttle, error)
+	// ChargeThrottle is AddFailure on condition that key still holds
+	// expect failures (the count its caller read and judged): an attempt
+	// is charged as a failure before its password is checked, so that
+	// attempts sent together are judged one after the other. ok is false,
+	// and nothing written, when another charge or a reset came first.
+	ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (th Throttle, ok bool, err error)
 	// GetThrottle returns key's state: a zero Throttle with Key set when
 	// there is none (never ErrNotFound).
 	GetThrottle(ctx context.Context, key string) (Throttle, error)

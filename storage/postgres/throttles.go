@@ -38,6 +38,29 @@ func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now t
 	return th, nil
 }
 
+// ChargeThrottle is AddFailure on condition that key holds expect failures:
+// the upsert's WHERE leaves the row alone, and RETURNING then gives no row,
+// when another charge came first (a key without a row takes the insert; a
+// concurrent insert makes this one an update, judged by the WHERE).
+func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+		VALUES ($1, 1, $2, CASE WHEN $3::integer > 0 AND 1 >= $3::integer THEN $2::timestamptz END)
+		ON CONFLICT (key) DO UPDATE SET
+			failures        = t.failures + 1,
+			last_failure_at = $2,
+			locked_at       = COALESCE(t.locked_at,
+				CASE WHEN $3::integer > 0 AND t.failures + 1 >= $3::integer THEN $2::timestamptz END)
+		WHERE t.failures = $4
+		RETURNING `+throttleColumns, key, now, lockAfter, expect))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Throttle{}, false, nil
+	}
+	if err != nil {
+		return storage.Throttle{}, false, dbError("charge throttle", err)
+	}
+	return th, true, nil
+}
+
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {

@@ -41,6 +41,32 @@ func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now t
 	return th, nil
 }
 
+// ChargeThrottle is AddFailure on condition that key holds expect failures:
+// the upsert's WHERE leaves the row alone, and RETURNING then gives no row,
+// when another charge came first (a key without a row takes the insert).
+func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+	var th storage.Throttle
+	err := s.write(ctx, func(q querier) (err error) {
+		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
+			VALUES (?1, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN ?2 END)
+			ON CONFLICT (key) DO UPDATE SET
+				failures        = throttles.failures + 1,
+				last_failure_at = ?2,
+				locked_at       = COALESCE(throttles.locked_at,
+					CASE WHEN ?3 > 0 AND throttles.failures + 1 >= ?3 THEN ?2 END)
+			WHERE throttles.failures = ?4
+			RETURNING `+throttleColumns, key, ms(now), lockAfter, expect))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Throttle{}, false, nil
+	}
+	if err != nil {
+		return storage.Throttle{}, false, dbError("charge throttle", err)
+	}
+	return th, true, nil
+}
+
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ func throttleBehaviours() []behaviour {
 		{"ResetForgets", testThrottleReset},
 		{"ZeroLockAfterNeverLocks", testThrottleNoLock},
 		{"ConcurrentFailuresAllCountedOneLock", testThrottleRace},
+		{"ChargeOnlyTheCountRead", testThrottleCharge},
+		{"ConcurrentChargesOneWinner", testThrottleChargeRace},
 	}
 }
 
@@ -172,5 +176,73 @@ func testThrottleRace(t *testing.T, s storage.Store) {
 	mustOK(t, err, "GetThrottle after the race")
 	if got.Failures != n || got.LockedAt == nil || !canonTime(*got.LockedAt).Equal(canonTime(lockTime)) {
 		t.Errorf("after %d concurrent failures: Failures %d, LockedAt %v; want %d, %v", n, got.Failures, got.LockedAt, n, lockTime)
+	}
+}
+
+// testThrottleCharge: ChargeThrottle counts a failure only when the key
+// still holds the count given, and then like AddFailure (lock included).
+func testThrottleCharge(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "login:account:agent@example.fr"
+	at := func(i int) time.Time { return now.Add(time.Duration(i) * time.Second) }
+
+	if _, ok, err := s.ChargeThrottle(ctx, key, 1, 2, at(0)); err != nil || !ok {
+		// No row yet: the first charge inserts whatever count was read (a
+		// reset may have come between the read and the charge).
+		t.Fatalf("charge of a key without state: ok=%v err=%v", ok, err)
+	}
+	th, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertThrottle(t, "after the first charge", th, key, 1, at(0), nil)
+
+	_, ok, err := s.ChargeThrottle(ctx, key, 0, 2, at(1))
+	mustOK(t, err, "stale charge")
+	if ok {
+		t.Fatal("a charge on a stale count (0, the key holds 1) was taken")
+	}
+	th, err = s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertThrottle(t, "a stale charge writes nothing", th, key, 1, at(0), nil)
+
+	th, ok, err = s.ChargeThrottle(ctx, key, 1, 2, at(2))
+	mustOK(t, err, "charge")
+	if !ok {
+		t.Fatal("a charge on the current count was refused")
+	}
+	locked := at(2)
+	assertThrottle(t, "the charge that reaches lockAfter", th, key, 2, at(2), &locked)
+}
+
+// testThrottleChargeRace: of several charges on the same count, from
+// connections of their own, exactly one is taken.
+func testThrottleChargeRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "login:account:race@example.fr"
+	if _, err := s.AddFailure(ctx, key, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	var wg sync.WaitGroup
+	var taken atomic.Int32
+	for range n {
+		wg.Go(func() {
+			_, ok, err := s.ChargeThrottle(ctx, key, 1, 0, now.Add(time.Second))
+			if err != nil {
+				t.Errorf("ChargeThrottle: %v", err)
+			} else if ok {
+				taken.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if taken.Load() != 1 {
+		t.Fatalf("%d of %d charges on the same count were taken, want 1", taken.Load(), n)
+	}
+	th, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	if th.Failures != 2 {
+		t.Fatalf("failures = %d after one taken charge, want 2", th.Failures)
 	}
 }
