@@ -149,7 +149,7 @@ func (p *Provider) endSessionCookie(next http.Handler) http.Handler {
 func (p *Provider) corsAllowed(r *http.Request, origin string) bool {
 	switch r.URL.Path {
 	case p.op.TokenEndpoint().Relative(), p.op.UserinfoEndpoint().Relative(),
-		p.op.KeysEndpoint().Relative(), oidc.DiscoveryEndpoint:
+		p.op.KeysEndpoint().Relative(), p.op.RevocationEndpoint().Relative(), oidc.DiscoveryEndpoint:
 	default:
 		return false
 	}

@@ -69,10 +69,17 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	now := s.now()
 	at := s.newAccessToken(grantID, clientID, req, now)
+	// The access token gets the scopes asked for now; a rotated refresh
+	// token keeps those of the one it replaces (RFC 6749 §6): a client
+	// that once asks for less does not lose the rest for good.
+	rtScopes := req.GetScopes()
+	if r, ok := req.(*refreshRequest); ok {
+		rtScopes = r.t.Scopes
+	}
 	raw := storage.NewSecret()
 	rt := storage.RefreshToken{
 		ID: storage.NewID(), TokenHash: storage.HashSecret(raw), GrantID: grantID,
-		ClientID: clientID, UserID: req.GetSubject(), Scopes: req.GetScopes(),
+		ClientID: clientID, UserID: req.GetSubject(), Scopes: rtScopes,
 		Audience: req.GetAudience(), AMR: amr, AuthTime: authTime,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
 	}

@@ -103,8 +103,9 @@ func TestES256Keys(t *testing.T) {
 	rp.mustExchange(rp.callback(login(t, b, b.get(rp.authURL()), agentEmail, agentPass).Location()))
 }
 
-// TestCORS: cross-origin calls only to token, userinfo, JWKS and discovery,
-// and only from a registered client's origin.
+// TestCORS: cross-origin calls only to token, userinfo, JWKS, revocation (a
+// browser application revokes its tokens at sign-out) and discovery, and
+// only from a registered client's origin.
 func TestCORS(t *testing.T) {
 	e := newEnv(t, "sqlite:"+t.TempDir()+"/idp.db", nil)
 	e.addClient("app1", "https://app.example.fr/callback", true)
@@ -119,7 +120,7 @@ func TestCORS(t *testing.T) {
 		resp.Body.Close()
 		return resp.Header.Get("Access-Control-Allow-Origin")
 	}
-	for _, path := range []string{"/oauth/token", "/userinfo", "/keys", "/.well-known/openid-configuration"} {
+	for _, path := range []string{"/oauth/token", "/userinfo", "/keys", "/revoke", "/.well-known/openid-configuration"} {
 		if got := preflight(path, "https://app.example.fr"); got != "https://app.example.fr" {
 			t.Errorf("%s from the registered origin: Allow-Origin %q", path, got)
 		}
@@ -127,7 +128,7 @@ func TestCORS(t *testing.T) {
 			t.Errorf("%s from an unknown origin: Allow-Origin %q", path, got)
 		}
 	}
-	for _, path := range []string{"/authorize", "/oauth/introspect", "/revoke", "/end_session"} {
+	for _, path := range []string{"/authorize", "/oauth/introspect", "/end_session"} {
 		if got := preflight(path, "https://app.example.fr"); got != "" {
 			t.Errorf("%s allows cross-origin calls: %q", path, got)
 		}
