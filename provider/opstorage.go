@@ -198,21 +198,29 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 // 256-bit random values, so a SHA-256 hash is stored (see cmd/idp client add)
 // and compared in constant time: a slow password hash would only slow every
 // token request down.
+//
+// Every refusal is the same invalid_client, its cause only logged: the
+// library writes this error's text as it is in some answers (introspection),
+// which must not tell whether a client exists or is public.
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	c, err := s.clients.get(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("provider: unknown client %q", id)
+	var cause string
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		cause = "unknown client"
+	case err != nil:
+		s.log.ErrorContext(ctx, "client authentication: reading the client failed", "client_id", id, "error", err)
+		return oidc.ErrServerError().WithDescription("client authentication is unavailable")
+	case c.Public || c.SecretHash == "":
+		cause = "public client sent a secret"
+	case subtle.ConstantTimeCompare([]byte(storage.HashSecret(secret)), []byte(c.SecretHash)) != 1:
+		cause = "wrong client secret"
+	default:
+		return nil
 	}
-	if err != nil {
-		return oidc.ErrServerError().WithParent(err)
-	}
-	if c.Public || c.SecretHash == "" {
-		return errors.New("provider: public client cannot authenticate with a secret")
-	}
-	if subtle.ConstantTimeCompare([]byte(storage.HashSecret(secret)), []byte(c.SecretHash)) != 1 {
-		return errors.New("provider: wrong client secret")
-	}
-	return nil
+	s.log.WarnContext(ctx, "client authentication refused", "client_id", id, "reason", cause)
+	// A new value each time: the library may add to the error it gets.
+	return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 }
 
 func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -46,4 +48,41 @@ func TestRefreshNarrowedScopeKeepsTheGrant(t *testing.T) {
 			t.Fatalf("plain refresh: scope %v, want the whole grant", plain["scope"])
 		}
 	})
+}
+
+// TestClientAuthenticationFailuresLookAlike: an unknown client, a wrong
+// secret and a public client sending one get the same answer from the
+// introspection endpoint (whose library handler writes the error's text as
+// it is), which tells nothing of which it was.
+func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
+	e, _, _, _ := twoApps(t, "sqlite:"+t.TempDir()+"/idp.db")
+	for _, path := range []string{"/oauth/introspect"} {
+		form := url.Values{"token": {"x"}}
+		var first string
+		for _, c := range []struct{ id, secret string }{{"nosuch", "s"}, {"app1", "wrong"}, {"app2", "s"}} {
+			req, _ := http.NewRequest(http.MethodPost, e.issuer+path, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(c.id, c.secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := fmt.Sprintf("%d %s", resp.StatusCode, raw)
+			if resp.StatusCode < 400 {
+				t.Fatalf("%s as %s: %s", path, c.id, got)
+			}
+			for _, leak := range []string{"unknown", "public", "wrong", "nosuch"} {
+				if strings.Contains(strings.ToLower(string(raw)), leak) {
+					t.Errorf("%s as %s tells %q: %s", path, c.id, leak, got)
+				}
+			}
+			if first == "" {
+				first = got
+			} else if got != first {
+				t.Errorf("%s: %q for %s, %q for the unknown client", path, got, c.id, first)
+			}
+		}
+	}
 }
