@@ -38,12 +38,18 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	if _, err := s.admit(ctx, keys); err != nil {
 		return err
 	}
+	settled := false // a verdict on the current password settles the charge
+	defer func() {
+		if !settled {
+			s.refund(ctx, keys)
+		}
+	}()
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, u.Email)}
 	ok, err := s.verifyBounded(ctx, current, prov.Hash)
 	if err != nil {
 		return err
 	}
-	ce.CurrentWrong = !ok
+	ce.CurrentWrong, settled = !ok, true
 	if ce.CurrentWrong {
 		s.recordFailure(ctx, keys)
 	} else {
@@ -86,6 +92,12 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	if err != nil {
 		return err
 	}
+	settled := false // a verdict on the current password settles the charge
+	defer func() {
+		if !settled {
+			s.refund(ctx, keys)
+		}
+	}()
 	loginLocked, err := s.isLocked(ctx, keysFor("login", email, meta.ClientIP))
 	if err != nil {
 		return err
@@ -131,7 +143,7 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 			}
 		}
 	}
-	ce.CurrentWrong = !matched || u.Disabled
+	ce.CurrentWrong, settled = !matched || u.Disabled, true
 	if ce.CurrentWrong {
 		s.recordFailure(ctx, keys)
 	} else {

@@ -67,6 +67,8 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 		// The attempt was charged (admit); a provisional password leaves
 		// the count, and a lock, to the end of the recovery.
 		s.resetAccount(ctx, keys)
+	case err != nil:
+		s.refund(ctx, keys)
 	}
 	return login, event, err
 }

@@ -1,14 +1,20 @@
 package account_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/account/policy"
+	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/passhash"
 )
 
 func TestLoginThrottleGrowsAndForgets(t *testing.T) {
@@ -211,6 +217,47 @@ func TestBurstOfGuessesIsJudgedInTurn(t *testing.T) {
 		f.advance(time.Hour)
 		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
 			t.Fatalf("the owner after the burst: %v", err)
+		}
+	})
+}
+
+// chargeThenCancel cancels the login's context right after its attempt is
+// charged: the browser left while its password was being checked.
+type chargeThenCancel struct {
+	storage.Store
+	cancel context.CancelFunc
+}
+
+func (c chargeThenCancel) ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+	th, ok, err := c.Store.ChargeThrottle(ctx, key, expect, lockAfter, now)
+	c.cancel()
+	return th, ok, err
+}
+
+// TestAbortedLoginsDoNotAddUp: an attempt charged but never judged (the
+// browser went away during the hash) is taken back, so that an agent's
+// aborted logins never delay the next one.
+func TestAbortedLoginsDoNotAddUp(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		for i := range 8 {
+			ctx, cancel := context.WithCancel(f.ctx)
+			svc := account.New(chargeThenCancel{f.st, cancel}, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 1),
+				policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour, SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
+					MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			if _, err := logIn(svc, ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, context.Canceled) {
+				t.Fatalf("aborted login %d: %v, want context.Canceled", i, err)
+			}
+		}
+		th, err := f.st.GetThrottle(f.ctx, "login:account:claire@mairie.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Failures != 0 {
+			t.Fatalf("%d failures counted after 8 aborted logins, want 0", th.Failures)
+		}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatalf("the login after them: %v", err)
 		}
 	})
 }

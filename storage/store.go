@@ -216,6 +216,10 @@ type Store interface {
 	// <= now) by pushing their NextAttemptAt to now+lease; concurrent
 	// claimers never get the same mail (SKIP LOCKED on PostgreSQL).
 	ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxMail, error)
+	// ClaimMailsTo is ClaimMails for the mails to one address only (to as
+	// stored): an administrator's command delivers the mail it queued, not
+	// the rest of the outbox.
+	ClaimMailsTo(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]OutboxMail, error)
 	// MarkMailSent sets status sent, SentAt, and clears the bodies.
 	MarkMailSent(ctx context.Context, id string, now time.Time) error
 	// MarkMailRetry counts an attempt and schedules the next one.
@@ -246,6 +250,10 @@ type Store interface {
 	// attempts sent together are judged one after the other. ok is false,
 	// and nothing written, when another charge or a reset came first.
 	ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (th Throttle, ok bool, err error)
+	// RefundThrottle takes back one charged failure of key (an attempt that
+	// reached no verdict: the browser left, the database failed). A lock is
+	// kept; a key without failures is not an error.
+	RefundThrottle(ctx context.Context, key string) error
 	// GetThrottle returns key's state: a zero Throttle with Key set when
 	// there is none (never ErrNotFound).
 	GetThrottle(ctx context.Context, key string) (Throttle, error)

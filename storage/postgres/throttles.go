@@ -61,6 +61,15 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfte
 	return th, true, nil
 }
 
+// RefundThrottle takes back one failure of an unlocked key.
+func (s *Store) RefundThrottle(ctx context.Context, key string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE throttles SET failures = failures - 1
+		WHERE key = $1 AND failures > 0 AND locked_at IS NULL`, key); err != nil {
+		return dbError("refund throttle", err)
+	}
+	return nil
+}
+
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {

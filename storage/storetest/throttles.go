@@ -19,6 +19,7 @@ func throttleBehaviours() []behaviour {
 		{"ConcurrentFailuresAllCountedOneLock", testThrottleRace},
 		{"ChargeOnlyTheCountRead", testThrottleCharge},
 		{"ConcurrentChargesOneWinner", testThrottleChargeRace},
+		{"RefundTakesBackOneUnlocked", testThrottleRefund},
 	}
 }
 
@@ -245,4 +246,29 @@ func testThrottleChargeRace(t *testing.T, s storage.Store) {
 	if th.Failures != 2 {
 		t.Fatalf("failures = %d after one taken charge, want 2", th.Failures)
 	}
+}
+
+// testThrottleRefund: RefundThrottle takes back one failure of an unlocked
+// key, leaves a locked key as it is, and ignores a key without state.
+func testThrottleRefund(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	mustOK(t, s.RefundThrottle(ctx, "login:account:nobody@example.fr"), "RefundThrottle of a key without state")
+	const key, locking = "login:account:agent@example.fr", "login:account:locked@example.fr"
+	for i := range 2 {
+		_, err := s.AddFailure(ctx, key, 0, now.Add(time.Duration(i)*time.Second))
+		mustOK(t, err, "AddFailure")
+	}
+	mustOK(t, s.RefundThrottle(ctx, key), "RefundThrottle")
+	th, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	if th.Failures != 1 {
+		t.Fatalf("failures after one refund of two: %d, want 1", th.Failures)
+	}
+	locked, err := s.AddFailure(ctx, locking, 1, now)
+	mustOK(t, err, "AddFailure locking")
+	mustOK(t, s.RefundThrottle(ctx, locking), "RefundThrottle locked")
+	th, err = s.GetThrottle(ctx, locking)
+	mustOK(t, err, "GetThrottle locked")
+	assertSame(t, "a locked key after a refund", th, locked)
 }
