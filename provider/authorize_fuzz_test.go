@@ -113,7 +113,7 @@ func newFuzzProvider(tb testing.TB) *Provider {
 		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
 		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
 		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session",
-		LogoutRedirect: fuzzIssuer + "/login?logged_out=1",
+		LogoutRedirect: fuzzIssuer + "/login?info=logged_out",
 	}, time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)

@@ -66,8 +66,12 @@ type Provider struct {
 // New builds the provider; it creates the first signing key when the
 // database has none.
 func New(ctx context.Context, store storage.Store, cfg Config, now func() time.Time, log *slog.Logger) (*Provider, error) {
-	maxTokenLife := max(cfg.AccessTTL, cfg.IDTokenTTL)
-	keys, err := newKeyManager(store, cfg.KeyEncryptionKey, cfg.KeyAlgorithm, cfg.KeyRotation, cfg.KeyPublishAhead, maxTokenLife, now, log)
+	// A retired key stays published as long as the ID tokens it signed may
+	// still come back: as id_token_hint at logout or with prompt=none,
+	// long after they expired. An application that refreshes holds one
+	// signed within the refresh token's lifetime.
+	retireAfter := max(cfg.AccessTTL, cfg.IDTokenTTL, cfg.RefreshTTL)
+	keys, err := newKeyManager(store, cfg.KeyEncryptionKey, cfg.KeyAlgorithm, cfg.KeyRotation, cfg.KeyPublishAhead, retireAfter, now, log)
 	if err != nil {
 		return nil, err
 	}

@@ -68,11 +68,19 @@ func TestKeyRotation(t *testing.T) {
 		if kids := jwksKids(t, e); len(kids) != 2 {
 			t.Fatalf("the old key left the set while its tokens may live: %v", kids)
 		}
-		// Once every token the old key signed has expired, it goes.
-		e.clock.advance(e.cfg.Tokens.IDTokenTTL + time.Minute)
+		// Its ID tokens expired, the old key stays: they may come back as
+		// id_token_hint (logout, prompt=none) for as long as a refresh
+		// token lives.
+		e.clock.advance(e.cfg.Tokens.IDTokenTTL + e.cfg.Tokens.AccessTTL + time.Minute)
+		e.srv.provider.RunKeyRotatorOnce(e.ctx)
+		if kids := jwksKids(t, e); len(kids) != 2 {
+			t.Fatalf("the old key left the set while its ID tokens may come back as hints: %v", kids)
+		}
+		// Then it goes.
+		e.clock.advance(e.cfg.Tokens.RefreshTTL)
 		e.srv.provider.RunKeyRotatorOnce(e.ctx)
 		if kids := jwksKids(t, e); len(kids) != 1 || kids[0] == first[0] {
-			t.Fatalf("after the old tokens expired the set is %v", kids)
+			t.Fatalf("a refresh token's lifetime after the rotation the set is %v", kids)
 		}
 	})
 }

@@ -139,7 +139,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 		CryptoKey: cryptoKey, KeyEncryptionKey: kek,
 		SessionCookieName: loginui.SessionCookieName(secure),
 		DevMode:           issuerIsLocal(c.Issuer),
-		LogoutRedirect:    strings.TrimSuffix(c.Issuer, "/") + "/login?logged_out=1",
+		LogoutRedirect:    strings.TrimSuffix(c.Issuer, "/") + "/login?info=logged_out",
 	}, now, s.log)
 	if err != nil {
 		return err
