@@ -73,7 +73,7 @@ func cmdUser(ctx context.Context, args, environ []string, stdout io.Writer) erro
 			}
 			fmt.Fprintf(stdout, "user %s created (id %s)\n", u.Email, u.ID)
 			if *password == "" {
-				deliverNow(ctx, c, s, stdout)
+				deliverNow(ctx, c, s, u.Email, stdout)
 			}
 			return nil
 		})
@@ -116,7 +116,7 @@ func cmdUser(ctx context.Context, args, environ []string, stdout io.Writer) erro
 			}
 			fmt.Fprintf(stdout, "user %s: %s done\n", storage.NormaliseEmail(*email), sub)
 			if sub == "reset" {
-				deliverNow(ctx, c, s, stdout)
+				deliverNow(ctx, c, s, storage.NormaliseEmail(*email), stdout)
 			}
 			return nil
 		})
@@ -148,10 +148,12 @@ func withAccounts(ctx context.Context, configPath string, environ []string, fn f
 	})
 }
 
-// deliverNow tries to send the queued mails at once, so that an
+// deliverNow tries to send the mails queued for to at once, so that an
 // administrator on a single machine need not wait for `idp serve`; what
-// fails stays in the outbox for the server's sender.
-func deliverNow(ctx context.Context, c config.Config, s migratingStore, stdout io.Writer) {
+// fails stays in the outbox for the server's sender. Only to's mails: the
+// command may run on a machine without the servers' mail settings, where
+// the others would be written to its disk and marked sent.
+func deliverNow(ctx context.Context, c config.Config, s migratingStore, to string, stdout io.Writer) {
 	var t mail.Transport = mail.NewFileTransport(c.MailDir(), newLogger(c, io.Discard))
 	where := "written to " + c.MailDir()
 	if c.SMTP.Addr != "" {
@@ -159,13 +161,27 @@ func deliverNow(ctx context.Context, c config.Config, s migratingStore, stdout i
 			Password: c.SMTP.Password, Helo: c.SMTP.Helo, StartTLS: c.SMTP.StartTLS, Timeout: c.SMTP.Timeout})
 		where = "sent through " + c.SMTP.Addr
 	}
-	sender := mail.NewSender(s, t, mail.SenderConfig{From: c.Mail.From, PollInterval: time.Second,
-		Lease: time.Minute, BatchSize: 10, GiveUpAfter: c.Mail.GiveUpAfter, Now: time.Now, Logger: newLogger(c, io.Discard)})
+	log := newLogger(c, io.Discard)
+	audit := &mailAuditor{store: s, now: time.Now, log: log}
+	sender := mail.NewSender(recipientOutbox{s, to}, t, mail.SenderConfig{From: c.Mail.From, PollInterval: time.Second,
+		Lease: time.Minute, BatchSize: 10, GiveUpAfter: c.Mail.GiveUpAfter, Now: time.Now, Logger: log,
+		OnDelivery: audit.onDelivery})
 	if n, err := sender.RunOnce(ctx); err == nil && n > 0 {
 		fmt.Fprintf(stdout, "provisional password mail %s\n", where)
 		return
 	}
 	fmt.Fprintln(stdout, "provisional password mail queued; idp serve will send it")
+}
+
+// recipientOutbox is the outbox as deliverNow sees it: the mails to one
+// address.
+type recipientOutbox struct {
+	migratingStore
+	to string
+}
+
+func (o recipientOutbox) ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
+	return o.ClaimMailsTo(ctx, o.to, now, lease, limit)
 }
 
 const clientUsage = `Usage: idp client <subcommand> [flags]

@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/storage"
 )
 
 // cli runs one idp command line in-process, as an administrator's script
@@ -156,4 +160,59 @@ func TestREADMEConfigReference(t *testing.T) {
 	if got := s[i+len(start) : j]; got != configReference() {
 		t.Fatalf("README's configuration table is stale; replace it with the output of `go run ./cmd/idp config reference`")
 	}
+}
+
+// TestAdminResetDeliversOnlyItsOwnMail: `idp user reset` run where the
+// servers' mail settings are not (only the shared database) writes the
+// mail it queued, and leaves the rest of the outbox to the servers; its
+// delivery is audited as the servers' are.
+func TestAdminResetDeliversOnlyItsOwnMail(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		c := newCLI(t, dbURL)
+		c.ok("migrate")
+		c.ok("user", "add", "--email", "cible@partenaire.fr", "--name", "Cible", "--password", "secret12")
+		s, err := openStore(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		queued := time.Now().Add(-time.Second)
+		for _, id := range []string{"other-1", "other-2"} {
+			m := storage.OutboxMail{ID: id, To: id + "@partenaire.fr", Subject: mail.SubjectPassword, TextBody: "x",
+				Status: storage.MailPending, NextAttemptAt: queued, CreatedAt: queued}
+			if err := s.EnqueueMail(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out := c.ok("user", "reset", "--email", "cible@partenaire.fr"); !strings.Contains(out, "provisional password mail written to") {
+			t.Fatalf("user reset: %q", out)
+		}
+		pending, err := s.ListMails(context.Background(), storage.MailPending, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) != 2 {
+			t.Fatalf("%d mails left pending, want the 2 of other agents", len(pending))
+		}
+		sent, err := s.ListMails(context.Background(), storage.MailSent, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != 1 || sent[0].To != "cible@partenaire.fr" {
+			t.Fatalf("mails sent by the command: %+v", sent)
+		}
+		events, err := s.ListAudit(context.Background(), storage.AuditFilter{Email: "cible@partenaire.fr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mailed := 0
+		for _, e := range events {
+			if e.Type == "provisional.mailed" {
+				mailed++
+			}
+		}
+		if mailed != 1 {
+			t.Fatalf("%d provisional.mailed events for the agent, want 1: %+v", mailed, events)
+		}
+	})
 }

@@ -57,9 +57,19 @@ func (s *Store) EnqueueMail(ctx context.Context, m storage.OutboxMail) error {
 // by pushing their next attempt to now+lease. FOR UPDATE SKIP LOCKED keeps
 // concurrent claimers from taking the same mail.
 func (s *Store) ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
+	return s.claimMails(ctx, "", now, lease, limit)
+}
+
+// ClaimMailsTo is ClaimMails for the mails to one address.
+func (s *Store) ClaimMailsTo(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
+	return s.claimMails(ctx, to, now, lease, limit)
+}
+
+// claimMails claims due mails, all of them or those to one address ("": all).
+func (s *Store) claimMails(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
 	rows, err := s.pool.Query(ctx, `WITH picked AS (
 			SELECT id FROM outbox
-			WHERE status = $4 AND next_attempt_at <= $1
+			WHERE status = $4 AND next_attempt_at <= $1 AND ($5 = '' OR to_address = $5)
 			ORDER BY next_attempt_at, id
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED
@@ -67,7 +77,7 @@ func (s *Store) ClaimMails(ctx context.Context, now time.Time, lease time.Durati
 		UPDATE outbox o SET next_attempt_at = $1 + $2::bigint * interval '1 microsecond'
 		FROM picked WHERE o.id = picked.id
 		RETURNING `+sqlrow.Qualified("o.", mailColumns),
-		now, micros(lease), limit, storage.MailPending)
+		now, micros(lease), limit, storage.MailPending, to)
 	if err != nil {
 		return nil, dbError("claim mails", err)
 	}

@@ -46,14 +46,25 @@ func (s *Store) EnqueueMail(ctx context.Context, m storage.OutboxMail) error {
 // NextAttemptAt to now+lease. It is one UPDATE statement, run under SQLite's
 // write lock: concurrent claimers never get the same mail.
 func (s *Store) ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
+	return s.claimMails(ctx, "", now, lease, limit)
+}
+
+// ClaimMailsTo is ClaimMails for the mails to one address.
+func (s *Store) ClaimMailsTo(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
+	return s.claimMails(ctx, to, now, lease, limit)
+}
+
+// claimMails claims due mails, all of them or those to one address ("": all).
+func (s *Store) claimMails(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	rows, err := s.w.QueryContext(ctx, `UPDATE outbox SET next_attempt_at = ?1
 		WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?2
+			AND (?4 = '' OR to_address = ?4)
 			ORDER BY next_attempt_at LIMIT ?3)
 		RETURNING `+mailColumns,
-		ms(now.Add(lease)), ms(now), limit)
+		ms(now.Add(lease)), ms(now), limit, to)
 	if err != nil {
 		return nil, dbError("claim mails", err)
 	}

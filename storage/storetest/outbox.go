@@ -16,6 +16,7 @@ func outboxBehaviours() []behaviour {
 		{"ClaimDueOnly", testMailClaimDueOnly},
 		{"LeaseHidesClaimedMail", testMailLease},
 		{"ClaimLimit", testMailClaimLimit},
+		{"ClaimToOneAddress", testMailClaimTo},
 		{"Retry", testMailRetry},
 		{"FailedClearsBodies", testMailFailed},
 		{"SentClearsBodies", testMailSent},
@@ -65,6 +66,28 @@ func testMailEnqueueAndClaim(t *testing.T, s storage.Store) {
 	leased := m
 	leased.NextAttemptAt = t1.Add(time.Minute)
 	assertSame(t, "mail in the outbox once claimed", mailByID(t, s, "mail-1"), leased)
+}
+
+// testMailClaimTo: ClaimMailsTo claims the due mails to one address and
+// leaves the others pending and unleased.
+func testMailClaimTo(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	mine := newMail("mail-mine", "agent@example.fr", now)
+	mustOK(t, s.EnqueueMail(ctx, mine), "EnqueueMail mine")
+	other := newMail("mail-other", "autre@example.fr", now)
+	mustOK(t, s.EnqueueMail(ctx, other), "EnqueueMail other")
+	got, err := s.ClaimMailsTo(ctx, "agent@example.fr", now.Add(time.Second), time.Minute, 10)
+	mustOK(t, err, "ClaimMailsTo")
+	if len(got) != 1 || got[0].ID != mine.ID {
+		t.Fatalf("ClaimMailsTo got %v, want [mail-mine]", ids(got))
+	}
+	assertSame(t, "the other address's mail", mailByID(t, s, other.ID), other)
+	got, err = s.ClaimMails(ctx, now.Add(time.Second), time.Minute, 10)
+	mustOK(t, err, "ClaimMails")
+	if len(got) != 1 || got[0].ID != other.ID {
+		t.Fatalf("ClaimMails after ClaimMailsTo got %v, want [mail-other]", ids(got))
+	}
 }
 
 func testMailClaimDueOnly(t *testing.T, s storage.Store) {
