@@ -48,9 +48,9 @@ type SMTP struct {
 	Addr     string        `yaml:"addr" desc:"host:port of the SMTP relay; empty: mails go to the log and to DATA_DIR/mail as .eml files"`
 	Username string        `yaml:"username" desc:"SMTP user (set with smtp.password, or neither)"`
 	Password string        `yaml:"password" secret:"true" desc:"SMTP password (set with smtp.username, or neither)"`
-	StartTLS bool          `yaml:"starttls" desc:"require STARTTLS before sending"`
+	StartTLS bool          `yaml:"starttls" desc:"require STARTTLS before sending; must be true when smtp.username is set and the relay is not on localhost"`
 	Helo     string        `yaml:"helo" desc:"host name announced in HELO/EHLO"`
-	Timeout  time.Duration `yaml:"timeout" desc:"timeout of one SMTP conversation"`
+	Timeout  time.Duration `yaml:"timeout" desc:"timeout of one SMTP conversation; under 1m (a send must end within the lease of a claimed mail)"`
 }
 
 // Mail configures outgoing mail.

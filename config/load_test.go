@@ -118,7 +118,7 @@ func TestEnvOverridesFile(t *testing.T) {
 	path := writeConfig(t, "log:\n  level: debug\n  format: text\nsmtp:\n  timeout: 45s\n")
 	cfg, err := Load(path, []string{
 		"IDP_LOG_LEVEL=warn",
-		"IDP_SMTP_TIMEOUT=1m30s",
+		"IDP_SMTP_TIMEOUT=50s",
 		"IDP_HTTP_TRUSTED_PROXIES= 10.0.0.1 ,fd00::/8,,",
 		"IDP_PASSWORD_POLICY_REQUIRE_DIGIT=false",
 		"IDP_CAPTCHA_TEST_ANSWER=42",
@@ -135,8 +135,8 @@ func TestEnvOverridesFile(t *testing.T) {
 	if cfg.Log.Level != "warn" || cfg.Log.Format != "text" {
 		t.Errorf("log = %+v: env must override the file's level and keep its format", cfg.Log)
 	}
-	if cfg.SMTP.Timeout != 90*time.Second {
-		t.Errorf("smtp.timeout = %v, want 1m30s from the environment", cfg.SMTP.Timeout)
+	if cfg.SMTP.Timeout != 50*time.Second {
+		t.Errorf("smtp.timeout = %v, want 50s from the environment", cfg.SMTP.Timeout)
 	}
 	if !slices.Equal(cfg.HTTP.TrustedProxies, []string{"10.0.0.1", "fd00::/8"}) {
 		t.Errorf("trusted_proxies = %q", cfg.HTTP.TrustedProxies)

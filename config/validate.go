@@ -82,6 +82,10 @@ func (c Config) validateServer(ps *problems) {
 	}
 }
 
+// maxSMTPTimeout keeps one send within the lease of idp serve's mail sender
+// (cmd/idp/serve.go: 2 minutes, no send started after the first).
+const maxSMTPTimeout = time.Minute
+
 func (c Config) validateMail(ps *problems) {
 	if c.SMTP.Addr != "" {
 		if why := hostPortProblem(c.SMTP.Addr, false); why != "" {
@@ -93,6 +97,21 @@ func (c Config) validateMail(ps *problems) {
 	}
 	if c.SMTP.Addr == "" && (c.SMTP.Username != "" || c.SMTP.Password != "") {
 		ps.add("smtp.username", "SMTP credentials are set but smtp.addr is empty")
+	}
+	if c.SMTP.Addr != "" && c.SMTP.Username != "" && c.SMTP.Password != "" && !c.SMTP.StartTLS {
+		// The sender refuses to send credentials in clear to anything but
+		// the loopback: refused here, at start-up, rather than on every
+		// mail for a day (each retried, then failed, the provisional
+		// password lost).
+		if host, _, err := net.SplitHostPort(c.SMTP.Addr); err == nil && host != "localhost" && host != "127.0.0.1" && host != "::1" {
+			ps.add("smtp.starttls", fmt.Sprintf("must be true to send smtp.username's credentials to %s (only a relay on localhost may do without)", c.SMTP.Addr))
+		}
+	}
+	// idp serve leases a claimed mail for 2 minutes and starts no send
+	// after the first: a send must end within the second, or another
+	// instance may send the same mail again.
+	if c.SMTP.Timeout >= maxSMTPTimeout {
+		ps.add("smtp.timeout", fmt.Sprintf("%s must be under %s (a send must end within the mail's lease)", c.SMTP.Timeout, maxSMTPTimeout))
 	}
 	if c.SMTP.Helo == "" || strings.ContainsAny(c.SMTP.Helo, " \t\r\n") {
 		ps.add("smtp.helo", fmt.Sprintf("%q must be a host name", c.SMTP.Helo))

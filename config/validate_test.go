@@ -64,11 +64,18 @@ func TestValidationRules(t *testing.T) {
 		{"smtp password only", func(c *Config) { c.SMTP.Addr = "smtp:587"; c.SMTP.Password = "p" }, "smtp.username", []string{"set together"}},
 		{"smtp credentials without relay", func(c *Config) { c.SMTP.Username = "u"; c.SMTP.Password = "p" }, "smtp.username", []string{"smtp.addr is empty"}},
 		{"smtp full", func(c *Config) {
-			c.SMTP = SMTP{Addr: "smtp:587", Username: "u", Password: "p", Helo: "idp", Timeout: time.Second}
+			c.SMTP = SMTP{Addr: "smtp:587", Username: "u", Password: "p", StartTLS: true, Helo: "idp", Timeout: time.Second}
 		}, "", nil},
 		{"smtp helo empty", func(c *Config) { c.SMTP.Helo = "" }, "smtp.helo", []string{"host name"}},
 		{"smtp helo space", func(c *Config) { c.SMTP.Helo = "my host" }, "smtp.helo", []string{"host name"}},
 		{"smtp timeout", func(c *Config) { c.SMTP.Timeout = 0 }, "smtp.timeout", []string{"must be positive"}},
+		{"smtp timeout beyond the lease", func(c *Config) { c.SMTP.Timeout = 5 * time.Minute }, "smtp.timeout", []string{"must be under 1m0s"}},
+		{"smtp credentials in clear to a remote relay", func(c *Config) {
+			c.SMTP = SMTP{Addr: "smtp.example.fr:587", Username: "u", Password: "p", Helo: "idp", Timeout: time.Second}
+		}, "smtp.starttls", []string{"must be true", "smtp.example.fr:587"}},
+		{"smtp credentials in clear to localhost", func(c *Config) {
+			c.SMTP = SMTP{Addr: "localhost:25", Username: "u", Password: "p", Helo: "idp", Timeout: time.Second}
+		}, "", nil},
 		{"mail from", func(c *Config) { c.Mail.From = "Portail <not an address>" }, "mail.from", []string{"not a mail address"}},
 		{"mail from bare", func(c *Config) { c.Mail.From = "no-reply@caf.fr" }, "", nil},
 		{"mail give up", func(c *Config) { c.Mail.GiveUpAfter = 0 }, "mail.give_up_after", []string{"positive"}},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,4 +216,18 @@ func TestAdminResetDeliversOnlyItsOwnMail(t *testing.T) {
 			t.Fatalf("%d provisional.mailed events for the agent, want 1: %+v", mailed, events)
 		}
 	})
+}
+
+// TestConfiguredKeyWithSpaces: a secrets key that `idp config check`
+// accepts (spaces around the base64, as a YAML block or an env file may
+// leave them) also starts the server.
+func TestConfiguredKeyWithSpaces(t *testing.T) {
+	raw := bytes.Repeat([]byte("k"), 32)
+	key, err := secretKey(context.Background(), nil, "op_crypto_key", " "+base64.StdEncoding.EncodeToString(raw)+" \n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(key[:], raw) {
+		t.Fatalf("key %x, want %x", key, raw)
+	}
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strings"
 
+	"github.com/caf-extranet/idp/config"
 	"github.com/caf-extranet/idp/storage"
 	"github.com/caf-extranet/idp/storage/postgres"
 	"github.com/caf-extranet/idp/storage/sqlite"
@@ -57,7 +57,9 @@ func openMigrated(ctx context.Context, databaseURL string) (migratingStore, erro
 func secretKey(ctx context.Context, store storage.Store, name, configured string) ([32]byte, error) {
 	var key [32]byte
 	if configured != "" {
-		b, err := base64.StdEncoding.DecodeString(configured)
+		// The configuration's own decoding: what `idp config check`
+		// accepted (surrounding spaces included) starts the server.
+		b, err := config.DecodeKey(configured)
 		if err != nil || len(b) != 32 {
 			return key, fmt.Errorf("secret %s: must be base64 of 32 bytes", name)
 		}
