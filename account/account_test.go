@@ -704,3 +704,41 @@ func TestRecoveryWorkerDropsAClaimInOneWrite(t *testing.T) {
 		}
 	})
 }
+
+// issuesAfterRead lets a recovery complete right after the login's read of
+// the agent and its provisional password, while the hashes run.
+type issuesAfterRead struct {
+	storage.Store
+	meanwhile func()
+}
+
+func (s *issuesAfterRead) GetUserWithProvisional(ctx context.Context, email string) (storage.User, *storage.ProvisionalPassword, error) {
+	u, p, err := s.Store.GetUserWithProvisional(ctx, email)
+	if m := s.meanwhile; m != nil {
+		s.meanwhile = nil
+		m()
+	}
+	return u, p, err
+}
+
+// TestPersonalLoginKeepsAProvisionalIssuedDuringIt: a personal-password
+// login cancels the provisional password outstanding when it read the
+// agent, not one mailed while its hashes ran: that one still logs in.
+func TestPersonalLoginKeepsAProvisionalIssuedDuringIt(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		first := f.recover("claire@mairie.fr") // outstanding, a stranger's request say
+		var second string
+		wrap := &issuesAfterRead{Store: f.st, meanwhile: func() { second = f.recover("claire@mairie.fr") }}
+		if _, err := logIn(f.serviceOn(wrap), f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", first, meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatalf("the provisional password the login read: %v, want it cancelled", err)
+		}
+		f.advance(time.Minute)
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", second, meta); err != nil {
+			t.Fatalf("the provisional password mailed during the login: %v", err)
+		}
+	})
+}

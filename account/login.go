@@ -106,7 +106,11 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 		}
 		personalOK = ok
 		if ok && !u.Disabled {
-			if err := s.afterPersonalLogin(ctx, &u, prov != nil, pw, needsRehash); err != nil {
+			provHash := ""
+			if prov != nil {
+				provHash = prov.Hash
+			}
+			if err := s.afterPersonalLogin(ctx, &u, provHash, pw, needsRehash); err != nil {
 				return Login{}, storage.AuditEvent{}, err
 			}
 			return Login{User: u}, s.auditEvent("login.success", u, meta, ""), nil
@@ -144,12 +148,13 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 }
 
 // afterPersonalLogin cancels the provisional password the agent had when
-// the login read it (expired or not), clears the pending flag it may have
-// set, and rehashes when the parameters changed.
-func (s *Service) afterPersonalLogin(ctx context.Context, u *storage.User, hadProvisional bool, pw string, needsRehash bool) error {
+// the login read it (provHash, expired or not; one issued since stays),
+// clears the pending flag it may have set, and rehashes when the parameters
+// changed.
+func (s *Service) afterPersonalLogin(ctx context.Context, u *storage.User, provHash, pw string, needsRehash bool) error {
 	now := s.now()
-	if hadProvisional {
-		if err := s.store.DeleteProvisionalPassword(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if provHash != "" {
+		if err := s.store.DeleteProvisionalPassword(ctx, u.ID, provHash); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("account: cancelling provisional password of %s: %w", u.ID, err)
 		}
 	}

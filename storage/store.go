@@ -202,7 +202,10 @@ type Store interface {
 	IssueProvisionalPassword(ctx context.Context, p ProvisionalIssue) error
 	// GetProvisionalPassword returns ErrNotFound when none or expired.
 	GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (ProvisionalPassword, error)
-	DeleteProvisionalPassword(ctx context.Context, userID string) error
+	// DeleteProvisionalPassword removes the agent's provisional password if
+	// it is still the one of hash (the one its caller read): one issued
+	// meanwhile stays.
+	DeleteProvisionalPassword(ctx context.Context, userID, hash string) error
 	// ChangePassword, in one transaction: checks the precondition
 	// (ErrConflict when it no longer holds, changing nothing), sets the new
 	// hash, clears the pending flag, deletes the provisional password, deletes

@@ -131,9 +131,10 @@ func (s *Store) GetProvisionalPassword(ctx context.Context, userID string, now t
 	return p, nil
 }
 
-// DeleteProvisionalPassword removes the agent's provisional password, if any.
-func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1`, userID); err != nil {
+// DeleteProvisionalPassword removes the agent's provisional password, if it
+// is still the one of hash.
+func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID, hash string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1 AND hash = $2`, userID, hash); err != nil {
 		return dbError("delete provisional password", err)
 	}
 	return nil

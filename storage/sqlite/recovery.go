@@ -126,9 +126,11 @@ func (s *Store) GetProvisionalPassword(ctx context.Context, userID string, now t
 	return p, nil
 }
 
-// DeleteProvisionalPassword removes the agent's provisional password, if any.
-func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID string) error {
-	return exec(ctx, s.w, "delete provisional password", `DELETE FROM provisional_passwords WHERE user_id = ?`, userID)
+// DeleteProvisionalPassword removes the agent's provisional password, if it
+// is still the one of hash.
+func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID, hash string) error {
+	return exec(ctx, s.w, "delete provisional password",
+		`DELETE FROM provisional_passwords WHERE user_id = ? AND hash = ?`, userID, hash)
 }
 
 // errPrecondition: a PasswordChange must carry exactly one precondition.

@@ -425,8 +425,11 @@ func testProvisionalDelete(t *testing.T, s storage.Store) {
 		issue := storage.ProvisionalIssue{Password: newProvisional(u, "$argon2id$prov-"+u, now), Mail: newMail("mail-"+u, to, now)}
 		mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword "+u)
 	}
-	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1"), "DeleteProvisionalPassword")
+	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1", "$argon2id$another"), "DeleteProvisionalPassword of another hash")
 	_, err := s.GetProvisionalPassword(ctx, "u-1", now)
+	mustOK(t, err, "a provisional password issued after the one a caller read is kept")
+	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1", "$argon2id$prov-u-1"), "DeleteProvisionalPassword")
+	_, err = s.GetProvisionalPassword(ctx, "u-1", now)
 	wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword after delete")
 	_, err = s.GetProvisionalPassword(ctx, "u-2", now)
 	mustOK(t, err, "GetProvisionalPassword of another agent")
