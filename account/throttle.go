@@ -20,6 +20,12 @@ const (
 	ipFreeFailure = 30 // an office behind one NAT address shares it
 	maxDelay      = 15 * time.Minute
 	lockAfter     = 100
+	// AddressDecay: an address's key forgets one failure per period since
+	// its last one. Its failures are its agents' typos as much as an
+	// attacker's guesses: an office making one an hour must never add up
+	// to a delay for everyone, while a spray from one address still meets
+	// growing delays past the free ones.
+	AddressDecay = 10 * time.Minute
 )
 
 // ErrThrottled: too many recent failures; the attempt was not even checked.
@@ -83,7 +89,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (locked bool, err e
 			return false, fmt.Errorf("account: reading throttle: %w", err)
 		}
 		ipState := states[0]
-		if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.Failures, ipFreeFailure) {
+		if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.DecayedAt(now, AddressDecay), ipFreeFailure) {
 			return false, ErrThrottled
 		}
 		if k.account == "" {
@@ -125,7 +131,7 @@ func (s *Service) isLocked(ctx context.Context, k throttleKeys) (bool, error) {
 // other settlements it is written even if the browser has gone meanwhile.
 func (s *Service) recordFailure(ctx context.Context, k throttleKeys) {
 	ctx = context.WithoutCancel(ctx)
-	if _, err := s.store.AddFailure(ctx, k.ip, 0, s.now()); err != nil {
+	if _, err := s.store.AddDecayingFailure(ctx, k.ip, AddressDecay, s.now()); err != nil {
 		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
 	}
 }

@@ -262,6 +262,47 @@ func TestAbortedLoginsDoNotAddUp(t *testing.T) {
 	})
 }
 
+// TestOfficeTyposDoNotAddUp: an office behind one address makes a typo
+// every 20 minutes all day (40 of them, by 40 agents): its address's count
+// forgets them as they age, and a colleague's right password right after
+// the last one still gets in.
+func TestOfficeTyposDoNotAddUp(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		office := account.Meta{ClientIP: "198.51.100.7"}
+		f.agent("collegue@mairie.fr", "secret12")
+		for i := range 40 {
+			email := fmt.Sprintf("agent%d@mairie.fr", i)
+			f.agent(email, "secret34")
+			f.advance(20 * time.Minute)
+			if _, err := logIn(f.svc, f.ctx, email, "typo", office); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("typo %d: %v", i+1, err)
+			}
+		}
+		if _, err := logIn(f.svc, f.ctx, "collegue@mairie.fr", "secret12", office); err != nil {
+			t.Fatalf("a colleague right after the day's 40th typo: %v", err)
+		}
+	})
+}
+
+// TestSprayFromOneAddressIsDelayed: wrong passwords for many accounts from
+// one address, in quick succession, meet the address's delay past its
+// free failures, decay or not.
+func TestSprayFromOneAddressIsDelayed(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		attacker := account.Meta{ClientIP: "203.0.113.66"}
+		for i := range 30 {
+			f.advance(time.Second)
+			if _, err := logIn(f.svc, f.ctx, fmt.Sprintf("cible%d@mairie.fr", i), "devine", attacker); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("guess %d: %v", i+1, err)
+			}
+		}
+		f.advance(500 * time.Millisecond)
+		if _, err := logIn(f.svc, f.ctx, "cible99@mairie.fr", "devine", attacker); !errors.Is(err, account.ErrThrottled) {
+			t.Fatalf("the 31st guess from the address half a second later: %v, want ErrThrottled", err)
+		}
+	})
+}
+
 // TestThrottleSharedByInstances: failures spread over two instances count
 // together, since the counters live in the database.
 func TestThrottleSharedByInstances(t *testing.T) {

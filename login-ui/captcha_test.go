@@ -101,7 +101,7 @@ func (noChallenges) CreateCountedChallenge(context.Context, string, time.Duratio
 func (noChallenges) ConsumeChallenge(context.Context, string, time.Time) (storage.Challenge, error) {
 	return storage.Challenge{}, errBoom
 }
-func (noChallenges) AddFailure(context.Context, string, int, time.Time) (storage.Throttle, error) {
+func (noChallenges) AddDecayingFailure(context.Context, string, time.Duration, time.Time) (storage.Throttle, error) {
 	return storage.Throttle{}, errBoom
 }
 func (noChallenges) TakeChallenge(context.Context, string, string, time.Time) (*storage.Challenge, storage.Throttle, error) {

@@ -15,8 +15,9 @@ import (
 
 // CAPTCHA throttles, per client address. Drawing: a fixed window, beyond
 // which no challenge is drawn until it ends. Wrong answers: growing delays
-// after freeWrongAnswers (account.ThrottleDelay, as for passwords), counted
-// in the database so that every instance shares them.
+// after freeWrongAnswers (account.ThrottleDelay, as for passwords), one
+// forgotten per account.AddressDecay, counted in the database so that every
+// instance shares them.
 const (
 	captchaWindow          = 10 * time.Minute
 	maxChallengesPerWindow = 60
@@ -98,14 +99,14 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "taking the challenge and its throttle", err)
 		return
 	}
-	if h.now().Sub(wrong.LastFailureAt) < account.ThrottleDelay(wrong.Failures, freeWrongAnswers) {
+	if h.now().Sub(wrong.LastFailureAt) < account.ThrottleDelay(wrong.DecayedAt(h.now(), account.AddressDecay), freeWrongAnswers) {
 		// Too soon after too many wrong answers: the challenge is spent
 		// unread, and none is drawn.
 		h.renderForgot(w, r, v, kind, token, false, true)
 		return
 	}
 	if !h.solves(challenge, f.get("captcha"), token) {
-		if _, err := h.challenges.AddFailure(ctx, wrongKey, 0, h.now()); err != nil {
+		if _, err := h.challenges.AddDecayingFailure(ctx, wrongKey, account.AddressDecay, h.now()); err != nil {
 			h.internalError(w, r, "counting wrong answers", err)
 			return
 		}

@@ -138,7 +138,7 @@ func (c *fuzzChallenges) ConsumeChallenge(_ context.Context, id string, _ time.T
 }
 
 // The fuzzer is never throttled: it must reach every branch.
-func (c *fuzzChallenges) AddFailure(_ context.Context, key string, _ int, now time.Time) (storage.Throttle, error) {
+func (c *fuzzChallenges) AddDecayingFailure(_ context.Context, key string, _ time.Duration, now time.Time) (storage.Throttle, error) {
 	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
 }
 

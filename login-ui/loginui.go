@@ -81,7 +81,7 @@ type Challenges interface {
 	// TakeChallenge consumes the challenge (nil when there is none to
 	// take) and reads key's throttle.
 	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error)
-	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error)
+	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error)
 }
 
 // Config holds the pages' settings.

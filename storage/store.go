@@ -247,6 +247,12 @@ type Store interface {
 	// lockAfter (when lockAfter > 0) sets LockedAt to its now; a lock, once
 	// set, is kept until ResetThrottle.
 	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (Throttle, error)
+	// AddDecayingFailure counts one more failure on a key that forgets one
+	// per whole every since its last failure (an address's key: an office
+	// behind one NAT address makes typos all day long, and must not end up
+	// refused for its accumulated total); it never locks. The count stored
+	// is the decayed count plus one (see Throttle.DecayedAt).
+	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (Throttle, error)
 	// ChargeThrottle is AddFailure on condition that key still holds
 	// expect failures (the count its caller read and judged): an attempt
 	// is charged as a failure before its password is checked, so that

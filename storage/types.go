@@ -122,6 +122,16 @@ type Throttle struct {
 	LockedAt *time.Time
 }
 
+// DecayedAt is Failures as a key counted by AddDecayingFailure holds them at
+// now: one fewer per whole every since the last failure, never below zero.
+func (t Throttle) DecayedAt(now time.Time, every time.Duration) int {
+	elapsed := now.Sub(t.LastFailureAt)
+	if elapsed <= 0 || every <= 0 {
+		return t.Failures
+	}
+	return max(0, t.Failures-int(elapsed/every))
+}
+
 // InKeyOrder returns one Throttle per key, in the order of keys, from the
 // states found (a key without one gets a zero Throttle with Key set): the
 // engines' GetThrottles read the keys in one query, in no order.

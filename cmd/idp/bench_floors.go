@@ -310,7 +310,7 @@ func (floorChallenges) ConsumeChallenge(context.Context, string, time.Time) (sto
 	return storage.Challenge{}, storage.ErrNotFound
 }
 
-func (floorChallenges) AddFailure(_ context.Context, key string, _ int, now time.Time) (storage.Throttle, error) {
+func (floorChallenges) AddDecayingFailure(_ context.Context, key string, _ time.Duration, now time.Time) (storage.Throttle, error) {
 	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
 }
 

@@ -38,6 +38,23 @@ func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now t
 	return th, nil
 }
 
+// AddDecayingFailure counts one failure on a key that forgets one per every
+// since its last one (a last failure in the future, another instance's
+// clock ahead, decays nothing).
+func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error) {
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+		VALUES ($1, 1, $2, NULL)
+		ON CONFLICT (key) DO UPDATE SET
+			failures        = GREATEST(0, t.failures - floor(GREATEST(0,
+				EXTRACT(EPOCH FROM ($2::timestamptz - t.last_failure_at)) * 1000000) / $3::bigint)::integer) + 1,
+			last_failure_at = $2
+		RETURNING `+throttleColumns, key, now, max(every.Microseconds(), 1)))
+	if err != nil {
+		return storage.Throttle{}, dbError("add decaying failure", err)
+	}
+	return th, nil
+}
+
 // ChargeThrottle is AddFailure on condition that key holds expect failures:
 // the upsert's WHERE leaves the row alone, and RETURNING then gives no row,
 // when another charge came first (a key without a row takes the insert; a

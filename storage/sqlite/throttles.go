@@ -41,6 +41,26 @@ func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now t
 	return th, nil
 }
 
+// AddDecayingFailure counts one failure on a key that forgets one per every
+// since its last one (times in milliseconds; a last failure in the future,
+// another instance's clock ahead, decays nothing).
+func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error) {
+	var th storage.Throttle
+	err := s.write(ctx, func(q querier) (err error) {
+		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
+			VALUES (?1, 1, ?2, NULL)
+			ON CONFLICT (key) DO UPDATE SET
+				failures        = MAX(0, throttles.failures - MAX(0, ?2 - throttles.last_failure_at) / ?3) + 1,
+				last_failure_at = ?2
+			RETURNING `+throttleColumns, key, ms(now), max(every.Milliseconds(), 1)))
+		return err
+	})
+	if err != nil {
+		return storage.Throttle{}, dbError("add decaying failure", err)
+	}
+	return th, nil
+}
+
 // ChargeThrottle is AddFailure on condition that key holds expect failures:
 // the upsert's WHERE leaves the row alone, and RETURNING then gives no row,
 // when another charge came first (a key without a row takes the insert).

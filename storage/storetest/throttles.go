@@ -20,6 +20,7 @@ func throttleBehaviours() []behaviour {
 		{"ChargeOnlyTheCountRead", testThrottleCharge},
 		{"ConcurrentChargesOneWinner", testThrottleChargeRace},
 		{"RefundTakesBackOneUnlocked", testThrottleRefund},
+		{"DecayingForgetsOnePerPeriod", testThrottleDecay},
 	}
 }
 
@@ -271,4 +272,40 @@ func testThrottleRefund(t *testing.T, s storage.Store) {
 	th, err = s.GetThrottle(ctx, locking)
 	mustOK(t, err, "GetThrottle locked")
 	assertSame(t, "a locked key after a refund", th, locked)
+}
+
+// testThrottleDecay: AddDecayingFailure forgets one failure per whole period
+// since the last one, never goes below one for the failure it counts, and
+// decays nothing when the last failure is ahead of now; Throttle.DecayedAt
+// reads the same count.
+func testThrottleDecay(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key, every = "login:ip:192.0.2.1", 10 * time.Minute
+	for i := range 3 {
+		th, err := s.AddDecayingFailure(ctx, key, every, now)
+		mustOK(t, err, "AddDecayingFailure")
+		if th.Failures != i+1 {
+			t.Fatalf("failure %d at once: count %d", i+1, th.Failures)
+		}
+	}
+	th, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	if got := th.DecayedAt(now.Add(25*time.Minute), every); got != 1 {
+		t.Fatalf("DecayedAt 25 min later: %d, want 3 - 2 = 1", got)
+	}
+	later := now.Add(25 * time.Minute)
+	th, err = s.AddDecayingFailure(ctx, key, every, later)
+	mustOK(t, err, "AddDecayingFailure 25 min later")
+	assertThrottle(t, "25 min later", th, key, 2, later, nil)
+	th, err = s.AddDecayingFailure(ctx, key, every, later.Add(5*time.Hour))
+	mustOK(t, err, "AddDecayingFailure hours later")
+	if th.Failures != 1 {
+		t.Fatalf("hours later: count %d, want 1", th.Failures)
+	}
+	th, err = s.AddDecayingFailure(ctx, key, every, later.Add(4*time.Hour))
+	mustOK(t, err, "AddDecayingFailure with a clock behind")
+	if th.Failures != 2 {
+		t.Fatalf("a clock behind the last failure: count %d, want 2 (nothing decayed)", th.Failures)
+	}
 }
