@@ -64,10 +64,11 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	case errors.Is(err, ErrInvalidCredentials):
 		s.recordFailure(ctx, keys)
 	case err == nil && !login.Provisional:
-		// The attempt was charged (admit); a provisional password leaves
-		// the count, and a lock, to the end of the recovery.
-		s.resetAccount(ctx, keys)
-	case err != nil:
+		s.resetAccount(ctx, keys) // the attempt was charged (admit)
+	default:
+		// No verdict, or a provisional password: the attempt was no
+		// failure, but the count before it, and a lock, stay until the
+		// recovery completes.
 		s.refund(ctx, keys)
 	}
 	return login, event, err

@@ -262,6 +262,21 @@ func TestAbortedLoginsDoNotAddUp(t *testing.T) {
 	})
 }
 
+// TestProvisionalLoginsDoNotAddUp: logging in again and again with a
+// provisional password (new browsers, the change not done yet) counts no
+// failure.
+func TestProvisionalLoginsDoNotAddUp(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		p := f.recover("claire@mairie.fr")
+		for i := range 8 {
+			if l, err := logIn(f.svc, f.ctx, "claire@mairie.fr", p, meta); err != nil || !l.Provisional {
+				t.Fatalf("provisional login %d: %+v %v", i+1, l, err)
+			}
+		}
+	})
+}
+
 // TestOfficeTyposDoNotAddUp: an office behind one address makes a typo
 // every 20 minutes all day (40 of them, by 40 agents): its address's count
 // forgets them as they age, and a colleague's right password right after
