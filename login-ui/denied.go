@@ -36,14 +36,12 @@ func (h *Handler) deniedReturn(w http.ResponseWriter, r *http.Request) {
 		h.renderExpired(w, r)
 		return
 	}
-	target, err := h.requests.ErrorRedirectURL(r.Context(), id, "access_denied", "the agent is not habilitated for this application")
+	err := h.requests.AnswerError(w, r, id, "access_denied", "the agent is not habilitated for this application")
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return
 	}
 	if err != nil {
 		h.internalError(w, r, "denied return", err)
-		return
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
 }

@@ -296,16 +296,17 @@ func (f *fakeRequests) CallbackURL(id string) string {
 	return "https://idp.example/callback?id=" + url.QueryEscape(id)
 }
 
-func (f *fakeRequests) ErrorRedirectURL(_ context.Context, id, oauthError, _ string) (string, error) {
+func (f *fakeRequests) AnswerError(w http.ResponseWriter, r *http.Request, id, oauthError, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ar, ok := f.requests[id]
 	if !ok {
-		return "", storage.ErrNotFound
+		return storage.ErrNotFound
 	}
 	delete(f.requests, id)
 	f.errors = append(f.errors, oauthError)
-	return ar.RedirectURI + "?error=" + oauthError + "&state=" + url.QueryEscape(ar.State), nil
+	http.Redirect(w, r, ar.RedirectURI+"?error="+oauthError+"&state="+url.QueryEscape(ar.State), http.StatusSeeOther)
+	return nil
 }
 
 func (f *fakeRequests) completions() []completion {

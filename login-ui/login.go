@@ -113,16 +113,14 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 // redirectWithOAuthError sends the browser back to the relying application
 // with an OAuth error (prompt=none that cannot be honoured).
 func (h *Handler) redirectWithOAuthError(w http.ResponseWriter, r *http.Request, id, oauthError string) {
-	target, err := h.requests.ErrorRedirectURL(r.Context(), id, oauthError, "")
+	err := h.requests.AnswerError(w, r, id, oauthError, "")
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return
 	}
 	if err != nil {
-		h.internalError(w, r, "building error redirect", err)
-		return
+		h.internalError(w, r, "answering an OAuth error", err)
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // prefill sets a field's value from the relying application's login_hint,

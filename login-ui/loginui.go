@@ -68,9 +68,11 @@ type AuthRequests interface {
 	// still refuses a pending or disabled agent (an OAuth error at the
 	// application).
 	Finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) error
-	// ErrorRedirectURL is the relying application's redirect_uri carrying an
-	// OAuth error and the state; the auth request is deleted.
-	ErrorRedirectURL(ctx context.Context, authRequestID, oauthError, description string) (string, error)
+	// AnswerError ends the auth request with an OAuth error (and its state)
+	// sent to the relying application as the request's response_mode asks:
+	// query, fragment or form post. Before writing anything it returns
+	// storage.ErrNotFound when the request expired or went.
+	AnswerError(w http.ResponseWriter, r *http.Request, authRequestID, oauthError, description string) error
 }
 
 // Challenges stores the CAPTCHA challenges and the throttling counters

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -177,30 +176,44 @@ func (p *Provider) Clients(ctx context.Context) ([]storage.Client, error) {
 	return p.store.ListClients(ctx)
 }
 
-// ErrorRedirectURL ends an auth request with an OAuth error sent back to the
-// relying application's (already validated) redirect URI.
-func (p *Provider) ErrorRedirectURL(ctx context.Context, authRequestID, oauthError, description string) (string, error) {
-	r, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
-	if err != nil {
-		return "", err
+// AnswerError ends an auth request with an OAuth error sent back to the
+// relying application by the library, as the request's response_mode asks
+// (query, fragment or form post: an application renewing silently with
+// response_mode=fragment would never see an error put in the query).
+// storage.ErrNotFound, before anything is written, when the request expired
+// or went.
+func (p *Provider) AnswerError(w http.ResponseWriter, r *http.Request, authRequestID, oauthError, description string) error {
+	var e *oidc.Error
+	switch oauthError {
+	case "login_required":
+		e = oidc.ErrLoginRequired()
+	case "interaction_required":
+		e = oidc.ErrInteractionRequired()
+	case "access_denied":
+		e = oidc.ErrAccessDenied()
+	default:
+		return fmt.Errorf("provider: no OAuth error %q for the login pages", oauthError)
 	}
-	u, err := url.Parse(r.RedirectURI)
-	if err != nil {
-		return "", err
-	}
-	q := u.Query()
-	q.Set("error", oauthError)
 	if description != "" {
-		q.Set("error_description", description)
+		e = e.WithDescription("%s", description)
 	}
-	if r.State != "" {
-		q.Set("state", r.State)
+	ctx := r.Context()
+	ar, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
+	if err != nil {
+		return err
 	}
-	u.RawQuery = q.Encode()
-	if err := p.store.DeleteAuthRequest(ctx, r.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return "", err
+	if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
 	}
-	return u.String(), nil
+	a := &authRequest{r: ar}
+	if a.GetResponseMode() == oidc.ResponseModeFormPost {
+		// The library's AuthRequestError puts even these in the query.
+		return writeFormPost(w, ar.RedirectURI, []formField{
+			{"error", oauthError}, {"error_description", e.Description}, {"state", ar.State},
+		})
+	}
+	op.AuthRequestError(w, r, a, e, p.op)
+	return nil
 }
 
 // RunKeyRotatorOnce does one pass of the rotator (rotation when due, pruning

@@ -142,7 +142,7 @@ func (p *Provider) respondWithCode(w http.ResponseWriter, r *http.Request, a *au
 	}
 	resp := &op.CodeResponseType{Code: code, State: a.GetState()}
 	if a.GetResponseMode() == oidc.ResponseModeFormPost {
-		if err := op.AuthResponseFormPost(w, a.GetRedirectURI(), resp, p.op.Encoder()); err != nil {
+		if err := writeFormPost(w, a.GetRedirectURI(), []formField{{"code", code}, {"state", a.GetState()}}); err != nil {
 			op.AuthRequestError(w, r, a, err, p.op)
 		}
 		return

@@ -308,17 +308,7 @@ func TestOIDCRefusals(t *testing.T) {
 			b := newBrowser(t, e.issuer)
 			formCode := func(p *page) string {
 				t.Helper()
-				if p.Status != http.StatusOK || p.doc == nil {
-					t.Fatalf("status %d, want a page with a form; location %q", p.Status, p.Location())
-				}
-				forms := findAll(p.doc, isElem("form"))
-				if len(forms) != 1 || attr(forms[0], "action") != app1Redirect {
-					t.Fatalf("status %d, want one form posting to %s: %s", p.Status, app1Redirect, p.Body)
-				}
-				fields := map[string]string{}
-				for _, in := range findAll(forms[0], isElem("input")) {
-					fields[attr(in, "name")] = attr(in, "value")
-				}
+				fields := formPostFields(t, p, app1Redirect)
 				if fields["state"] != rp1.state || fields["code"] == "" {
 					t.Fatalf("form fields %v, want the code and state %q", fields, rp1.state)
 				}

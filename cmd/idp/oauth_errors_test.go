@@ -1,0 +1,62 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// TestOAuthErrorsFollowTheResponseMode: the errors the login pages send back
+// (prompt=none without a session) reach the application where its
+// response_mode put them: the fragment, or a form posted to it.
+func TestOAuthErrorsFollowTheResponseMode(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		b := newBrowser(t, e.issuer)
+		p := b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("response_mode", "fragment")))
+		loc, err := url.Parse(p.Location())
+		if err != nil || !strings.HasPrefix(p.Location(), app1Redirect) || loc.RawQuery != "" {
+			t.Fatalf("prompt=none, fragment: status %d, location %q", p.Status, p.Location())
+		}
+		frag, _ := url.ParseQuery(loc.Fragment)
+		if frag.Get("error") != "login_required" || frag.Get("state") == "" {
+			t.Fatalf("prompt=none, fragment: %q", loc.Fragment)
+		}
+
+		p = b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("response_mode", "form_post")))
+		fields := formPostFields(t, p, app1Redirect)
+		if fields["error"] != "login_required" || fields["state"] != rp1.state {
+			t.Fatalf("prompt=none, form_post: fields %v", fields)
+		}
+	})
+}
+
+// formPostFields checks a form post page (one form to action, submitted by
+// a script the page's Content-Security-Policy lets run, a button without
+// JavaScript) and returns its fields.
+func formPostFields(t *testing.T, p *page, action string) map[string]string {
+	t.Helper()
+	if p.Status != http.StatusOK || p.doc == nil {
+		t.Fatalf("status %d, want a page with a form; location %q", p.Status, p.Location())
+	}
+	forms := findAll(p.doc, isElem("form"))
+	if len(forms) != 1 || attr(forms[0], "action") != action {
+		t.Fatalf("want one form posting to %s: %s", action, p.Body)
+	}
+	scripts := findAll(p.doc, isElem("script"))
+	csp := p.Header.Get("Content-Security-Policy")
+	if len(scripts) != 1 || attr(scripts[0], "nonce") == "" || !strings.Contains(csp, "'nonce-"+attr(scripts[0], "nonce")+"'") {
+		t.Fatalf("the submitting script may not run: CSP %q, page %s", csp, p.Body)
+	}
+	if strings.Contains(csp, "unsafe-inline") || !strings.Contains(p.Body, "<noscript><button") {
+		t.Fatalf("CSP %q or no button without JavaScript: %s", csp, p.Body)
+	}
+	fields := map[string]string{}
+	for _, in := range findAll(forms[0], isElem("input")) {
+		fields[attr(in, "name")] = attr(in, "value")
+	}
+	return fields
+}
