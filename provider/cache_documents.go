@@ -2,9 +2,11 @@ package provider
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"sync"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
@@ -61,6 +63,9 @@ func (c *documentCache) intercept(next http.Handler) http.Handler {
 				if d = rec.document(); d == nil {
 					rec.replay(w, r)
 					return
+				}
+				if body, err := ownDiscovery(d.body); err == nil {
+					d.body = body
 				}
 				c.mu.Lock()
 				c.discovery = d
@@ -161,3 +166,21 @@ type documentRecorder struct {
 func (d *documentRecorder) Header() http.Header         { return d.header }
 func (d *documentRecorder) WriteHeader(status int)      { d.status = status }
 func (d *documentRecorder) Write(b []byte) (int, error) { return d.body.Write(b) }
+
+// ownDiscovery corrects the library's discovery document to what this
+// provider does: the code flow only (the library lists the implicit flow,
+// the JWT bearer grant and a device authorization endpoint whatever the
+// provider serves), and the response modes it answers in, errors included
+// (query, fragment and form post). A client library choosing from the
+// document must not pick what would then be refused.
+func ownDiscovery(body []byte) ([]byte, error) {
+	var d oidc.DiscoveryConfiguration
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, err
+	}
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFragment), string(oidc.ResponseModeFormPost)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.DeviceAuthorizationEndpoint = ""
+	return json.Marshal(&d)
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,4 +61,33 @@ func formPostFields(t *testing.T, p *page, action string) map[string]string {
 		fields[attr(in, "name")] = attr(in, "value")
 	}
 	return fields
+}
+
+// TestDiscoveryListsWhatIsServed: the discovery document offers the code
+// flow only, refresh, and the response modes the provider answers in; not
+// the library's implicit flow, JWT bearer grant or device endpoint.
+func TestDiscoveryListsWhatIsServed(t *testing.T) {
+	e, _, _, _ := twoApps(t, "sqlite:"+t.TempDir()+"/idp.db")
+	resp, err := http.Get(e.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"response_types_supported": "[code]",
+		"grant_types_supported":    "[authorization_code refresh_token]",
+		"response_modes_supported": "[query fragment form_post]",
+		"issuer":                   e.issuer,
+	} {
+		if got := fmt.Sprint(d[key]); got != want {
+			t.Errorf("%s = %s, want %s", key, got, want)
+		}
+	}
+	if _, ok := d["device_authorization_endpoint"]; ok {
+		t.Errorf("device_authorization_endpoint advertised: %v", d["device_authorization_endpoint"])
+	}
 }
