@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -43,17 +44,9 @@ func (h *Handler) ensureCSRF(w http.ResponseWriter, r *http.Request) string {
 	if tok, ok := h.browserToken(r); ok {
 		return tok
 	}
-	// Already set in this response (/authorize binds the request, then may
-	// show an error page): the same token, not a second cookie.
-	name := csrfCookieName(h.cfg.SecureCookies)
-	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
-		if c.Name == name && len(c.Value) == csrfTokenLength {
-			return c.Value
-		}
-	}
 	tok := storage.NewSecret()
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: tok, Path: "/",
+		Name: csrfCookieName(h.cfg.SecureCookies), Value: tok, Path: "/",
 		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
 	return tok
@@ -70,13 +63,34 @@ func (h *Handler) validCSRF(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(sent), []byte(tok)) == 1
 }
 
-// BrowserBinding is the provider's binding of a new auth request to this
-// browser: a hash of its random cookie (set here when it has none). Only
-// that browser's pages complete the request (authRequest), so that a link
-// /login?authRequestID=… sent to someone else completes nothing for its
-// sender.
-func (h *Handler) BrowserBinding(w http.ResponseWriter, r *http.Request) string {
-	return authRequestBinding(h.ensureCSRF(w, r))
+// BindBrowser binds the new auth request id to this browser: a random
+// cookie of its own, sent back only to the login pages (Path=/login), whose
+// hash the request keeps. Only that browser's pages complete the request
+// (authRequest), so that a link /login?authRequestID=… sent to someone else
+// completes nothing for its sender. A cookie per request, not the CSRF
+// cookie: an application may send the browser to /authorize by a
+// cross-site POST, which carries none of our SameSite=Lax cookies, and a new
+// CSRF cookie set then would break the forms open in other tabs.
+func (h *Handler) BindBrowser(w http.ResponseWriter, authRequestID string) string {
+	tok := storage.NewSecret()
+	ttl := h.cfg.AuthRequestTTL
+	if ttl <= 0 {
+		ttl = time.Minute
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: authRequestCookieName(h.cfg.SecureCookies, authRequestID), Value: tok, Path: pathLogin,
+		MaxAge: int(ttl / time.Second), HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+	return authRequestBinding(tok)
+}
+
+// authRequestCookieName: __Secure- rather than __Host-, which requires
+// Path=/.
+func authRequestCookieName(secure bool, authRequestID string) string {
+	if secure {
+		return "__Secure-idp_ar_" + authRequestID
+	}
+	return "idp_ar_" + authRequestID
 }
 
 func authRequestBinding(browserToken string) string {
@@ -91,10 +105,10 @@ func (h *Handler) authRequest(r *http.Request, id string) (storage.AuthRequest, 
 		return ar, err
 	}
 	if ar.BrowserBinding == "" {
-		return ar, nil // created before bindings existed
+		return ar, nil // created before bindings existed (migration 0004)
 	}
-	tok, ok := h.browserToken(r)
-	if !ok || subtle.ConstantTimeCompare([]byte(authRequestBinding(tok)), []byte(ar.BrowserBinding)) != 1 {
+	c, err := r.Cookie(authRequestCookieName(h.cfg.SecureCookies, id))
+	if err != nil || subtle.ConstantTimeCompare([]byte(authRequestBinding(c.Value)), []byte(ar.BrowserBinding)) != 1 {
 		return storage.AuthRequest{}, fmt.Errorf("loginui: auth request %s belongs to another browser: %w", id, storage.ErrNotFound)
 	}
 	return ar, nil

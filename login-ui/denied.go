@@ -36,7 +36,11 @@ func (h *Handler) deniedReturn(w http.ResponseWriter, r *http.Request) {
 		h.renderExpired(w, r)
 		return
 	}
-	err := h.requests.AnswerError(w, r, id, "access_denied", "the agent is not habilitated for this application")
+	// Only the request's own browser may end it (its state goes back).
+	_, err := h.authRequest(r, id)
+	if err == nil {
+		err = h.requests.AnswerError(w, r, id, "access_denied", "the agent is not habilitated for this application")
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return

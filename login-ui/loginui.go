@@ -104,6 +104,9 @@ type Config struct {
 	// PortalName is shown in the page titles and header, e.g.
 	// "services.caf.fr".
 	PortalName string
+	// AuthRequestTTL is how long an auth request lives: its browser's
+	// binding cookie lives as long (a minute when zero, in tests).
+	AuthRequestTTL time.Duration
 }
 
 // Deps are the handler's collaborators.

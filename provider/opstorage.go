@@ -78,7 +78,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		r.MaxAge = &m
 	}
 	if a := ssoAttemptFrom(ctx); a != nil {
-		r.BrowserBinding = a.binding
+		r.BrowserBinding = a.finder.BindBrowser(a.w, r.ID)
 	}
 	attempt := s.completeWithSession(ctx, &r)
 	if attempt != nil {
@@ -92,6 +92,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	a := &authRequest{r: r, userAllowed: attempt != nil}
 	if attempt != nil {
 		attempt.done = a
+	}
+	if sso := ssoAttemptFrom(ctx); sso != nil {
+		sso.created = a
 	}
 	return a, nil
 }

@@ -177,32 +177,46 @@ func (p *Provider) Clients(ctx context.Context) ([]storage.Client, error) {
 }
 
 // AnswerError ends an auth request with an OAuth error sent back to the
-// relying application by the library, as the request's response_mode asks
-// (query, fragment or form post: an application renewing silently with
-// response_mode=fragment would never see an error put in the query).
-// storage.ErrNotFound, before anything is written, when the request expired
-// or went.
+// relying application, as the request's response_mode asks (query, fragment
+// or form post: an application renewing silently with response_mode=fragment
+// would never see an error put in the query). storage.ErrNotFound, before
+// anything is written, when the request expired or went.
 func (p *Provider) AnswerError(w http.ResponseWriter, r *http.Request, authRequestID, oauthError, description string) error {
-	var e *oidc.Error
-	switch oauthError {
+	if _, err := oauthErrorFor(oauthError); err != nil {
+		return err
+	}
+	ar, err := p.store.GetAuthRequest(r.Context(), authRequestID, p.now())
+	if err != nil {
+		return err
+	}
+	return p.answerError(w, r, ar, oauthError, description)
+}
+
+// oauthErrorFor is the library's error of the OAuth errors the login pages
+// send back.
+func oauthErrorFor(name string) (*oidc.Error, error) {
+	switch name {
 	case "login_required":
-		e = oidc.ErrLoginRequired()
+		return oidc.ErrLoginRequired(), nil
 	case "interaction_required":
-		e = oidc.ErrInteractionRequired()
+		return oidc.ErrInteractionRequired(), nil
 	case "access_denied":
-		e = oidc.ErrAccessDenied()
-	default:
-		return fmt.Errorf("provider: no OAuth error %q for the login pages", oauthError)
+		return oidc.ErrAccessDenied(), nil
+	}
+	return nil, fmt.Errorf("provider: no OAuth error %q for the login pages", name)
+}
+
+// answerError is AnswerError for the request ar, read or just created; the
+// request is deleted first.
+func (p *Provider) answerError(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, oauthError, description string) error {
+	e, err := oauthErrorFor(oauthError)
+	if err != nil {
+		return err
 	}
 	if description != "" {
 		e = e.WithDescription("%s", description)
 	}
-	ctx := r.Context()
-	ar, err := p.store.GetAuthRequest(ctx, authRequestID, p.now())
-	if err != nil {
-		return err
-	}
-	if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	a := &authRequest{r: ar}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -27,10 +28,11 @@ import (
 // request without any interaction (the login UI implements it: it owns the
 // browser's cookies, the session and the prompt / max_age rules).
 type SessionFinder interface {
-	// BrowserBinding returns what binds a new auth request to this browser
-	// (setting the browser's cookie on w when it has none): the login pages
-	// complete a request only for the browser that sent it to /authorize.
-	BrowserBinding(w http.ResponseWriter, r *http.Request) string
+	// BindBrowser binds the new auth request id to the browser (a cookie
+	// set on w) and returns what the request keeps of the binding: the
+	// login pages complete a request only for the browser that sent it to
+	// /authorize.
+	BindBrowser(w http.ResponseWriter, authRequestID string) string
 	// MayHaveSession is a cheap look at the request (a session cookie):
 	// false skips single sign-on at once.
 	MayHaveSession(r *http.Request) bool
@@ -44,10 +46,11 @@ type SessionFinder interface {
 type ssoAttempt struct {
 	finder  SessionFinder
 	r       *http.Request
-	binding string // the request's BrowserBinding
-	session bool   // the browser may have a session: try single sign-on
-	done    *authRequest
-	code    string // stored with the request
+	w       http.ResponseWriter // the real answer, for the binding's cookie
+	session bool                // the browser may have a session: try single sign-on
+	created *authRequest        // the request stored, completed or not
+	done    *authRequest        // the request completed with code
+	code    string              // stored with the request
 }
 
 type ssoAttemptKey struct{}
@@ -58,25 +61,30 @@ func ssoAttemptFrom(ctx context.Context) *ssoAttempt {
 }
 
 // SingleSignOn wraps the authorization endpoint (next is the provider's
-// handler): every new request is bound to the browser, and a request the
+// handler): every new request is bound to the browser; a request the
 // browser's session completes is answered with the code (or an OAuth error
-// from the library) instead of the redirect to the login page.
+// from the library) instead of the redirect to the login page; and
+// prompt=none from a browser without a session gets login_required at once,
+// as the login page would answer it (a browser that keeps no cookie, a
+// cross-site iframe, could not even reach the request there).
 func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		attempt := &ssoAttempt{finder: finder, r: r, binding: finder.BrowserBinding(w, r), session: finder.MayHaveSession(r)}
+		attempt := &ssoAttempt{finder: finder, r: r, w: w, session: finder.MayHaveSession(r)}
 		r = r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt))
-		if !attempt.session {
-			next.ServeHTTP(w, r)
-			return
-		}
 		rec := &heldResponse{header: http.Header{}}
 		next.ServeHTTP(rec, r)
-		if attempt.done != nil && rec.status == http.StatusFound &&
-			rec.header.Get("Location") == loginURL(attempt.done.GetID()) {
+		toLogin := attempt.created != nil && rec.status == http.StatusFound &&
+			rec.header.Get("Location") == loginURL(attempt.created.GetID())
+		switch {
+		case toLogin && attempt.done != nil:
 			p.respondWithCode(w, r, attempt.done, attempt.code)
-			return
+		case toLogin && !attempt.session && slices.Contains(attempt.created.r.Prompt, oidc.PromptNone):
+			if err := p.answerError(w, r, attempt.created.r, "login_required", ""); err != nil {
+				rec.sendTo(w) // the login page decides
+			}
+		default:
+			rec.sendTo(w)
 		}
-		rec.sendTo(w)
 	})
 }
 

@@ -81,7 +81,9 @@ type Store interface {
 	// passed.
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
-	// CompleteAuthRequest records who authenticated and sets Done.
+	// CompleteAuthRequest records who authenticated and sets Done; a done
+	// request is completed again only for the same agent (ErrNotFound for
+	// another: its codes would follow it).
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
 	// CreateAuthRequestWithCode stores a request already completed (r.Done,
 	// single sign-on) with its code, in one write: the provider answers the

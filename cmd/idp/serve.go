@@ -153,7 +153,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 		Config: loginui.Config{
 			SecureCookies: secure, CaptchaLength: c.Captcha.Length, CaptchaTTL: c.Captcha.TTL,
 			CaptchaTestAnswer: c.Captcha.TestAnswer, ReloginAfterChange: c.Login.ReloginAfterChange,
-			PortalName: portalName,
+			PortalName: portalName, AuthRequestTTL: c.Tokens.AuthRequestTTL,
 		},
 		Now: now, Logger: s.log, ClientIP: proxies.clientIP, ChallengeKey: captchaKey[:],
 	})

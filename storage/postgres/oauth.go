@@ -49,11 +49,11 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (s
 }
 
 // CompleteAuthRequest records who authenticated and sets Done, once: a done
-// request is completed again only by the session that completed it.
+// request is completed again only for the agent that completed it.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE auth_requests
 		SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = true
-		WHERE id = $1 AND (NOT done OR (user_id = $2 AND session_id = $3))`,
+		WHERE id = $1 AND (NOT done OR user_id = $2)`,
 		id, userID, sessionID, authTime, list(amr))
 	return requireOne("complete auth request", tag, err)
 }
@@ -81,7 +81,7 @@ func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthReq
 func (s *Store) CompleteAuthRequestWithCode(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, c storage.AuthCode, now time.Time) error {
 	tag, err := s.pool.Exec(ctx, `WITH request AS (
 		UPDATE auth_requests SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = true
-		WHERE id = $1 AND expires_at > $6 AND (NOT done OR (user_id = $2 AND session_id = $3))
+		WHERE id = $1 AND expires_at > $6 AND (NOT done OR user_id = $2)
 		RETURNING id
 	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $7, id, $8 FROM request`,
 		id, userID, sessionID, authTime, list(amr), now, c.CodeHash, c.ExpiresAt)

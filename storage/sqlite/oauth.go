@@ -49,12 +49,12 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (s
 }
 
 // CompleteAuthRequest records who authenticated and sets Done, once: a done
-// request is completed again only by the session that completed it.
+// request is completed again only for the agent that completed it.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
 	return execOne(ctx, s.w, "complete auth request", `UPDATE auth_requests
 		SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1
-		WHERE id = ? AND (done = 0 OR (user_id = ? AND session_id = ?))`,
-		userID, sessionID, ms(authTime), jsonList(amr), id, userID, sessionID)
+		WHERE id = ? AND (done = 0 OR user_id = ?)`,
+		userID, sessionID, ms(authTime), jsonList(amr), id, userID)
 }
 
 // CreateAuthRequestWithCode stores a completed request and its code in one
@@ -74,8 +74,8 @@ func (s *Store) CompleteAuthRequestWithCode(ctx context.Context, id, userID, ses
 	return s.writeTx(ctx, func(tx *txConn) error {
 		if err := execOne(ctx, tx, "complete auth request", `UPDATE auth_requests
 			SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, done = 1
-			WHERE id = ? AND expires_at > ? AND (done = 0 OR (user_id = ? AND session_id = ?))`,
-			userID, sessionID, ms(authTime), jsonList(amr), id, ms(now), userID, sessionID); err != nil {
+			WHERE id = ? AND expires_at > ? AND (done = 0 OR user_id = ?)`,
+			userID, sessionID, ms(authTime), jsonList(amr), id, ms(now), userID); err != nil {
 			return err
 		}
 		return insertAuthCode(ctx, tx, c)

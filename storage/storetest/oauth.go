@@ -91,9 +91,9 @@ func testAuthRequestCompleteWithCode(t *testing.T, s storage.Store) {
 }
 
 // testAuthRequestCompletedOnlyOnce: a done request is not completed again
-// for another agent or session, with or without a code (its codes would
-// otherwise follow it to the new agent); its own session may complete it
-// again (a login form posted twice).
+// for another agent, with or without a code (its codes would otherwise
+// follow it to the new agent); its own agent may complete it again, from
+// another session (a login form posted twice opens two).
 func testAuthRequestCompletedOnlyOnce(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
@@ -104,7 +104,7 @@ func testAuthRequestCompletedOnlyOnce(t *testing.T, s storage.Store) {
 	first := storage.AuthCode{CodeHash: "hash-first", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
 	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-1", now, amr, first, now), "first completion")
 
-	for name, who := range map[string][2]string{"another agent": {"u-2", "sess-2"}, "another session": {"u-1", "sess-9"}} {
+	for name, who := range map[string][2]string{"another agent": {"u-2", "sess-2"}, "another agent, the same session id": {"u-2", "sess-1"}} {
 		lost := storage.AuthCode{CodeHash: "hash-" + name, AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
 		err := s.CompleteAuthRequestWithCode(ctx, r.ID, who[0], who[1], now, amr, lost, now)
 		wantErr(t, err, storage.ErrNotFound, "CompleteAuthRequestWithCode by "+name)
@@ -118,8 +118,8 @@ func testAuthRequestCompletedOnlyOnce(t *testing.T, s storage.Store) {
 		t.Fatalf("the first code now leads to %s/%s, want u-1/sess-1", got.UserID, got.SessionID)
 	}
 	again := storage.AuthCode{CodeHash: "hash-again", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
-	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-1", now, amr, again, now), "completion again by its own session")
-	mustOK(t, s.CompleteAuthRequest(ctx, r.ID, "u-1", "sess-1", now, amr), "CompleteAuthRequest again by its own session")
+	mustOK(t, s.CompleteAuthRequestWithCode(ctx, r.ID, "u-1", "sess-2", now, amr, again, now), "completion again for its agent, from another session")
+	mustOK(t, s.CompleteAuthRequest(ctx, r.ID, "u-1", "sess-1", now, amr), "CompleteAuthRequest again for its agent")
 }
 
 func testAuthRequestRoundTrip(t *testing.T, s storage.Store) {
