@@ -35,13 +35,14 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 		return fmt.Errorf("account: provisional password of %s: %w", u.ID, err)
 	}
 	keys := keysFor("change", u.Email, meta.ClientIP)
-	if _, err := s.admit(ctx, keys); err != nil {
+	charged, err := s.admit(ctx, keys)
+	if err != nil {
 		return err
 	}
 	settled := false // a verdict on the current password settles the charge
 	defer func() {
 		if !settled {
-			s.refund(ctx, keys)
+			s.refund(ctx, keys, charged)
 		}
 	}()
 	ce := &ChangeError{Violations: s.policy.Check(newPassword, confirmation, current, u.Email)}
@@ -88,14 +89,15 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	// provisional password may prove the current one until the recovery
 	// completes (a locked counter no longer delays, so the personal password
 	// must not be tried at all).
-	changeLocked, err := s.admit(ctx, keys)
+	charged, err := s.admit(ctx, keys)
 	if err != nil {
 		return err
 	}
+	changeLocked := charged.locked
 	settled := false // a verdict on the current password settles the charge
 	defer func() {
 		if !settled {
-			s.refund(ctx, keys)
+			s.refund(ctx, keys, charged)
 		}
 	}()
 	loginLocked, err := s.isLocked(ctx, keysFor("login", email, meta.ClientIP))

@@ -52,14 +52,14 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	email = storage.NormaliseEmail(email)
 	now := s.now()
 	keys := keysFor("login", email, meta.ClientIP)
-	locked, err := s.admit(ctx, keys)
+	charged, err := s.admit(ctx, keys)
 	if err != nil {
 		if errors.Is(err, ErrThrottled) {
 			s.audit(ctx, "login.throttled", storage.User{Email: email}, meta, "")
 		}
 		return Login{}, storage.AuditEvent{}, err
 	}
-	login, event, err := s.authenticate(ctx, email, password, locked, meta, now)
+	login, event, err := s.authenticate(ctx, email, password, charged.locked, meta, now)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.recordFailure(ctx, keys)
@@ -69,7 +69,7 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 		// No verdict, or a provisional password: the attempt was no
 		// failure, but the count before it, and a lock, stay until the
 		// recovery completes.
-		s.refund(ctx, keys)
+		s.refund(ctx, keys, charged)
 	}
 	return login, event, err
 }

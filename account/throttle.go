@@ -77,7 +77,7 @@ const chargeTries = 64
 // (the lock stays until the recovery completes), and the account's delay no
 // longer applies, so that a stranger who locked the account cannot also keep
 // its owner from the recovery; a provisional password is not guessable.
-func (s *Service) admit(ctx context.Context, k throttleKeys) (locked bool, err error) {
+func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 	now := s.now()
 	keys := []string{k.ip}
 	if k.account != "" {
@@ -86,22 +86,24 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (locked bool, err e
 	for range chargeTries {
 		states, err := s.store.GetThrottles(ctx, keys...)
 		if err != nil {
-			return false, fmt.Errorf("account: reading throttle: %w", err)
+			return charge{}, fmt.Errorf("account: reading throttle: %w", err)
 		}
 		ipState := states[0]
 		if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.DecayedAt(now, AddressDecay), ipFreeFailure) {
-			return false, ErrThrottled
+			return charge{}, ErrThrottled
 		}
 		if k.account == "" {
-			return false, nil
+			return charge{}, nil
 		}
 		t := states[1]
 		if t.LockedAt == nil && now.Sub(t.LastFailureAt) < ThrottleDelay(t.Failures, freeFailures) {
-			return false, ErrThrottled
+			return charge{}, ErrThrottled
 		}
-		th, ok, err := s.store.ChargeThrottle(ctx, k.account, t.Failures, lockAfter, now)
+		// Written whatever becomes of the request: a charge made but not
+		// reported would never be settled.
+		th, ok, err := s.store.ChargeThrottle(context.WithoutCancel(ctx), k.account, t.Failures, lockAfter, now)
 		if err != nil {
-			return false, fmt.Errorf("account: charging throttle: %w", err)
+			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
 		if !ok {
 			continue // another attempt was charged meanwhile: judge again
@@ -109,9 +111,16 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (locked bool, err e
 		if t.LockedAt == nil && th.LockedAt != nil {
 			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", th.Failures)
 		}
-		return t.LockedAt != nil, nil
+		return charge{locked: t.LockedAt != nil, at: now, before: t.LastFailureAt}, nil
 	}
-	return false, ErrThrottled
+	return charge{}, ErrThrottled
+}
+
+// charge is admit's charge of an attempt to its account's key: whether the
+// account was locked, and what a refund puts back.
+type charge struct {
+	locked     bool
+	at, before time.Time // the charge's time, and the key's last failure before it
 }
 
 // isLocked reads whether the account's key is locked, without charging it.
@@ -136,15 +145,16 @@ func (s *Service) recordFailure(ctx context.Context, k throttleKeys) {
 	}
 }
 
-// refund takes back admit's charge of an attempt that reached no verdict
-// (the browser left during the hash, a database error): it was no guess,
-// and the agent's own aborted logins must not add up to a delay.
-func (s *Service) refund(ctx context.Context, k throttleKeys) {
-	if k.account == "" {
+// refund takes back admit's charge c of an attempt that reached no verdict
+// (the browser left during the hash, a database error) or a provisional
+// password's success: it was no failure, and the agent's own aborted or
+// provisional logins must neither add up nor restart the delay.
+func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
+	if k.account == "" || c.at.IsZero() {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := s.store.RefundThrottle(ctx, k.account); err != nil {
+	if err := s.store.RefundThrottle(ctx, k.account, c.at, c.before); err != nil {
 		s.log.ErrorContext(ctx, "throttle not refunded", "err", err)
 	}
 }

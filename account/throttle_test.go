@@ -262,6 +262,32 @@ func TestAbortedLoginsDoNotAddUp(t *testing.T) {
 	})
 }
 
+// TestAbortedLoginDoesNotRestartTheDelay: after typos whose delay has
+// passed, a login the browser abandons is refunded with its time: the next
+// one is not delayed.
+func TestAbortedLoginDoesNotRestartTheDelay(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		for range 8 {
+			f.advance(time.Minute)
+			if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatal(err)
+			}
+		}
+		f.advance(time.Minute) // the delay after 8 failures (8 s) has passed
+		ctx, cancel := context.WithCancel(f.ctx)
+		svc := account.New(chargeThenCancel{f.st, cancel}, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 1),
+			policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour, SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
+				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		if _, err := logIn(svc, ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, context.Canceled) {
+			t.Fatalf("aborted login: %v", err)
+		}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatalf("the login right after the aborted one: %v", err)
+		}
+	})
+}
+
 // TestProvisionalLoginsDoNotAddUp: logging in again and again with a
 // provisional password (new browsers, the change not done yet) counts no
 // failure.

@@ -261,10 +261,12 @@ type Store interface {
 	// attempts sent together are judged one after the other. ok is false,
 	// and nothing written, when another charge or a reset came first.
 	ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (th Throttle, ok bool, err error)
-	// RefundThrottle takes back one charged failure of key (an attempt that
-	// reached no verdict: the browser left, the database failed). A lock is
-	// kept; a key without failures is not an error.
-	RefundThrottle(ctx context.Context, key string) error
+	// RefundThrottle takes back one failure charged at chargedAt (an attempt
+	// that reached no verdict: the browser left, the database failed), and
+	// puts LastFailureAt back to before when no later failure moved it, so
+	// that the refunded attempt does not restart the delay. A lock is kept;
+	// a key without failures is not an error.
+	RefundThrottle(ctx context.Context, key string, chargedAt, before time.Time) error
 	// GetThrottle returns key's state: a zero Throttle with Key set when
 	// there is none (never ErrNotFound).
 	GetThrottle(ctx context.Context, key string) (Throttle, error)

@@ -78,10 +78,11 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfte
 	return th, true, nil
 }
 
-// RefundThrottle takes back one failure of an unlocked key.
-func (s *Store) RefundThrottle(ctx context.Context, key string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE throttles SET failures = failures - 1
-		WHERE key = $1 AND failures > 0 AND locked_at IS NULL`, key); err != nil {
+// RefundThrottle takes back one failure of an unlocked key, and its time.
+func (s *Store) RefundThrottle(ctx context.Context, key string, chargedAt, before time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE throttles SET failures = failures - 1,
+			last_failure_at = CASE WHEN last_failure_at = $2 THEN $3 ELSE last_failure_at END
+		WHERE key = $1 AND failures > 0 AND locked_at IS NULL`, key, chargedAt, before); err != nil {
 		return dbError("refund throttle", err)
 	}
 	return nil

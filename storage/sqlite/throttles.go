@@ -87,10 +87,11 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfte
 	return th, true, nil
 }
 
-// RefundThrottle takes back one failure of an unlocked key.
-func (s *Store) RefundThrottle(ctx context.Context, key string) error {
-	return exec(ctx, s.w, "refund throttle", `UPDATE throttles SET failures = failures - 1
-		WHERE key = ? AND failures > 0 AND locked_at IS NULL`, key)
+// RefundThrottle takes back one failure of an unlocked key, and its time.
+func (s *Store) RefundThrottle(ctx context.Context, key string, chargedAt, before time.Time) error {
+	return exec(ctx, s.w, "refund throttle", `UPDATE throttles SET failures = failures - 1,
+			last_failure_at = CASE WHEN last_failure_at = ? THEN ? ELSE last_failure_at END
+		WHERE key = ? AND failures > 0 AND locked_at IS NULL`, ms(chargedAt), ms(before), key)
 }
 
 // GetThrottle returns key's state; a key without one gets a zero Throttle

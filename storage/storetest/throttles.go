@@ -250,25 +250,41 @@ func testThrottleChargeRace(t *testing.T, s storage.Store) {
 }
 
 // testThrottleRefund: RefundThrottle takes back one failure of an unlocked
-// key, leaves a locked key as it is, and ignores a key without state.
+// key and puts its last failure's time back when no later failure moved it,
+// leaves a locked key as it is, and ignores a key without state.
 func testThrottleRefund(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	mustOK(t, s.RefundThrottle(ctx, "login:account:nobody@example.fr"), "RefundThrottle of a key without state")
+	mustOK(t, s.RefundThrottle(ctx, "login:account:nobody@example.fr", now, now), "RefundThrottle of a key without state")
 	const key, locking = "login:account:agent@example.fr", "login:account:locked@example.fr"
-	for i := range 2 {
-		_, err := s.AddFailure(ctx, key, 0, now.Add(time.Duration(i)*time.Second))
-		mustOK(t, err, "AddFailure")
+	_, err := s.AddFailure(ctx, key, 0, now)
+	mustOK(t, err, "AddFailure")
+	charged := now.Add(time.Minute)
+	_, ok, err := s.ChargeThrottle(ctx, key, 1, 0, charged)
+	if err != nil || !ok {
+		t.Fatalf("ChargeThrottle: %v %v", ok, err)
 	}
-	mustOK(t, s.RefundThrottle(ctx, key), "RefundThrottle")
+	mustOK(t, s.RefundThrottle(ctx, key, charged, now), "RefundThrottle")
 	th, err := s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
-	if th.Failures != 1 {
-		t.Fatalf("failures after one refund of two: %d, want 1", th.Failures)
+	assertThrottle(t, "after the refund of the one charge", th, key, 1, now, nil)
+
+	// A failure after the charge keeps its time.
+	_, ok, err = s.ChargeThrottle(ctx, key, 1, 0, charged)
+	if err != nil || !ok {
+		t.Fatalf("ChargeThrottle again: %v %v", ok, err)
 	}
+	later := charged.Add(time.Second)
+	_, err = s.AddFailure(ctx, key, 0, later)
+	mustOK(t, err, "AddFailure after the charge")
+	mustOK(t, s.RefundThrottle(ctx, key, charged, now), "RefundThrottle")
+	th, err = s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertThrottle(t, "a refund after a later failure", th, key, 2, later, nil)
+
 	locked, err := s.AddFailure(ctx, locking, 1, now)
 	mustOK(t, err, "AddFailure locking")
-	mustOK(t, s.RefundThrottle(ctx, locking), "RefundThrottle locked")
+	mustOK(t, s.RefundThrottle(ctx, locking, now, now.Add(-time.Hour)), "RefundThrottle locked")
 	th, err = s.GetThrottle(ctx, locking)
 	mustOK(t, err, "GetThrottle locked")
 	assertSame(t, "a locked key after a refund", th, locked)
