@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/caf-extranet/idp/account/policy"
@@ -35,11 +36,19 @@ type NewUser struct {
 }
 
 // ValidateEmail accepts a bare address (no display name), without control
-// characters, and returns its normalised form.
+// characters, in ASCII, and returns its normalised form. ASCII because the
+// mails go out 7-bit, without SMTPUTF8: an address with accents would be
+// refused by some relays, or mangled, and the agent would never receive
+// its provisional password.
 func ValidateEmail(email string) (string, error) {
 	e := storage.NormaliseEmail(email)
 	if e == "" {
 		return "", &InputError{"email", "is required"}
+	}
+	for _, c := range e {
+		if c > unicode.MaxASCII {
+			return "", &InputError{"email", fmt.Sprintf("%q has characters outside ASCII, which the mails cannot carry: give its ASCII form (a domain with accents in punycode, e.g. xn--socit-esab.fr)", email)}
+		}
 	}
 	if strings.ContainsAny(e, "\r\n\x00 <>,;\"") || !utf8.ValidString(e) || len(e) > 254 {
 		return "", &InputError{"email", fmt.Sprintf("%q is not a valid e-mail address", email)}

@@ -70,6 +70,7 @@ func TestAdminCommands(t *testing.T) {
 		}
 		c.fails("already exists", "user", "add", "--email", "agent@partenaire.fr", "--name", "Double")
 		c.fails("not a valid e-mail", "user", "add", "--email", "pas-une-adresse", "--name", "X")
+		c.fails("outside ASCII", "user", "add", "--email", "hélène@mairie.fr", "--name", "Hélène")
 		c.fails("name: is required", "user", "add", "--email", "x@partenaire.fr")
 		c.fails("password policy", "user", "add", "--email", "y@partenaire.fr", "--name", "Y", "--password", "short")
 		c.fails("no user with e-mail", "user", "disable", "--email", "inconnu@partenaire.fr")

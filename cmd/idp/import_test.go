@@ -117,9 +117,10 @@ func TestUserImportRefusesBadFiles(t *testing.T) {
 			"deja@partenaire.fr,Deja,Mairie,",                             // 7: already exists
 			"trop@partenaire.fr,Trop,Mairie,,en trop",                     // 8: extra field
 			"long@partenaire.fr," + strings.Repeat("x", 201) + ",Mairie,", // 9: name too long
+			"helene@société.fr,Hélène,Mairie,",                            // 10: not ASCII
 		}, "\n")+"\n")
 		code, out, errs := c.run("user", "import", "--file", file)
-		if code != 1 || !strings.Contains(errs, "7 problem(s)") || !strings.Contains(errs, "nothing imported") {
+		if code != 1 || !strings.Contains(errs, "8 problem(s)") || !strings.Contains(errs, "nothing imported") {
 			t.Fatalf("exit %d, stderr %q", code, errs)
 		}
 		for _, want := range []string{
@@ -130,6 +131,7 @@ func TestUserImportRefusesBadFiles(t *testing.T) {
 			"line 7: an account with e-mail deja@partenaire.fr already exists",
 			"line 8: 5 fields, the header has 4",
 			"line 9: name: is longer than 200 characters",
+			`line 10: email: "helene@société.fr" has characters outside ASCII, which the mails cannot carry`,
 		} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("problems lack %q:\n%s", want, out)
