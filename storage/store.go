@@ -179,7 +179,8 @@ type Store interface {
 	// EnqueueRecoveryJob counts one hit on key in a fixed window (as
 	// HitCounter, at j.RequestedAt) and, when the count is at most max,
 	// queues j, unleased, with the audit events given; all in one write. It
-	// returns the count: over max nothing else is stored.
+	// returns the count: over max nothing else is stored. The job keeps
+	// j.Email normalised (NormaliseEmail).
 	EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j RecoveryJob, audit ...AuditEvent) (int64, error)
 	// ClaimRecoveryJobs leases up to limit jobs not leased by anyone else
 	// (or whose lease ran out) until now+lease. Concurrent claimers never get
@@ -225,14 +226,16 @@ type Store interface {
 	// stored): an administrator's command delivers the mail it queued, not
 	// the rest of the outbox.
 	ClaimMailsTo(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]OutboxMail, error)
-	// MarkMailSent sets status sent, SentAt, and clears the bodies.
+	// MarkMailSent sets status sent, SentAt, and clears the bodies and
+	// LastError.
 	MarkMailSent(ctx context.Context, id string, now time.Time) error
 	// MarkMailRetry counts an attempt and schedules the next one.
 	MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error
 	// MarkMailFailed counts the last attempt, gives up, and clears the bodies
 	// (they may hold a provisional password).
 	MarkMailFailed(ctx context.Context, id string, lastError string) error
-	// ListMails lists the outbox, newest first; status "" means any.
+	// ListMails lists the outbox, newest first; status "" means any; limit 0
+	// or less means 1000.
 	ListMails(ctx context.Context, status string, limit int) ([]OutboxMail, error)
 
 	// Rate-limit counters: fixed windows keyed by a string.

@@ -111,13 +111,16 @@ func (s *Store) MarkMailFailed(ctx context.Context, id string, lastError string)
 	return requireOne("mark mail failed", tag, err)
 }
 
+// defaultMailListLimit bounds ListMails when the caller gives no limit.
+const defaultMailListLimit = 1000
+
 // ListMails lists the outbox, newest first; status "" means any, limit <= 0
-// means no limit.
+// means 1000.
 func (s *Store) ListMails(ctx context.Context, status string, limit int) ([]storage.OutboxMail, error) {
-	var lim *int // NULL: LIMIT ALL
-	if limit > 0 {
-		lim = &limit
+	if limit <= 0 {
+		limit = defaultMailListLimit
 	}
+	lim := limit
 	var (
 		rows pgx.Rows
 		err  error

@@ -86,7 +86,7 @@ func (s *Store) claimMails(ctx context.Context, to string, now time.Time, lease 
 // provisional password does not linger in the database.
 func (s *Store) MarkMailSent(ctx context.Context, id string, now time.Time) error {
 	return execOne(ctx, s.w, "mark mail sent", `UPDATE outbox
-		SET status = 'sent', sent_at = ?, text_body = '', html_body = '' WHERE id = ?`, ms(now), id)
+		SET status = 'sent', sent_at = ?, text_body = '', html_body = '', last_error = '' WHERE id = ?`, ms(now), id)
 }
 
 // MarkMailRetry counts an attempt and schedules the next one.

@@ -23,7 +23,7 @@ func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.
 	}
 	return s.countedWrite(ctx, key, window, max, j.RequestedAt, func(q querier) error {
 		if err := exec(ctx, q, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
-			VALUES (?, ?, ?, ?, ?)`, j.ID, j.Email, j.ClientIP, j.AuthRequestID, ms(j.RequestedAt)); err != nil {
+			VALUES (?, ?, ?, ?, ?)`, j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, ms(j.RequestedAt)); err != nil {
 			return err
 		}
 		return insertAudits(ctx, q, audit)

@@ -17,6 +17,7 @@ func outboxBehaviours() []behaviour {
 		{"LeaseHidesClaimedMail", testMailLease},
 		{"ClaimLimit", testMailClaimLimit},
 		{"ClaimToOneAddress", testMailClaimTo},
+		{"ListWithoutLimitStopsAt1000", testMailListDefaultLimit},
 		{"Retry", testMailRetry},
 		{"FailedClearsBodies", testMailFailed},
 		{"SentClearsBodies", testMailSent},
@@ -206,6 +207,8 @@ func testMailSent(t *testing.T, s storage.Store) {
 	other := addMail(t, s, "mail-2", now)
 	_, err := s.ClaimMails(ctx, now, time.Minute, 10)
 	mustOK(t, err, "ClaimMails")
+	// An earlier attempt failed: its error goes once the mail is sent.
+	mustOK(t, s.MarkMailRetry(ctx, m.ID, now, "421 try later"), "MarkMailRetry")
 
 	sentAt := now.Add(3*time.Second + 210*time.Microsecond)
 	mustOK(t, s.MarkMailSent(ctx, m.ID, sentAt), "MarkMailSent")
@@ -222,6 +225,9 @@ func testMailSent(t *testing.T, s storage.Store) {
 	}
 	if got.To != m.To || got.Subject != m.Subject {
 		t.Errorf("sent mail lost its envelope: to %q subject %q", got.To, got.Subject)
+	}
+	if got.LastError != "" {
+		t.Errorf("sent mail keeps the error of an earlier attempt: %q", got.LastError)
 	}
 	// The other mail keeps its bodies.
 	leased := other
@@ -288,4 +294,19 @@ func testMailClaimRace(t *testing.T, s storage.Store) {
 		mustOK(t, err, fmt.Sprintf("ClaimMails in sender %d", i))
 	}
 	assertIDSet(t, "mails claimed by all senders (each exactly once)", claimed, all...)
+}
+
+// testMailListDefaultLimit: ListMails without a limit lists the 1000 newest.
+func testMailListDefaultLimit(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	for i := range 1001 {
+		m := newMail(fmt.Sprintf("mail-%04d", i), "agent@example.fr", now.Add(time.Duration(i)*time.Millisecond))
+		mustOK(t, s.EnqueueMail(ctx, m), "EnqueueMail")
+	}
+	all, err := s.ListMails(ctx, "", 0)
+	mustOK(t, err, "ListMails")
+	if len(all) != 1000 || all[0].ID != "mail-1000" || all[999].ID != "mail-0001" {
+		t.Fatalf("ListMails without a limit: %d mails, from %s", len(all), all[0].ID)
+	}
 }

@@ -19,6 +19,21 @@ func recoveryJobBehaviours() []behaviour {
 		{"EnqueueCounted", testRecoveryEnqueueCounted},
 		{"ConcurrentClaimersNeverShare", testRecoveryClaimRace},
 		{"WritesCarryTheirAuditEvents", testRecoveryJobAudit},
+		{"EnqueueNormalisesTheAddress", testRecoveryEnqueueNormalises},
+	}
+}
+
+// testRecoveryEnqueueNormalises: a job keeps its address normalised, as
+// typed in any case and with spaces around.
+func testRecoveryEnqueueNormalises(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	_, err := s.EnqueueRecoveryJob(ctx, "recovery:ip:192.0.2.9", time.Hour, 3, newRecoveryJob("job-n", " Agent.MiXed@Example.FR ", now))
+	mustOK(t, err, "EnqueueRecoveryJob")
+	jobs, err := s.ClaimRecoveryJobs(ctx, now.Add(time.Second), time.Minute, 10)
+	mustOK(t, err, "ClaimRecoveryJobs")
+	if len(jobs) != 1 || jobs[0].Email != "agent.mixed@example.fr" {
+		t.Fatalf("claimed %+v, want one job for agent.mixed@example.fr", jobs)
 	}
 }
 
