@@ -116,6 +116,8 @@ func catalogFR() catalog {
 			"space.apps":         "Vos applications",
 			"space.no_apps":      "Aucune application n'est disponible.",
 			"space.logout":       "Se déconnecter",
+			"logout.title":       "Déconnexion",
+			"logout.text":        "Une application demande à vous déconnecter du portail. Confirmez-vous la déconnexion ?",
 
 			// Error pages.
 			"csrf.title":         "Session du formulaire expirée",

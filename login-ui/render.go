@@ -20,7 +20,7 @@ var templateFS embed.FS
 func parsePages(c catalog) (map[string]*template.Template, error) {
 	funcs := c.funcs()
 	funcs["link"] = link
-	names := []string{"login", "forgot", "sent", "change", "password", "space", "message"}
+	names := []string{"login", "forgot", "sent", "change", "password", "space", "message", "logout"}
 	pages := make(map[string]*template.Template, len(names))
 	for _, name := range names {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +47,46 @@ func TestLogoutWithAnIDTokenOfARetiredKey(t *testing.T) {
 		if p.Location() != app1Redirect+"/logged-out" {
 			t.Fatalf("logout with the application's ID token after a rotation: status %d, location %q", p.Status, p.Location())
 		}
+	})
+}
+
+// TestLogoutWithoutHintAsksFirst: an end-session request without an
+// id_token_hint (a link or an image on any site) does not end the agent's
+// session: a confirmation page asks, and its form, CSRF-checked, does.
+func TestLogoutWithoutHintAsksFirst(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		b := newBrowser(t, e.issuer)
+		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+
+		q := url.Values{"client_id": {"app1"}, "post_logout_redirect_uri": {app1Redirect + "/logged-out"}, "state": {"bye"}}
+		p := b.get("/end_session?" + q.Encode())
+		if p.Status != http.StatusOK || p.Location() != "" {
+			t.Fatalf("end_session without a hint: status %d, location %q", p.Status, p.Location())
+		}
+		p.mustContain("Déconnexion", "Confirmez-vous la déconnexion ?", "Se déconnecter", "Annuler")
+		// Still signed in: single sign-on answers at once.
+		if sso := b.get(rp1.authURL()); !strings.Contains(sso.Location(), "code=") {
+			t.Fatalf("the session ended without a confirmation: %d %q", sso.Status, sso.Location())
+		}
+		// A forged confirmation (no CSRF token) is asked again.
+		forged := url.Values{"confirm": {"1"}, "client_id": {"app1"}}
+		resp, err := b.client.PostForm(e.issuer+"/end_session", forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("forged confirmation: status %d", resp.StatusCode)
+		}
+		if sso := b.get(rp1.authURL()); !strings.Contains(sso.Location(), "code=") {
+			t.Fatal("a forged confirmation ended the session")
+		}
+		// The page's own form logs out, and goes where the application asked.
+		out := b.submit(b.get("/end_session?" + q.Encode()).form("Se déconnecter"))
+		if !strings.HasPrefix(out.Location(), app1Redirect+"/logged-out") || !strings.Contains(out.Location(), "state=bye") {
+			t.Fatalf("confirmed logout: status %d, location %q", out.Status, out.Location())
+		}
+		b.get(rp1.authURL()).mustContain("Mot de passe oublié ?") // the login form again
 	})
 }

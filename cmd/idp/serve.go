@@ -181,7 +181,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	// to whoever knows its id; the login pages answer the code themselves
 	// (provider.Finish), so nothing leads there.
 	r.Handle("/authorize/callback", http.NotFoundHandler())
-	r.Handle("/end_session", ui.OAuthErrorPages(op))
+	r.Handle("/end_session", ui.OAuthErrorPages(ui.ConfirmLogout(op)))
 	r.PathPrefix("/").Handler(op).Name(providerRouteName)
 	s.handler = observe(s.log, s.metrics, proxies, loginui.SecurityHeaders(r, secure))
 	return nil
