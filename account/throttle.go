@@ -67,11 +67,18 @@ const chargeTries = 64
 
 // admit refuses an attempt that comes too soon after failures, and charges
 // the attempt it lets through to the account's key as a failure before the
-// password is checked (the caller resets the key after a success): attempts
-// sent together are judged one after the other, each against the count the
-// ones before it left, rather than all against the count before any of them
-// failed. The address's key is only read here (recordFailure charges it):
-// an office's successful logins must not count against it.
+// password is checked: attempts sent together are judged one after the
+// other, each against the count the ones before it left, rather than all
+// against the count before any of them failed. The charge is a
+// compare-and-set on the state read; a lost one is judged again. The caller
+// settles it: a failure keeps it (and charges the address, failed); a
+// success resets the account's key; no verdict refunds it.
+//
+// The address's key is only read here and charged on failure: charged in
+// advance, the logins of a large office behind one address, in flight
+// together at nine in the morning, would count against it. So guesses sent
+// together from one address at many accounts get past the address's free
+// failures at once; each still meets its account's.
 //
 // It reports a locked account: then only a provisional password may be tried
 // (the lock stays until the recovery completes), and the account's delay no
@@ -88,39 +95,40 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 		if err != nil {
 			return charge{}, fmt.Errorf("account: reading throttle: %w", err)
 		}
-		ipState := states[0]
-		if now.Sub(ipState.LastFailureAt) < ThrottleDelay(ipState.DecayedAt(now, AddressDecay), ipFreeFailure) {
+		ip := states[0]
+		if now.Sub(ip.LastFailureAt) < ThrottleDelay(ip.DecayedAt(now, AddressDecay), ipFreeFailure) {
 			return charge{}, ErrThrottled
 		}
 		if k.account == "" {
 			return charge{}, nil
 		}
-		t := states[1]
-		if t.LockedAt == nil && now.Sub(t.LastFailureAt) < ThrottleDelay(t.Failures, freeFailures) {
+		acct := states[1]
+		if acct.LockedAt == nil && now.Sub(acct.LastFailureAt) < ThrottleDelay(acct.Failures, freeFailures) {
 			return charge{}, ErrThrottled
 		}
 		// Written whatever becomes of the request: a charge made but not
 		// reported would never be settled.
-		th, ok, err := s.store.ChargeThrottle(context.WithoutCancel(ctx), k.account, t.Failures, lockAfter, now)
+		charged, ok, err := s.store.ChargeThrottle(context.WithoutCancel(ctx), k.account, acct, acct.Failures+1, lockAfter, now)
 		if err != nil {
 			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
 		if !ok {
 			continue // another attempt was charged meanwhile: judge again
 		}
-		if t.LockedAt == nil && th.LockedAt != nil {
-			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", th.Failures)
+		if acct.LockedAt == nil && charged.LockedAt != nil {
+			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", charged.Failures)
 		}
-		return charge{locked: t.LockedAt != nil, at: now, before: t.LastFailureAt}, nil
+		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil}, nil
 	}
 	return charge{}, ErrThrottled
 }
 
-// charge is admit's charge of an attempt to its account's key: whether the
-// account was locked, and what a refund puts back.
+// charge is admit's charge of an attempt to its account's key: the key's
+// state after it and before it (what a refund puts back), and whether the
+// account was locked.
 type charge struct {
-	locked     bool
-	at, before time.Time // the charge's time, and the key's last failure before it
+	account, accountBefore storage.Throttle
+	locked                 bool
 }
 
 // isLocked reads whether the account's key is locked, without charging it.
@@ -135,32 +143,38 @@ func (s *Service) isLocked(ctx context.Context, k throttleKeys) (bool, error) {
 	return th.LockedAt != nil, nil
 }
 
-// recordFailure charges a failed attempt to the address's key (admit has
-// charged the account's already). The address's key never locks. Like the
-// other settlements it is written even if the browser has gone meanwhile.
-func (s *Service) recordFailure(ctx context.Context, k throttleKeys) {
+// failed settles the charge of an attempt whose password was wrong: it
+// stays on the account's key, and the address's key counts it too. Like
+// the other settlements it is written even if the browser has gone.
+func (s *Service) failed(ctx context.Context, k throttleKeys) {
 	ctx = context.WithoutCancel(ctx)
 	if _, err := s.store.AddDecayingFailure(ctx, k.ip, AddressDecay, s.now()); err != nil {
 		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
 	}
 }
 
-// refund takes back admit's charge c of an attempt that reached no verdict
-// (the browser left during the hash, a database error) or a provisional
+// succeeded settles the charge of an attempt whose password was right: the
+// account's failures are forgotten. The address's count is left alone: one
+// success must not hide a spray over many accounts.
+func (s *Service) succeeded(ctx context.Context, k throttleKeys) {
+	s.resetAccount(ctx, k)
+}
+
+// refund takes back the charge of an attempt that reached no verdict (the
+// browser left during the hash, a database error) or of a provisional
 // password's success: it was no failure, and the agent's own aborted or
 // provisional logins must neither add up nor restart the delay.
 func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
-	if k.account == "" || c.at.IsZero() {
+	if k.account == "" || c.account.Key == "" {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := s.store.RefundThrottle(ctx, k.account, c.at, c.before); err != nil {
+	if err := s.store.RefundThrottle(ctx, k.account, c.account, c.accountBefore); err != nil {
 		s.log.ErrorContext(ctx, "throttle not refunded", "err", err)
 	}
 }
 
-// resetAccount forgets an account's failures (a success). The IP counter is
-// left alone: one success must not hide a spray over many accounts.
+// resetAccount forgets an account's failures (a success, a recovery).
 func (s *Service) resetAccount(ctx context.Context, k throttleKeys) {
 	if k.account == "" {
 		return

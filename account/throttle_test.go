@@ -228,8 +228,8 @@ type chargeThenCancel struct {
 	cancel context.CancelFunc
 }
 
-func (c chargeThenCancel) ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
-	th, ok, err := c.Store.ChargeThrottle(ctx, key, expect, lockAfter, now)
+func (c chargeThenCancel) ChargeThrottle(ctx context.Context, key string, expect storage.Throttle, failures, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+	th, ok, err := c.Store.ChargeThrottle(ctx, key, expect, failures, lockAfter, now)
 	c.cancel()
 	return th, ok, err
 }
@@ -299,6 +299,35 @@ func TestProvisionalLoginsDoNotAddUp(t *testing.T) {
 			if l, err := logIn(f.svc, f.ctx, "claire@mairie.fr", p, meta); err != nil || !l.Provisional {
 				t.Fatalf("provisional login %d: %+v %v", i+1, l, err)
 			}
+		}
+	})
+}
+
+// TestOfficeLoginsDoNotCountAgainstIt: an office's successful logins, many
+// at once from its one address, are all let in and leave its count as it
+// was.
+func TestOfficeLoginsDoNotCountAgainstIt(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		office := account.Meta{ClientIP: "198.51.100.8"}
+		const n = 40
+		for i := range n {
+			f.agent(fmt.Sprintf("agent%d@mairie.fr", i), "secret12")
+		}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if _, err := logIn(f.svc, f.ctx, fmt.Sprintf("agent%d@mairie.fr", i), "secret12", office); err != nil {
+					t.Errorf("agent %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		th, err := f.st.GetThrottle(f.ctx, "login:ip:198.51.100.8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Failures != 0 {
+			t.Fatalf("the office's count after %d successful logins: %d failures", n, th.Failures)
 		}
 	})
 }

@@ -258,18 +258,20 @@ type Store interface {
 	// refused for its accumulated total); it never locks. The count stored
 	// is the decayed count plus one (see Throttle.DecayedAt).
 	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (Throttle, error)
-	// ChargeThrottle is AddFailure on condition that key still holds
-	// expect failures (the count its caller read and judged): an attempt
-	// is charged as a failure before its password is checked, so that
-	// attempts sent together are judged one after the other. ok is false,
-	// and nothing written, when another charge or a reset came first.
-	ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (th Throttle, ok bool, err error)
-	// RefundThrottle takes back one failure charged at chargedAt (an attempt
-	// that reached no verdict: the browser left, the database failed), and
-	// puts LastFailureAt back to before when no later failure moved it, so
-	// that the refunded attempt does not restart the delay. A lock is kept;
-	// a key without failures is not an error.
-	RefundThrottle(ctx context.Context, key string, chargedAt, before time.Time) error
+	// ChargeThrottle charges one attempt to key as a failure before it is
+	// judged, on condition that the key still holds expect (the state its
+	// caller read and judged, Failures and LastFailureAt): attempts sent
+	// together are then judged one after the other. The key then holds
+	// failures (the caller's count plus one; 1 when it had no state) at
+	// now, and LockedAt is set as by AddFailure. ok is false, and nothing
+	// written, when another charge, a refund or a reset came first.
+	ChargeThrottle(ctx context.Context, key string, expect Throttle, failures, lockAfter int, now time.Time) (th Throttle, ok bool, err error)
+	// RefundThrottle takes back a charge that reached no verdict, or a
+	// success's charge of an address: when the key still holds charged (the
+	// charge's result) it is put back to before; otherwise (a later charge)
+	// it loses one failure and keeps its time. A lock is kept; a key
+	// without state is not an error.
+	RefundThrottle(ctx context.Context, key string, charged, before Throttle) error
 	// GetThrottle returns key's state: a zero Throttle with Key set when
 	// there is none (never ErrNotFound).
 	GetThrottle(ctx context.Context, key string) (Throttle, error)

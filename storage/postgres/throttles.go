@@ -55,20 +55,19 @@ func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.D
 	return th, nil
 }
 
-// ChargeThrottle is AddFailure on condition that key holds expect failures:
-// the upsert's WHERE leaves the row alone, and RETURNING then gives no row,
-// when another charge came first (a key without a row takes the insert; a
+// ChargeThrottle charges key on condition that it still holds expect: the
+// upsert's WHERE leaves the row alone, and RETURNING then gives no row,
+// when another write came first (a key without a row takes the insert; a
 // concurrent insert makes this one an update, judged by the WHERE).
-func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.Throttle, failures, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
 	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
 		VALUES ($1, 1, $2, CASE WHEN $3::integer > 0 AND 1 >= $3::integer THEN $2::timestamptz END)
 		ON CONFLICT (key) DO UPDATE SET
-			failures        = t.failures + 1,
+			failures        = $4,
 			last_failure_at = $2,
-			locked_at       = COALESCE(t.locked_at,
-				CASE WHEN $3::integer > 0 AND t.failures + 1 >= $3::integer THEN $2::timestamptz END)
-		WHERE t.failures = $4
-		RETURNING `+throttleColumns, key, now, lockAfter, expect))
+			locked_at       = COALESCE(t.locked_at, CASE WHEN $3::integer > 0 AND $4::integer >= $3::integer THEN $2::timestamptz END)
+		WHERE t.failures = $5 AND t.last_failure_at = $6
+		RETURNING `+throttleColumns, key, now, lockAfter, failures, expect.Failures, expect.LastFailureAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Throttle{}, false, nil
 	}
@@ -78,11 +77,15 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfte
 	return th, true, nil
 }
 
-// RefundThrottle takes back one failure of an unlocked key, and its time.
-func (s *Store) RefundThrottle(ctx context.Context, key string, chargedAt, before time.Time) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE throttles SET failures = failures - 1,
-			last_failure_at = CASE WHEN last_failure_at = $2 THEN $3 ELSE last_failure_at END
-		WHERE key = $1 AND failures > 0 AND locked_at IS NULL`, key, chargedAt, before); err != nil {
+// RefundThrottle puts an unlocked key back to before if it still holds
+// charged, else takes one failure off. (Every expression of an UPDATE reads
+// the row as it was.)
+func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before storage.Throttle) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE throttles SET
+			failures = CASE WHEN failures = $2 AND last_failure_at = $3 THEN $4 ELSE GREATEST(failures - 1, 0) END,
+			last_failure_at = CASE WHEN failures = $2 AND last_failure_at = $3 THEN $5 ELSE last_failure_at END
+		WHERE key = $1 AND locked_at IS NULL`,
+		key, charged.Failures, charged.LastFailureAt, before.Failures, before.LastFailureAt); err != nil {
 		return dbError("refund throttle", err)
 	}
 	return nil

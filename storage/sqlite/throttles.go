@@ -61,21 +61,20 @@ func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.D
 	return th, nil
 }
 
-// ChargeThrottle is AddFailure on condition that key holds expect failures:
-// the upsert's WHERE leaves the row alone, and RETURNING then gives no row,
-// when another charge came first (a key without a row takes the insert).
-func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+// ChargeThrottle charges key on condition that it still holds expect: the
+// upsert's WHERE leaves the row alone, and RETURNING then gives no row,
+// when another write came first (a key without a row takes the insert).
+func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.Throttle, failures, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
 	var th storage.Throttle
 	err := s.write(ctx, func(q querier) (err error) {
 		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
 			VALUES (?1, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN ?2 END)
 			ON CONFLICT (key) DO UPDATE SET
-				failures        = throttles.failures + 1,
+				failures        = ?4,
 				last_failure_at = ?2,
-				locked_at       = COALESCE(throttles.locked_at,
-					CASE WHEN ?3 > 0 AND throttles.failures + 1 >= ?3 THEN ?2 END)
-			WHERE throttles.failures = ?4
-			RETURNING `+throttleColumns, key, ms(now), lockAfter, expect))
+				locked_at       = COALESCE(throttles.locked_at, CASE WHEN ?3 > 0 AND ?4 >= ?3 THEN ?2 END)
+			WHERE throttles.failures = ?5 AND throttles.last_failure_at = ?6
+			RETURNING `+throttleColumns, key, ms(now), lockAfter, failures, expect.Failures, ms(expect.LastFailureAt)))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -87,11 +86,15 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect, lockAfte
 	return th, true, nil
 }
 
-// RefundThrottle takes back one failure of an unlocked key, and its time.
-func (s *Store) RefundThrottle(ctx context.Context, key string, chargedAt, before time.Time) error {
-	return exec(ctx, s.w, "refund throttle", `UPDATE throttles SET failures = failures - 1,
-			last_failure_at = CASE WHEN last_failure_at = ? THEN ? ELSE last_failure_at END
-		WHERE key = ? AND failures > 0 AND locked_at IS NULL`, ms(chargedAt), ms(before), key)
+// RefundThrottle puts an unlocked key back to before if it still holds
+// charged, else takes one failure off. (Every expression of an UPDATE reads
+// the row as it was.)
+func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before storage.Throttle) error {
+	return exec(ctx, s.w, "refund throttle", `UPDATE throttles SET
+			failures = CASE WHEN failures = ?2 AND last_failure_at = ?3 THEN ?4 ELSE MAX(failures - 1, 0) END,
+			last_failure_at = CASE WHEN failures = ?2 AND last_failure_at = ?3 THEN ?5 ELSE last_failure_at END
+		WHERE key = ?1 AND locked_at IS NULL`,
+		key, charged.Failures, ms(charged.LastFailureAt), before.Failures, ms(before.LastFailureAt))
 }
 
 // GetThrottle returns key's state; a key without one gets a zero Throttle

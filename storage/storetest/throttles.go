@@ -181,56 +181,63 @@ func testThrottleRace(t *testing.T, s storage.Store) {
 	}
 }
 
-// testThrottleCharge: ChargeThrottle counts a failure only when the key
-// still holds the count given, and then like AddFailure (lock included).
+// testThrottleCharge: ChargeThrottle takes a charge only when the key
+// still holds the state given (count and time), sets the count given, and
+// locks as AddFailure does; a key without state takes the insert, at 1.
 func testThrottleCharge(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	const key = "login:account:agent@example.fr"
 	at := func(i int) time.Time { return now.Add(time.Duration(i) * time.Second) }
 
-	if _, ok, err := s.ChargeThrottle(ctx, key, 1, 2, at(0)); err != nil || !ok {
-		// No row yet: the first charge inserts whatever count was read (a
-		// reset may have come between the read and the charge).
+	th, ok, err := s.ChargeThrottle(ctx, key, storage.Throttle{Key: key}, 1, 3, at(0))
+	if err != nil || !ok {
 		t.Fatalf("charge of a key without state: ok=%v err=%v", ok, err)
 	}
-	th, err := s.GetThrottle(ctx, key)
-	mustOK(t, err, "GetThrottle")
 	assertThrottle(t, "after the first charge", th, key, 1, at(0), nil)
 
-	_, ok, err := s.ChargeThrottle(ctx, key, 0, 2, at(1))
-	mustOK(t, err, "stale charge")
-	if ok {
-		t.Fatal("a charge on a stale count (0, the key holds 1) was taken")
+	for name, stale := range map[string]storage.Throttle{
+		"an older count":                         {Key: key, Failures: 0, LastFailureAt: at(0)},
+		"an older time":                          {Key: key, Failures: 1},
+		"no state, read before the first charge": {Key: key},
+	} {
+		_, ok, err := s.ChargeThrottle(ctx, key, stale, 2, 3, at(1))
+		mustOK(t, err, "stale charge: "+name)
+		if ok {
+			t.Fatalf("a charge on a stale state (%s) was taken", name)
+		}
 	}
-	th, err = s.GetThrottle(ctx, key)
+	got, err := s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
-	assertThrottle(t, "a stale charge writes nothing", th, key, 1, at(0), nil)
+	assertSame(t, "stale charges write nothing", got, th)
 
-	th, ok, err = s.ChargeThrottle(ctx, key, 1, 2, at(2))
-	mustOK(t, err, "charge")
-	if !ok {
-		t.Fatal("a charge on the current count was refused")
+	th, ok, err = s.ChargeThrottle(ctx, key, th, 2, 3, at(2))
+	if err != nil || !ok {
+		t.Fatalf("a charge on the current state: ok=%v err=%v", ok, err)
 	}
-	locked := at(2)
-	assertThrottle(t, "the charge that reaches lockAfter", th, key, 2, at(2), &locked)
+	assertThrottle(t, "second charge", th, key, 2, at(2), nil)
+	th, ok, err = s.ChargeThrottle(ctx, key, th, 3, 3, at(3))
+	if err != nil || !ok {
+		t.Fatalf("third charge: ok=%v err=%v", ok, err)
+	}
+	locked := at(3)
+	assertThrottle(t, "the charge that reaches lockAfter", th, key, 3, at(3), &locked)
 }
 
-// testThrottleChargeRace: of several charges on the same count, from
+// testThrottleChargeRace: of several charges on the same state, from
 // connections of their own, exactly one is taken.
 func testThrottleChargeRace(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	const key = "login:account:race@example.fr"
-	if _, err := s.AddFailure(ctx, key, 0, now); err != nil {
-		t.Fatal(err)
-	}
+	read, err := s.AddFailure(ctx, key, 0, now)
+	mustOK(t, err, "AddFailure")
 	const n = 12
 	var wg sync.WaitGroup
 	var taken atomic.Int32
 	for range n {
 		wg.Go(func() {
-			_, ok, err := s.ChargeThrottle(ctx, key, 1, 0, now.Add(time.Second))
+			_, ok, err := s.ChargeThrottle(ctx, key, read, 2, 0, now.Add(time.Second))
 			if err != nil {
 				t.Errorf("ChargeThrottle: %v", err)
 			} else if ok {
@@ -240,7 +247,7 @@ func testThrottleChargeRace(t *testing.T, s storage.Store) {
 	}
 	wg.Wait()
 	if taken.Load() != 1 {
-		t.Fatalf("%d of %d charges on the same count were taken, want 1", taken.Load(), n)
+		t.Fatalf("%d of %d charges on the same state were taken, want 1", taken.Load(), n)
 	}
 	th, err := s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
@@ -249,42 +256,43 @@ func testThrottleChargeRace(t *testing.T, s storage.Store) {
 	}
 }
 
-// testThrottleRefund: RefundThrottle takes back one failure of an unlocked
-// key and puts its last failure's time back when no later failure moved it,
-// leaves a locked key as it is, and ignores a key without state.
+// testThrottleRefund: RefundThrottle puts a key still holding the charge
+// back to its state before; after a later charge it only takes one failure
+// off; it leaves a locked key as it is and ignores a key without state.
 func testThrottleRefund(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	mustOK(t, s.RefundThrottle(ctx, "login:account:nobody@example.fr", now, now), "RefundThrottle of a key without state")
-	const key, locking = "login:account:agent@example.fr", "login:account:locked@example.fr"
-	_, err := s.AddFailure(ctx, key, 0, now)
+	mustOK(t, s.RefundThrottle(ctx, "login:ip:192.0.2.99", storage.Throttle{Failures: 1, LastFailureAt: now}, storage.Throttle{}),
+		"RefundThrottle of a key without state")
+	const key, locking = "login:ip:192.0.2.1", "login:account:locked@example.fr"
+	before, err := s.AddFailure(ctx, key, 0, now)
 	mustOK(t, err, "AddFailure")
-	charged := now.Add(time.Minute)
-	_, ok, err := s.ChargeThrottle(ctx, key, 1, 0, charged)
+	charged, ok, err := s.ChargeThrottle(ctx, key, before, 7, 0, now.Add(time.Minute))
 	if err != nil || !ok {
 		t.Fatalf("ChargeThrottle: %v %v", ok, err)
 	}
-	mustOK(t, s.RefundThrottle(ctx, key, charged, now), "RefundThrottle")
+	mustOK(t, s.RefundThrottle(ctx, key, charged, before), "RefundThrottle")
 	th, err := s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
-	assertThrottle(t, "after the refund of the one charge", th, key, 1, now, nil)
+	assertSame(t, "a key still holding the charge, refunded", th, before)
 
-	// A failure after the charge keeps its time.
-	_, ok, err = s.ChargeThrottle(ctx, key, 1, 0, charged)
+	// A charge after ours: ours only takes one off, and the later time stays.
+	charged, ok, err = s.ChargeThrottle(ctx, key, before, 2, 0, now.Add(time.Minute))
 	if err != nil || !ok {
 		t.Fatalf("ChargeThrottle again: %v %v", ok, err)
 	}
-	later := charged.Add(time.Second)
-	_, err = s.AddFailure(ctx, key, 0, later)
-	mustOK(t, err, "AddFailure after the charge")
-	mustOK(t, s.RefundThrottle(ctx, key, charged, now), "RefundThrottle")
+	later, ok, err := s.ChargeThrottle(ctx, key, charged, 3, 0, now.Add(2*time.Minute))
+	if err != nil || !ok {
+		t.Fatalf("the later charge: %v %v", ok, err)
+	}
+	mustOK(t, s.RefundThrottle(ctx, key, charged, before), "RefundThrottle after a later charge")
 	th, err = s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
-	assertThrottle(t, "a refund after a later failure", th, key, 2, later, nil)
+	assertThrottle(t, "a refund after a later charge", th, key, 2, later.LastFailureAt, nil)
 
 	locked, err := s.AddFailure(ctx, locking, 1, now)
 	mustOK(t, err, "AddFailure locking")
-	mustOK(t, s.RefundThrottle(ctx, locking, now, now.Add(-time.Hour)), "RefundThrottle locked")
+	mustOK(t, s.RefundThrottle(ctx, locking, locked, storage.Throttle{}), "RefundThrottle locked")
 	th, err = s.GetThrottle(ctx, locking)
 	mustOK(t, err, "GetThrottle locked")
 	assertSame(t, "a locked key after a refund", th, locked)
