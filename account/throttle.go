@@ -45,6 +45,15 @@ func keysFor(kind, email, ip string) throttleKeys {
 	return k
 }
 
+// TooSoon reports whether an attempt at now comes within delay of the last
+// failure. No delay is never too soon: a concurrent attempt charged at a
+// later instant than this one's reading of the clock (or another instance
+// whose clock is ahead) leaves a last failure after now, which must not
+// refuse an attempt the free failures allow.
+func TooSoon(lastFailure, now time.Time, delay time.Duration) bool {
+	return delay > 0 && now.Sub(lastFailure) < delay
+}
+
 // ThrottleDelay is how long an attempt must wait after n consecutive
 // failures once `free` of them are used: 1 s, 2 s, 4 s... capped at 15
 // minutes. The login pages apply the same rule to wrong CAPTCHA answers.
@@ -96,14 +105,14 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 			return charge{}, fmt.Errorf("account: reading throttle: %w", err)
 		}
 		ip := states[0]
-		if now.Sub(ip.LastFailureAt) < ThrottleDelay(ip.DecayedAt(now, AddressDecay), ipFreeFailure) {
+		if TooSoon(ip.LastFailureAt, now, ThrottleDelay(ip.DecayedAt(now, AddressDecay), ipFreeFailure)) {
 			return charge{}, ErrThrottled
 		}
 		if k.account == "" {
 			return charge{}, nil
 		}
 		acct := states[1]
-		if acct.LockedAt == nil && now.Sub(acct.LastFailureAt) < ThrottleDelay(acct.Failures, freeFailures) {
+		if acct.LockedAt == nil && TooSoon(acct.LastFailureAt, now, ThrottleDelay(acct.Failures, freeFailures)) {
 			return charge{}, ErrThrottled
 		}
 		// Written whatever becomes of the request: a charge made but not

@@ -395,3 +395,25 @@ func TestThrottleSharedByInstances(t *testing.T) {
 		}
 	})
 }
+
+// TestTooSoon: within the delay is too soon; no delay never is, even when
+// the last failure is after now (a concurrent attempt charged a moment
+// later, another instance's clock ahead).
+func TestTooSoon(t *testing.T) {
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		last  time.Time
+		delay time.Duration
+		want  bool
+	}{
+		{now.Add(-time.Second), 2 * time.Second, true},
+		{now.Add(-3 * time.Second), 2 * time.Second, false},
+		{now.Add(time.Millisecond), 0, false},
+		{now.Add(time.Millisecond), time.Second, true},
+		{time.Time{}, 0, false},
+	} {
+		if got := account.TooSoon(c.last, now, c.delay); got != c.want {
+			t.Errorf("TooSoon(last %v, delay %v) = %v, want %v", c.last.Sub(now), c.delay, got, c.want)
+		}
+	}
+}

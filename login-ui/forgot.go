@@ -99,7 +99,7 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "taking the challenge and its throttle", err)
 		return
 	}
-	if h.now().Sub(wrong.LastFailureAt) < account.ThrottleDelay(wrong.DecayedAt(h.now(), account.AddressDecay), freeWrongAnswers) {
+	if account.TooSoon(wrong.LastFailureAt, h.now(), account.ThrottleDelay(wrong.DecayedAt(h.now(), account.AddressDecay), freeWrongAnswers)) {
 		// Too soon after too many wrong answers: the challenge is spent
 		// unread, and none is drawn.
 		h.renderForgot(w, r, v, kind, token, false, true)

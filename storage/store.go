@@ -246,12 +246,6 @@ type Store interface {
 
 	// Login throttling: consecutive failures per key, shared by every
 	// instance.
-	// AddFailure counts one more consecutive failure on key, atomically
-	// (concurrent calls are all counted), sets LastFailureAt to now, and
-	// returns the new state. The first call that leaves Failures >=
-	// lockAfter (when lockAfter > 0) sets LockedAt to its now; a lock, once
-	// set, is kept until ResetThrottle.
-	AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (Throttle, error)
 	// AddDecayingFailure counts one more failure on a key that forgets one
 	// per whole every since its last failure (an address's key: an office
 	// behind one NAT address makes typos all day long, and must not end up
@@ -263,11 +257,12 @@ type Store interface {
 	// caller read and judged, Failures and LastFailureAt): attempts sent
 	// together are then judged one after the other. The key then holds
 	// failures (the caller's count plus one; 1 when it had no state) at
-	// now, and LockedAt is set as by AddFailure. ok is false, and nothing
-	// written, when another charge, a refund or a reset came first.
+	// now. The first charge that leaves Failures >= lockAfter (when
+	// lockAfter > 0) sets LockedAt to its now; a lock, once set, is kept
+	// until ResetThrottle. ok is false, and nothing written, when another
+	// charge, a refund or a reset came first.
 	ChargeThrottle(ctx context.Context, key string, expect Throttle, failures, lockAfter int, now time.Time) (th Throttle, ok bool, err error)
-	// RefundThrottle takes back a charge that reached no verdict, or a
-	// success's charge of an address: when the key still holds charged (the
+	// RefundThrottle takes back a charge that reached no verdict: when the key still holds charged (the
 	// charge's result) it is put back to before; otherwise (a later charge)
 	// it loses one failure and keeps its time. A lock is kept; a key
 	// without state is not an error.

@@ -19,25 +19,6 @@ func scanThrottle(row rowScanner) (storage.Throttle, error) {
 	return th, err
 }
 
-// AddFailure counts one more consecutive failure on key and returns the new
-// state. One upsert: concurrent failures from any instance queue on the row
-// and are all counted, and exactly one of them (the one bringing the count to
-// lockAfter) sets the lock, which COALESCE then keeps.
-func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error) {
-	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
-		VALUES ($1, 1, $2, CASE WHEN $3::integer > 0 AND 1 >= $3::integer THEN $2::timestamptz END)
-		ON CONFLICT (key) DO UPDATE SET
-			failures        = t.failures + 1,
-			last_failure_at = $2,
-			locked_at       = COALESCE(t.locked_at,
-				CASE WHEN $3::integer > 0 AND t.failures + 1 >= $3::integer THEN $2::timestamptz END)
-		RETURNING `+throttleColumns, key, now, lockAfter))
-	if err != nil {
-		return storage.Throttle{}, dbError("add failure", err)
-	}
-	return th, nil
-}
-
 // AddDecayingFailure counts one failure on a key that forgets one per every
 // since its last one (a last failure in the future, another instance's
 // clock ahead, decays nothing).

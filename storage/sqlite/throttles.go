@@ -18,29 +18,6 @@ func scanThrottle(row rowScanner) (storage.Throttle, error) {
 	return th, err
 }
 
-// AddFailure counts one more consecutive failure on key and returns the new
-// state. One upsert, run under the write lock: concurrent failures are all
-// counted, and exactly one of them (the one bringing the count to lockAfter)
-// sets the lock, which COALESCE then keeps.
-func (s *Store) AddFailure(ctx context.Context, key string, lockAfter int, now time.Time) (storage.Throttle, error) {
-	var th storage.Throttle
-	err := s.write(ctx, func(q querier) (err error) {
-		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
-			VALUES (?1, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN ?2 END)
-			ON CONFLICT (key) DO UPDATE SET
-				failures        = throttles.failures + 1,
-				last_failure_at = ?2,
-				locked_at       = COALESCE(throttles.locked_at,
-					CASE WHEN ?3 > 0 AND throttles.failures + 1 >= ?3 THEN ?2 END)
-			RETURNING `+throttleColumns, key, ms(now), lockAfter))
-		return err
-	})
-	if err != nil {
-		return storage.Throttle{}, dbError("add failure", err)
-	}
-	return th, nil
-}
-
 // AddDecayingFailure counts one failure on a key that forgets one per every
 // since its last one (times in milliseconds; a last failure in the future,
 // another instance's clock ahead, decays nothing).

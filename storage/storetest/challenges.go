@@ -38,10 +38,10 @@ func testChallengeTake(t *testing.T, s storage.Store) {
 	assertSame(t, "challenge taken", *c, live)
 	assertSame(t, "throttle never set", th, storage.Throttle{Key: key})
 
-	wrong, err := s.AddFailure(ctx, key, 0, now.Add(time.Second))
-	mustOK(t, err, "AddFailure")
-	wrong, err = s.AddFailure(ctx, key, 2, now.Add(2*time.Second))
-	mustOK(t, err, "AddFailure locking")
+	wrong, err := addFailure(ctx, s, key, 0, now.Add(time.Second))
+	mustOK(t, err, "addFailure")
+	wrong, err = addFailure(ctx, s, key, 2, now.Add(2*time.Second))
+	mustOK(t, err, "addFailure locking")
 	for _, id := range []string{"ch-live", "ch-unknown", ""} {
 		c, th, err = s.TakeChallenge(ctx, id, key, now.Add(3*time.Second))
 		mustOK(t, err, "TakeChallenge "+id)

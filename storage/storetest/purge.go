@@ -267,8 +267,8 @@ func testPurgeThrottles(t *testing.T, s storage.Store) {
 	day := storage.ThrottleForgetAfter
 	add := func(key string, lockAfter int, at time.Time) {
 		t.Helper()
-		_, err := s.AddFailure(ctx, key, lockAfter, at)
-		mustOK(t, err, "AddFailure "+key)
+		_, err := addFailure(ctx, s, key, lockAfter, at)
+		mustOK(t, err, "addFailure "+key)
 	}
 	add("old", 5, now.Add(-day-time.Hour))
 	add("refreshed", 5, now.Add(-3*day))

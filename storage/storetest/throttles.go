@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,22 @@ func throttleBehaviours() []behaviour {
 	}
 }
 
+// addFailure counts one more failure on key as the account service does:
+// a ChargeThrottle on the state read, read again when another charge came
+// first.
+func addFailure(ctx context.Context, s storage.Store, key string, lockAfter int, now time.Time) (storage.Throttle, error) {
+	for {
+		th, err := s.GetThrottle(ctx, key)
+		if err != nil {
+			return storage.Throttle{}, err
+		}
+		charged, ok, err := s.ChargeThrottle(ctx, key, th, th.Failures+1, lockAfter, now)
+		if err != nil || ok {
+			return charged, err
+		}
+	}
+}
+
 // assertThrottle compares a throttle with the expected state.
 func assertThrottle(t *testing.T, what string, got storage.Throttle, key string, failures int, last time.Time, lockedAt *time.Time) {
 	t.Helper()
@@ -37,22 +54,22 @@ func testThrottleCountAndLock(t *testing.T, s storage.Store) {
 	at := func(i int) time.Time { return now.Add(time.Duration(i)*time.Minute + 456*time.Microsecond) }
 
 	for i := 1; i < lockAfter; i++ {
-		th, err := s.AddFailure(ctx, key, lockAfter, at(i))
-		mustOK(t, err, fmt.Sprintf("AddFailure %d", i))
+		th, err := addFailure(ctx, s, key, lockAfter, at(i))
+		mustOK(t, err, fmt.Sprintf("addFailure %d", i))
 		assertThrottle(t, fmt.Sprintf("after failure %d", i), th, key, i, at(i), nil)
 	}
-	th, err := s.AddFailure(ctx, "login:192.0.2.7", lockAfter, at(9))
-	mustOK(t, err, "AddFailure on another key")
+	th, err := addFailure(ctx, s, "login:192.0.2.7", lockAfter, at(9))
+	mustOK(t, err, "addFailure on another key")
 	assertThrottle(t, "another key", th, "login:192.0.2.7", 1, at(9), nil)
 
 	// The failure that reaches lockAfter locks, at its own time.
 	lockTime := at(lockAfter)
-	th, err = s.AddFailure(ctx, key, lockAfter, lockTime)
-	mustOK(t, err, "AddFailure reaching the lock")
+	th, err = addFailure(ctx, s, key, lockAfter, lockTime)
+	mustOK(t, err, "addFailure reaching the lock")
 	assertThrottle(t, "failure reaching the lock", th, key, lockAfter, lockTime, &lockTime)
 	// Later failures still count, and the lock keeps its first time.
-	th, err = s.AddFailure(ctx, key, lockAfter, at(10))
-	mustOK(t, err, "AddFailure after the lock")
+	th, err = addFailure(ctx, s, key, lockAfter, at(10))
+	mustOK(t, err, "addFailure after the lock")
 	assertThrottle(t, "failure after the lock", th, key, lockAfter+1, at(10), &lockTime)
 
 	got, err := s.GetThrottle(ctx, key)
@@ -96,11 +113,11 @@ func testThrottleReset(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	for i := range 3 {
-		_, err := s.AddFailure(ctx, "login:a", 2, now.Add(time.Duration(i)*time.Second))
-		mustOK(t, err, "AddFailure a")
+		_, err := addFailure(ctx, s, "login:a", 2, now.Add(time.Duration(i)*time.Second))
+		mustOK(t, err, "addFailure a")
 	}
-	_, err := s.AddFailure(ctx, "login:b", 2, now)
-	mustOK(t, err, "AddFailure b")
+	_, err := addFailure(ctx, s, "login:b", 2, now)
+	mustOK(t, err, "addFailure b")
 
 	mustOK(t, s.ResetThrottle(ctx, "login:a"), "ResetThrottle of a locked key")
 	got, err := s.GetThrottle(ctx, "login:a")
@@ -110,8 +127,8 @@ func testThrottleReset(t *testing.T, s storage.Store) {
 	mustOK(t, s.ResetThrottle(ctx, "login:inconnu"), "ResetThrottle of an unknown key")
 
 	// Counting starts afresh: the lock comes back only at lockAfter.
-	th, err := s.AddFailure(ctx, "login:a", 2, now.Add(time.Minute))
-	mustOK(t, err, "AddFailure after reset")
+	th, err := addFailure(ctx, s, "login:a", 2, now.Add(time.Minute))
+	mustOK(t, err, "addFailure after reset")
 	assertThrottle(t, "first failure after reset", th, "login:a", 1, now.Add(time.Minute), nil)
 	got, err = s.GetThrottle(ctx, "login:b")
 	mustOK(t, err, "GetThrottle b")
@@ -124,8 +141,8 @@ func testThrottleNoLock(t *testing.T, s storage.Store) {
 	var th storage.Throttle
 	for i := range 5 {
 		var err error
-		th, err = s.AddFailure(ctx, "login:a", 0, now.Add(time.Duration(i)*time.Second))
-		mustOK(t, err, "AddFailure with lockAfter 0")
+		th, err = addFailure(ctx, s, "login:a", 0, now.Add(time.Duration(i)*time.Second))
+		mustOK(t, err, "addFailure with lockAfter 0")
 	}
 	assertThrottle(t, "five failures, lockAfter 0", th, "login:a", 5, now.Add(4*time.Second), nil)
 }
@@ -140,13 +157,13 @@ func testThrottleRace(t *testing.T, s storage.Store) {
 	errs := race(n, func(i int) error {
 		var err error
 		// Each goroutine has its own clock reading, to tell whose lock it is.
-		states[i], err = s.AddFailure(ctx, key, lockAfter, now.Add(time.Duration(i)*time.Millisecond))
+		states[i], err = addFailure(ctx, s, key, lockAfter, now.Add(time.Duration(i)*time.Millisecond))
 		return err
 	})
 	seen := make(map[int]int)
 	locker := -1
 	for i, err := range errs {
-		mustOK(t, err, fmt.Sprintf("AddFailure in goroutine %d", i))
+		mustOK(t, err, fmt.Sprintf("addFailure in goroutine %d", i))
 		th := states[i]
 		seen[th.Failures]++
 		switch {
@@ -183,7 +200,7 @@ func testThrottleRace(t *testing.T, s storage.Store) {
 
 // testThrottleCharge: ChargeThrottle takes a charge only when the key
 // still holds the state given (count and time), sets the count given, and
-// locks as AddFailure does; a key without state takes the insert, at 1.
+// locks once lockAfter is reached; a key without state takes the insert, at 1.
 func testThrottleCharge(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
@@ -230,8 +247,8 @@ func testThrottleChargeRace(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
 	const key = "login:account:race@example.fr"
-	read, err := s.AddFailure(ctx, key, 0, now)
-	mustOK(t, err, "AddFailure")
+	read, err := addFailure(ctx, s, key, 0, now)
+	mustOK(t, err, "addFailure")
 	const n = 12
 	var wg sync.WaitGroup
 	var taken atomic.Int32
@@ -265,8 +282,8 @@ func testThrottleRefund(t *testing.T, s storage.Store) {
 	mustOK(t, s.RefundThrottle(ctx, "login:ip:192.0.2.99", storage.Throttle{Failures: 1, LastFailureAt: now}, storage.Throttle{}),
 		"RefundThrottle of a key without state")
 	const key, locking = "login:ip:192.0.2.1", "login:account:locked@example.fr"
-	before, err := s.AddFailure(ctx, key, 0, now)
-	mustOK(t, err, "AddFailure")
+	before, err := addFailure(ctx, s, key, 0, now)
+	mustOK(t, err, "addFailure")
 	charged, ok, err := s.ChargeThrottle(ctx, key, before, 7, 0, now.Add(time.Minute))
 	if err != nil || !ok {
 		t.Fatalf("ChargeThrottle: %v %v", ok, err)
@@ -290,8 +307,8 @@ func testThrottleRefund(t *testing.T, s storage.Store) {
 	mustOK(t, err, "GetThrottle")
 	assertThrottle(t, "a refund after a later charge", th, key, 2, later.LastFailureAt, nil)
 
-	locked, err := s.AddFailure(ctx, locking, 1, now)
-	mustOK(t, err, "AddFailure locking")
+	locked, err := addFailure(ctx, s, locking, 1, now)
+	mustOK(t, err, "addFailure locking")
 	mustOK(t, s.RefundThrottle(ctx, locking, locked, storage.Throttle{}), "RefundThrottle locked")
 	th, err = s.GetThrottle(ctx, locking)
 	mustOK(t, err, "GetThrottle locked")
