@@ -162,13 +162,6 @@ func (s *Service) failed(ctx context.Context, k throttleKeys) {
 	}
 }
 
-// succeeded settles the charge of an attempt whose password was right: the
-// account's failures are forgotten. The address's count is left alone: one
-// success must not hide a spray over many accounts.
-func (s *Service) succeeded(ctx context.Context, k throttleKeys) {
-	s.resetAccount(ctx, k)
-}
-
 // refund takes back the charge of an attempt that reached no verdict (the
 // browser left during the hash, a database error) or of a provisional
 // password's success: it was no failure, and the agent's own aborted or
@@ -183,7 +176,10 @@ func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
 	}
 }
 
-// resetAccount forgets an account's failures (a success, a recovery).
+// resetAccount forgets an account's failures: it settles the charge of an
+// attempt whose password was right, and ends a recovery. The address's
+// count is left alone: one success must not hide a spray over many
+// accounts.
 func (s *Service) resetAccount(ctx context.Context, k throttleKeys) {
 	if k.account == "" {
 		return

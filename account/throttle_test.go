@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caf-extranet/idp/account"
-	"github.com/caf-extranet/idp/account/policy"
 	"github.com/caf-extranet/idp/storage"
-	"github.com/caf-extranet/idp/storage/passhash"
 )
 
 func TestLoginThrottleGrowsAndForgets(t *testing.T) {
@@ -242,9 +238,7 @@ func TestAbortedLoginsDoNotAddUp(t *testing.T) {
 		f.agent("claire@mairie.fr", "secret12")
 		for i := range 8 {
 			ctx, cancel := context.WithCancel(f.ctx)
-			svc := account.New(chargeThenCancel{f.st, cancel}, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 1),
-				policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour, SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
-					MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			svc := f.serviceOn(chargeThenCancel{f.st, cancel})
 			if _, err := logIn(svc, ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, context.Canceled) {
 				t.Fatalf("aborted login %d: %v, want context.Canceled", i, err)
 			}
@@ -276,9 +270,7 @@ func TestAbortedLoginDoesNotRestartTheDelay(t *testing.T) {
 		}
 		f.advance(time.Minute) // the delay after 8 failures (8 s) has passed
 		ctx, cancel := context.WithCancel(f.ctx)
-		svc := account.New(chargeThenCancel{f.st, cancel}, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 1),
-			policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour, SessionIdle: time.Hour, SessionAbsolute: 8 * time.Hour,
-				MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 20}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc := f.serviceOn(chargeThenCancel{f.st, cancel})
 		if _, err := logIn(svc, ctx, "claire@mairie.fr", "secret12", meta); !errors.Is(err, context.Canceled) {
 			t.Fatalf("aborted login: %v", err)
 		}

@@ -182,9 +182,6 @@ func (p *Provider) Clients(ctx context.Context) ([]storage.Client, error) {
 // would never see an error put in the query). storage.ErrNotFound, before
 // anything is written, when the request expired or went.
 func (p *Provider) AnswerError(w http.ResponseWriter, r *http.Request, authRequestID, oauthError, description string) error {
-	if _, err := oauthErrorFor(oauthError); err != nil {
-		return err
-	}
 	ar, err := p.store.GetAuthRequest(r.Context(), authRequestID, p.now())
 	if err != nil {
 		return err
