@@ -242,3 +242,113 @@ func TestRevocationThenRotationIssuesNothing(t *testing.T) {
 		})
 	}
 }
+
+// exchangeWorld stores an agent whose password hash is "h" and an auth
+// request it completed, with its code; it returns the code's hash and the
+// token pair its exchange would issue (grant: the request's id).
+func exchangeWorld(t *testing.T, s *Store, user string, now time.Time) (codeHash string, at storage.AccessToken, rt storage.RefreshToken) {
+	t.Helper()
+	ctx := t.Context()
+	err := s.CreateUser(ctx, storage.User{ID: user, Email: user + "@example.fr", PasswordHash: "h",
+		CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.CreateSession(ctx, storage.Session{ID: "sess-" + user, UserID: user, Kind: storage.SessionActive,
+		AuthTime: now, CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := "ar-" + user
+	err = s.CreateAuthRequest(ctx, storage.AuthRequest{ID: request, ClientID: "portail", CreatedAt: now,
+		ExpiresAt: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeHash = "code-" + user
+	err = s.CompleteAuthRequestWithCode(ctx, request, user, "sess-"+user, now, []string{"pwd"},
+		storage.AuthCode{CodeHash: codeHash, AuthRequestID: request, ExpiresAt: now.Add(time.Minute)}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, rt = internalTokenPair(request, user, 1, now)
+	return codeHash, at, rt
+}
+
+// revocationsOf are the store calls after which no token of the agent may
+// stay live, for the exchange interleavings.
+func revocationsOf(s *Store, now time.Time) map[string]func(ctx context.Context, user string) error {
+	return map[string]func(ctx context.Context, user string) error{
+		"SetUserDisabled":  func(ctx context.Context, user string) error { return s.SetUserDisabled(ctx, user, true, now) },
+		"RevokeUserTokens": func(ctx context.Context, user string) error { return s.RevokeUserTokens(ctx, user) },
+		"ChangePassword": func(ctx context.Context, user string) error {
+			return s.ChangePassword(ctx, storage.PasswordChange{UserID: user, NewHash: "new", ExpectPasswordHash: "h", Now: now})
+		},
+	}
+}
+
+const holdAuthCode = `SELECT 1 FROM auth_codes WHERE code_hash = $1 FOR UPDATE`
+
+// A code exchange stopped on the code's row, then a password change, a
+// disabling or a revocation of the agent's tokens: the revocation must wait
+// for the exchange's tokens and revoke them (its snapshot would otherwise
+// miss them, and the exchange, which read the request before it was deleted,
+// would issue them).
+func TestExchangeThenRevocationLeavesNoLiveToken(t *testing.T) {
+	s := internalMigrated(t)
+	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	for name, revoke := range revocationsOf(s, now) {
+		t.Run(name, func(t *testing.T) {
+			user := "exch-then-" + name
+			code, at, rt := exchangeWorld(t, s, user, now)
+			exchangeErr, revokeErr := interleaving{
+				hold: holdAuthCode, holdArgs: []any{code},
+				first:  func(ctx context.Context) error { return s.ExchangeAuthCode(ctx, code, at, &rt, now) },
+				second: func(ctx context.Context) error { return revoke(ctx, user) },
+			}.run(t, s)
+			if revokeErr != nil {
+				t.Fatalf("%s: %v", name, revokeErr)
+			}
+			if exchangeErr != nil && !errors.Is(exchangeErr, storage.ErrNotFound) {
+				t.Fatalf("exchange: %v, want success or ErrNotFound", exchangeErr)
+			}
+			if n := countLiveTokens(t, s, at.GrantID); n != 0 {
+				t.Fatalf("%d tokens of the code live after %s (exchange: %v)", n, name, exchangeErr)
+			}
+		})
+	}
+}
+
+// A password change, a disabling or a revocation stopped midway, the agent's
+// row updated and its completed requests deleted, then the exchange of a code
+// issued before it: the exchange must wait and then issue nothing.
+func TestRevocationThenExchangeIssuesNothing(t *testing.T) {
+	s := internalMigrated(t)
+	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	for name, revoke := range revocationsOf(s, now) {
+		t.Run(name, func(t *testing.T) {
+			user := "then-exch-" + name
+			code, at, rt := exchangeWorld(t, s, user, now)
+			// An earlier grant's access token, on which the revocation stops
+			// once it has deleted the completed requests.
+			earlier, _ := internalTokenPair("g-"+user, user, 1, now)
+			if err := s.CreateTokens(t.Context(), earlier, nil); err != nil {
+				t.Fatal(err)
+			}
+			revokeErr, exchangeErr := interleaving{
+				hold: holdAccessToken, holdArgs: []any{earlier.ID},
+				first:  func(ctx context.Context) error { return revoke(ctx, user) },
+				second: func(ctx context.Context) error { return s.ExchangeAuthCode(ctx, code, at, &rt, now) },
+			}.run(t, s)
+			if revokeErr != nil {
+				t.Fatalf("%s: %v", name, revokeErr)
+			}
+			if !errors.Is(exchangeErr, storage.ErrNotFound) {
+				t.Fatalf("exchange after %s began: %v, want ErrNotFound", name, exchangeErr)
+			}
+			if n := countLiveTokens(t, s, at.GrantID); n != 0 {
+				t.Fatalf("%d tokens of the code live after %s", n, name)
+			}
+		})
+	}
+}

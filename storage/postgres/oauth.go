@@ -182,7 +182,7 @@ const exchangeCodeRefresh = exchangeCode + `, refresh_token AS (
 )`
 
 // ExchangeAuthCode redeems the code, stores the tokens and deletes the auth
-// request in one statement. Of concurrent exchanges of one code, the first
+// request in one statement, after sharing the agent's row (one round trip). Of concurrent exchanges of one code, the first
 // to update the code's row wins; the others wait for its row lock and, the
 // winner committed, find the code used: their UPDATE changes nothing, so
 // they write nothing, and recordReplay, in statements that see the winner's
@@ -200,8 +200,16 @@ func (s *Store) ExchangeAuthCode(ctx context.Context, codeHash string, at storag
 		args = append(args, rt.ID, rt.TokenHash, rt.ClientID, rt.UserID, list(rt.Scopes), list(rt.Audience),
 			list(rt.AMR), rt.AuthTime, rt.ExpiresAt, rt.CreatedAt)
 	}
-	var redeemed int64
-	if err := s.pool.QueryRow(ctx, query+` SELECT count(*) FROM redeemed`, args...).Scan(&redeemed); err != nil {
+	// The agent's row is shared first, as a rotation does: a password
+	// change, a disabling or a revocation of the agent's tokens (which
+	// update or lock that row first) then either waits for these tokens and
+	// revokes them, or comes first and deletes the request, which this
+	// statement then no longer finds.
+	b := &pgx.Batch{}
+	b.Queue(shareUserQuery, at.UserID)
+	b.Queue(query+` SELECT count(*) FROM redeemed`, args...)
+	redeemed, err := countAfterLocks(s.pool.SendBatch(ctx, b), 1)
+	if err != nil {
 		return dbError(what, err)
 	}
 	if redeemed == 1 {

@@ -180,7 +180,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 		at.ID, at.ClientID, list(at.Scopes), list(at.Audience), at.ExpiresAt, at.CreatedAt,
 		rt.ID, rt.TokenHash, rt.ClientID, list(rt.Scopes), list(rt.Audience), list(rt.AMR),
 		rt.AuthTime, rt.ExpiresAt, rt.CreatedAt)
-	rotated, err := rotationResult(s.pool.SendBatch(ctx, b))
+	rotated, err := countAfterLocks(s.pool.SendBatch(ctx, b), 2)
 	if err != nil {
 		return dbError(what, err)
 	}
@@ -190,23 +190,23 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 	return s.rotateLocked(ctx, oldHash, at, rt, now)
 }
 
-// rotationResult reads the results of RotateRefreshToken's batch: how many
-// tokens were rotated (0 or 1). Closing the results reads up to the Sync,
-// hence the commit or the rollback.
-func rotationResult(br pgx.BatchResults) (rotated int64, err error) {
+// countAfterLocks reads the results of a batch: locks statements, each
+// without rows, then a count (RotateRefreshToken's rotated tokens,
+// ExchangeAuthCode's redeemed codes: 0 or 1). Closing the results reads up
+// to the Sync, hence the commit or the rollback.
+func countAfterLocks(br pgx.BatchResults, locks int) (n int64, err error) {
 	defer func() {
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	if _, err := br.Exec(); err != nil {
-		return 0, err
+	for range locks {
+		if _, err := br.Exec(); err != nil {
+			return 0, err
+		}
 	}
-	if _, err := br.Exec(); err != nil {
-		return 0, err
-	}
-	err = br.QueryRow().Scan(&rotated)
-	return rotated, err
+	err = br.QueryRow().Scan(&n)
+	return n, err
 }
 
 // rotateLocked is the rotation in a transaction that reads the token's grant
