@@ -71,13 +71,21 @@ func (e *ReplyError) Error() string {
 // DATA. A 4xx reply, a network failure or a timeout is temporary. So is a 5xx
 // to the greeting, EHLO, STARTTLS or AUTH: it says the relay refuses us (a
 // configuration matter an operator can fix), not that this mail is
-// undeliverable, so the mail waits until the sender gives up on it.
+// undeliverable, so the mail waits until the sender gives up on it. The
+// same goes for RFC 4954's replies on authentication and encryption (530
+// authentication or STARTTLS required, 534 mechanism too weak, 535 bad
+// credentials, 538 encryption required), which some relays give only to
+// MAIL or RCPT.
 func IsPermanent(err error) bool {
 	if errors.Is(err, ErrInvalidMessage) {
 		return true
 	}
 	var re *ReplyError
 	if errors.As(err, &re) {
+		switch re.Code {
+		case 530, 534, 535, 538:
+			return false
+		}
 		switch re.Command {
 		case "MAIL", "RCPT", "DATA":
 			return re.Code >= 500 && re.Code <= 599

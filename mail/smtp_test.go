@@ -135,6 +135,14 @@ func TestSMTPErrorClassification(t *testing.T) {
 		{"data", 451, false},
 		{"data", 552, true},
 		{"data", 554, true},
+		// RFC 4954's replies about our authentication or encryption, to
+		// MAIL by relays that ask for them only there: the relay's
+		// configuration, not this mail.
+		{"mail", 530, false},
+		{"mail", 534, false},
+		{"mail", 535, false},
+		{"mail", 538, false},
+		{"rcpt", 530, false},
 	} {
 		srv := startSMTPServer(t, smtpServerOptions{})
 		srv.setReject(func(stage string, _ int) error {
