@@ -81,7 +81,9 @@ const chargeTries = 64
 // against the count before any of them failed. The charge is a
 // compare-and-set on the state read; a lost one is judged again. The caller
 // settles it: a failure keeps it (and charges the address, failed); a
-// success resets the account's key; no verdict refunds it.
+// success resets the account's key; no verdict refunds it. An attempt the
+// account's delay refuses right after another's charge first waits for that
+// one's verdict (awaitSettlement): in turn, it would have come after it.
 //
 // The address's key is only read here and charged on failure: charged in
 // advance, the logins of a large office behind one address, in flight
@@ -99,6 +101,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 	if k.account != "" {
 		keys = append(keys, k.account) // one read for both
 	}
+	waited := false
 	for range chargeTries {
 		states, err := s.store.GetThrottles(ctx, keys...)
 		if err != nil {
@@ -113,7 +116,18 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 		}
 		acct := states[1]
 		if acct.LockedAt == nil && TooSoon(acct.LastFailureAt, now, ThrottleDelay(acct.Failures, freeFailures)) {
-			return charge{}, ErrThrottled
+			if waited {
+				return charge{}, ErrThrottled
+			}
+			waited = true
+			settled, err := s.awaitSettlement(ctx, k.account, acct, now)
+			if err != nil {
+				return charge{}, err
+			}
+			if !settled {
+				return charge{}, ErrThrottled
+			}
+			continue // judged again, as of its arrival, after the one before it
 		}
 		// Written whatever becomes of the request: a charge made but not
 		// reported would never be settled.
@@ -130,6 +144,45 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil}, nil
 	}
 	return charge{}, ErrThrottled
+}
+
+// settleWait bounds how long an attempt that its account's delay refuses
+// waits for the attempt charged just before it to be settled. That one may
+// still be in flight: the agent clicked « Valider » twice after some typos,
+// and the first click's right password is being checked. When they come in
+// turn, its success resets the count and the second is checked; it must not
+// be refused for a failure that never was. A second or so covers a hash
+// queued behind a full house of logins.
+const settleWait = time.Second
+
+// awaitSettlement waits, within settleWait of the charge it saw, for the
+// account's key to change from seen (a success reset it, an abandoned
+// attempt was refunded, another was charged): true if it changed, and the
+// attempt is judged again. A key that stays as it was (the attempt before
+// failed, or is not done) leaves the refusal standing. The waits double, so
+// an agent is answered soon after the attempt before settles, and a guess
+// sent with many others costs a few reads at most.
+func (s *Service) awaitSettlement(ctx context.Context, key string, seen storage.Throttle, now time.Time) (bool, error) {
+	left := min(settleWait-now.Sub(seen.LastFailureAt), settleWait)
+	for step := 20 * time.Millisecond; left > 0; step *= 2 {
+		d := min(step, left)
+		left -= d
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false, ctx.Err()
+		case <-timer.C:
+		}
+		th, err := s.store.GetThrottle(ctx, key)
+		if err != nil {
+			return false, fmt.Errorf("account: reading throttle: %w", err)
+		}
+		if th.Failures != seen.Failures || !th.LastFailureAt.Equal(seen.LastFailureAt) || (th.LockedAt == nil) != (seen.LockedAt == nil) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // charge is admit's charge of an attempt to its account's key: the key's

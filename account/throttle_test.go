@@ -409,3 +409,65 @@ func TestTooSoon(t *testing.T) {
 		}
 	}
 }
+
+// pausedAfterCharge holds a login once its attempt is charged, until
+// resume is closed: its password is still being checked.
+type pausedAfterCharge struct {
+	storage.Store
+	once    *sync.Once
+	charged chan<- struct{}
+	resume  <-chan struct{}
+}
+
+func (p pausedAfterCharge) ChargeThrottle(ctx context.Context, key string, expect storage.Throttle, failures, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+	th, ok, err := p.Store.ChargeThrottle(ctx, key, expect, failures, lockAfter, now)
+	p.once.Do(func() { close(p.charged) })
+	<-p.resume
+	return th, ok, err
+}
+
+// afterRead calls read once a login has read its counters.
+type afterRead struct {
+	storage.Store
+	read func()
+}
+
+func (a afterRead) GetThrottles(ctx context.Context, keys ...string) ([]storage.Throttle, error) {
+	th, err := a.Store.GetThrottles(ctx, keys...)
+	a.read()
+	return th, err
+}
+
+// TestDoubleClickAfterTyposLogsIn: after typos whose delay has passed, the
+// agent clicks « Valider » twice with the right password, and the second
+// POST reads the account's counter while the first is being checked. It
+// waits for the first's verdict and logs in too, rather than being refused
+// for a failure that never was (the browser shows the second answer).
+func TestDoubleClickAfterTyposLogsIn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		for range 6 {
+			f.advance(time.Minute)
+			if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatal(err)
+			}
+		}
+		f.advance(time.Minute) // the delay after 6 failures (2 s) has passed
+		charged, resume := make(chan struct{}), make(chan struct{})
+		first := f.serviceOn(pausedAfterCharge{Store: f.st, once: new(sync.Once), charged: charged, resume: resume})
+		var release sync.Once
+		second := f.serviceOn(afterRead{Store: f.st, read: func() { release.Do(func() { close(resume) }) }})
+		var firstErr error
+		done := make(chan struct{})
+		go func() { defer close(done); _, firstErr = logIn(first, f.ctx, "claire@mairie.fr", "secret12", meta) }()
+		<-charged
+		_, secondErr := logIn(second, f.ctx, "claire@mairie.fr", "secret12", meta)
+		<-done
+		if firstErr != nil {
+			t.Fatalf("first click: %v", firstErr)
+		}
+		if secondErr != nil {
+			t.Fatalf("second click, sent while the first was checked: %v, want logged in", secondErr)
+		}
+	})
+}
