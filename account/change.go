@@ -54,7 +54,7 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	if ce.CurrentWrong {
 		s.failed(ctx, keys)
 	} else {
-		s.resetAccount(ctx, keys) // proved: a weak new password is no guess
+		s.succeeded(ctx, keys) // proved: a weak new password is no guess
 	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", u, meta, "forced")
@@ -149,7 +149,7 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	if ce.CurrentWrong {
 		s.failed(ctx, keys)
 	} else {
-		s.resetAccount(ctx, keys) // proved: a weak new password is no guess
+		s.succeeded(ctx, keys) // proved: a weak new password is no guess
 	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", storage.User{ID: u.ID, Email: email}, meta, "voluntary")

@@ -64,7 +64,7 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	case errors.Is(err, ErrInvalidCredentials):
 		s.failed(ctx, keys)
 	case err == nil && !login.Provisional:
-		s.resetAccount(ctx, keys)
+		s.succeeded(ctx, keys)
 	default:
 		// No verdict, or a provisional password: the attempt was no
 		// failure, but the count before it, and a lock, stay until the

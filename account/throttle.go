@@ -74,34 +74,57 @@ func ThrottleDelay(n, free int) time.Duration {
 // few under load in the bench's test.
 const chargeTries = 64
 
-// admit refuses an attempt that comes too soon after failures, and charges
-// the attempt it lets through to the account's key as a failure before the
-// password is checked: attempts sent together are judged one after the
-// other, each against the count the ones before it left, rather than all
-// against the count before any of them failed. The charge is a
-// compare-and-set on the state read; a lost one is judged again. The caller
-// settles it: a failure keeps it (and charges the address, failed); a
-// success resets the account's key; no verdict refunds it. An attempt the
-// account's delay refuses right after another's charge first waits for that
-// one's verdict (awaitSettlement): in turn, it would have come after it.
+// reservationLife is how long an address's attempt in flight counts without
+// being settled: far longer than a hash queued behind a full house, so
+// that only the reservations of an instance that died mid-hash lapse.
+const reservationLife = time.Minute
+
+// admit refuses an attempt that comes too soon after failures and counts
+// the attempt it lets through, before its password is checked, so that
+// attempts sent together are judged one after the other, each against what
+// the ones before it left, rather than all against the state before any of
+// them failed:
 //
-// The address's key is only read here and charged on failure: charged in
-// advance, the logins of a large office behind one address, in flight
-// together at nine in the morning, would count against it. So guesses sent
-// together from one address at many accounts get past the address's free
-// failures at once; each still meets its account's.
+//   - on its address's key, as an attempt in flight (a reservation): the
+//     failures plus the attempts in flight stay within the address's free
+//     failures, and past them one attempt is judged at a time. Guesses sent
+//     together from one address at many accounts thus meet its delays as
+//     if they came in turn, while the logins of a large office behind that
+//     address, in flight together at nine in the morning, are no failures:
+//     they only wait for room, which their successes give back at once;
+//   - on its account's key, as a failure: a compare-and-set on the state
+//     read; a lost one is judged again.
+//
+// An attempt refused for want of room, or by its account's delay within a
+// second of another's charge, first waits (up to settleWait in all) for the
+// attempts before it to be settled, and is judged again, as of its arrival,
+// once there may be room, or if its account's key changed: in turn, it
+// would have come after them.
+//
+// The caller settles the charge: a failure keeps the account's and counts
+// one on the address (failed); a success resets the account's key
+// (succeeded); no verdict refunds both (refund).
 //
 // It reports a locked account: then only a provisional password may be tried
 // (the lock stays until the recovery completes), and the account's delay no
 // longer applies, so that a stranger who locked the account cannot also keep
 // its owner from the recovery; a provisional password is not guessable.
-func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
+func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err error) {
 	now := s.now()
 	keys := []string{k.ip}
 	if k.account != "" {
 		keys = append(keys, k.account) // one read for both
 	}
-	waited := false
+	// Written whatever becomes of the request: a charge made but not
+	// reported would never be settled.
+	write := context.WithoutCancel(ctx)
+	reserved := false
+	defer func() {
+		if err != nil && reserved {
+			s.settleAddress(ctx, k, false)
+		}
+	}()
+	w := waiter{budget: settleWait}
 	for range chargeTries {
 		states, err := s.store.GetThrottles(ctx, keys...)
 		if err != nil {
@@ -111,27 +134,36 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 		if TooSoon(ip.LastFailureAt, now, ThrottleDelay(ip.DecayedAt(now, AddressDecay), ipFreeFailure)) {
 			return charge{}, ErrThrottled
 		}
+		if !reserved {
+			th, ok, err := s.store.ReserveAttempt(write, k.ip, ipFreeFailure, AddressDecay, reservationLife, now)
+			if err != nil {
+				return charge{}, fmt.Errorf("account: reserving attempt: %w", err)
+			}
+			if !ok {
+				// The address's free failures are spoken for by attempts
+				// in flight: try again once one may have been settled.
+				if err := w.pause(ctx); err != nil {
+					return charge{}, err
+				}
+				continue
+			}
+			reserved = true
+			// Failures settled since the read may have brought the delay.
+			if TooSoon(th.LastFailureAt, now, ThrottleDelay(th.DecayedAt(now, AddressDecay), ipFreeFailure)) {
+				return charge{}, ErrThrottled
+			}
+		}
 		if k.account == "" {
-			return charge{}, nil
+			return charge{reserved: true}, nil
 		}
 		acct := states[1]
 		if acct.LockedAt == nil && TooSoon(acct.LastFailureAt, now, ThrottleDelay(acct.Failures, freeFailures)) {
-			if waited {
-				return charge{}, ErrThrottled
-			}
-			waited = true
-			settled, err := s.awaitSettlement(ctx, k.account, acct, now)
-			if err != nil {
+			if err := s.awaitChange(ctx, &w, k.account, acct, now.Add(settleWait).Sub(acct.LastFailureAt)); err != nil {
 				return charge{}, err
-			}
-			if !settled {
-				return charge{}, ErrThrottled
 			}
 			continue // judged again, as of its arrival, after the one before it
 		}
-		// Written whatever becomes of the request: a charge made but not
-		// reported would never be settled.
-		charged, ok, err := s.store.ChargeThrottle(context.WithoutCancel(ctx), k.account, acct, acct.Failures+1, lockAfter, now)
+		charged, ok, err := s.store.ChargeThrottle(write, k.account, acct, acct.Failures+1, lockAfter, now)
 		if err != nil {
 			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
@@ -141,56 +173,77 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (charge, error) {
 		if acct.LockedAt == nil && charged.LockedAt != nil {
 			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", charged.Failures)
 		}
-		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil}, nil
+		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil, reserved: true}, nil
 	}
 	return charge{}, ErrThrottled
 }
 
-// settleWait bounds how long an attempt that its account's delay refuses
-// waits for the attempt charged just before it to be settled. That one may
-// still be in flight: the agent clicked « Valider » twice after some typos,
-// and the first click's right password is being checked. When they come in
-// turn, its success resets the count and the second is checked; it must not
-// be refused for a failure that never was. A second or so covers a hash
-// queued behind a full house of logins.
+// settleWait bounds how long an attempt that its address has no room for,
+// or that its account's delay refuses, waits for the attempts before it to
+// be settled. One may still be in flight: the agent clicked « Valider »
+// twice after some typos, and the first click's right password is being
+// checked. When they come in turn, its success resets the count and the
+// second is checked; it must not be refused for a failure that never was.
+// A second or so covers a hash queued behind a full house of logins.
 const settleWait = time.Second
 
-// awaitSettlement waits, within settleWait of the charge it saw, for the
-// account's key to change from seen (a success reset it, an abandoned
-// attempt was refunded, another was charged): true if it changed, and the
-// attempt is judged again. A key that stays as it was (the attempt before
-// failed, or is not done) leaves the refusal standing. The waits double, so
-// an agent is answered soon after the attempt before settles, and a guess
-// sent with many others costs a few reads at most.
-func (s *Service) awaitSettlement(ctx context.Context, key string, seen storage.Throttle, now time.Time) (bool, error) {
-	left := min(settleWait-now.Sub(seen.LastFailureAt), settleWait)
-	for step := 20 * time.Millisecond; left > 0; step *= 2 {
-		d := min(step, left)
-		left -= d
-		timer := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return false, ctx.Err()
-		case <-timer.C:
+// waiter paces an attempt's waits for the attempts before it: pauses
+// doubling from 20 ms to 100 ms, so that an agent is answered soon after
+// the one before settles, several agents waiting for room each get their
+// turn within the budget (settleWait for the attempt), and a guess sent
+// with many others costs a dozen reads at most.
+type waiter struct {
+	budget, step time.Duration
+}
+
+// pause waits for the next step, or returns ErrThrottled once the budget is
+// spent (ctx's error if it ends first).
+func (w *waiter) pause(ctx context.Context) error {
+	if w.budget <= 0 {
+		return ErrThrottled
+	}
+	w.step = min(max(2*w.step, 20*time.Millisecond), 100*time.Millisecond)
+	d := min(w.step, w.budget)
+	w.budget -= d
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// awaitChange waits, for at most within (and what w has left), for key to
+// change from seen (a success reset it, an attempt was refunded or
+// charged): nil if it changed, and the attempt is judged again. A key that
+// stays as it was (the attempt before failed, or is not done) gets
+// ErrThrottled.
+func (s *Service) awaitChange(ctx context.Context, w *waiter, key string, seen storage.Throttle, within time.Duration) error {
+	w.budget = min(w.budget, within)
+	for {
+		if err := w.pause(ctx); err != nil {
+			return err
 		}
 		th, err := s.store.GetThrottle(ctx, key)
 		if err != nil {
-			return false, fmt.Errorf("account: reading throttle: %w", err)
+			return fmt.Errorf("account: reading throttle: %w", err)
 		}
-		if th.Failures != seen.Failures || !th.LastFailureAt.Equal(seen.LastFailureAt) || (th.LockedAt == nil) != (seen.LockedAt == nil) {
-			return true, nil
+		if th.Failures != seen.Failures || !th.LastFailureAt.Equal(seen.LastFailureAt) ||
+			(th.LockedAt == nil) != (seen.LockedAt == nil) {
+			return nil
 		}
 	}
-	return false, nil
 }
 
 // charge is admit's charge of an attempt to its account's key: the key's
-// state after it and before it (what a refund puts back), and whether the
-// account was locked.
+// state after it and before it (what a refund puts back), whether the
+// account was locked, and whether the address holds a reservation for it.
 type charge struct {
 	account, accountBefore storage.Throttle
 	locked                 bool
+	reserved               bool
 }
 
 // isLocked reads whether the account's key is locked, without charging it.
@@ -209,8 +262,22 @@ func (s *Service) isLocked(ctx context.Context, k throttleKeys) (bool, error) {
 // stays on the account's key, and the address's key counts it too. Like
 // the other settlements it is written even if the browser has gone.
 func (s *Service) failed(ctx context.Context, k throttleKeys) {
+	s.settleAddress(ctx, k, true)
+}
+
+// succeeded settles the charge of an attempt whose password was right: the
+// account's failures are forgotten, the address's are left alone (one
+// success must not hide a spray over many accounts).
+func (s *Service) succeeded(ctx context.Context, k throttleKeys) {
+	s.settleAddress(ctx, k, false)
+	s.resetAccount(ctx, k)
+}
+
+// settleAddress ends the attempt's reservation on its address, counting a
+// failure if it failed.
+func (s *Service) settleAddress(ctx context.Context, k throttleKeys, failed bool) {
 	ctx = context.WithoutCancel(ctx)
-	if _, err := s.store.AddDecayingFailure(ctx, k.ip, AddressDecay, s.now()); err != nil {
+	if err := s.store.SettleAttempt(ctx, k.ip, failed, AddressDecay, s.now()); err != nil {
 		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
 	}
 }
@@ -220,6 +287,9 @@ func (s *Service) failed(ctx context.Context, k throttleKeys) {
 // password's success: it was no failure, and the agent's own aborted or
 // provisional logins must neither add up nor restart the delay.
 func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
+	if c.reserved {
+		s.settleAddress(ctx, k, false)
+	}
 	if k.account == "" || c.account.Key == "" {
 		return
 	}
@@ -231,8 +301,7 @@ func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
 
 // resetAccount forgets an account's failures: it settles the charge of an
 // attempt whose password was right, and ends a recovery. The address's
-// count is left alone: one success must not hide a spray over many
-// accounts.
+// count is left alone.
 func (s *Service) resetAccount(ctx context.Context, k throttleKeys) {
 	if k.account == "" {
 		return

@@ -365,6 +365,72 @@ func TestSprayFromOneAddressIsDelayed(t *testing.T) {
 	})
 }
 
+// TestSpraySentTogetherIsHeldToTheFreeFailures: a spray of one guess at
+// each of 120 accounts, sent together from one address to two instances,
+// has at most the address's 30 free failures checked, as when they come in
+// turn; the rest wait for room, then meet the delay.
+func TestSpraySentTogetherIsHeldToTheFreeFailures(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		attacker := account.Meta{ClientIP: "203.0.113.67"}
+		instances := []*account.Service{f.svc, f.instance()}
+		const n = 120
+		var checked, throttled atomic.Int32
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, err := logIn(instances[i%2], f.ctx, fmt.Sprintf("cible%d@mairie.fr", i), "devine", attacker)
+				switch {
+				case errors.Is(err, account.ErrInvalidCredentials):
+					checked.Add(1)
+				case errors.Is(err, account.ErrThrottled):
+					throttled.Add(1)
+				default:
+					t.Errorf("guess %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if checked.Load() < 1 || checked.Load() > 30 {
+			t.Fatalf("%d of %d simultaneous guesses from one address were checked (%d throttled), want at most its 30 free failures",
+				checked.Load(), n, throttled.Load())
+		}
+		th, err := f.st.GetThrottle(f.ctx, "login:ip:203.0.113.67")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Failures != int(checked.Load()) || th.InFlight != 0 {
+			t.Fatalf("the address after the spray: %+v, want %d failures and nothing in flight", th, checked.Load())
+		}
+	})
+}
+
+// TestOfficeNearItsLimitStillLogsIn: an office whose address is one typo
+// short of its delays has its logins checked one at a time; agents logging
+// in together all get in, each waiting for the one before.
+func TestOfficeNearItsLimitStillLogsIn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		office := account.Meta{ClientIP: "198.51.100.9"}
+		for range 29 {
+			if _, err := f.st.AddDecayingFailure(f.ctx, "login:ip:198.51.100.9", account.AddressDecay, f.clock()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const n = 8
+		for i := range n {
+			f.agent(fmt.Sprintf("agent%d@mairie.fr", i), "secret12")
+		}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if _, err := logIn(f.svc, f.ctx, fmt.Sprintf("agent%d@mairie.fr", i), "secret12", office); err != nil {
+					t.Errorf("agent %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
 // TestThrottleSharedByInstances: failures spread over two instances count
 // together, since the counters live in the database.
 func TestThrottleSharedByInstances(t *testing.T) {

@@ -252,6 +252,19 @@ type Store interface {
 	// refused for its accumulated total); it never locks. The count stored
 	// is the decayed count plus one (see Throttle.DecayedAt).
 	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (Throttle, error)
+	// ReserveAttempt counts one attempt in flight on an address's key (one
+	// counted by AddDecayingFailure with every) before it is judged, on
+	// condition that none is in flight or that the failures, decayed at
+	// now, plus the attempts in flight stay below free: past its free
+	// failures an address has one attempt judged at a time. Attempts in
+	// flight count while the last reservation is younger than life (see
+	// Throttle.LiveInFlight). ok is false, and nothing written, when the
+	// condition fails. It leaves the failures and their time alone.
+	ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (th Throttle, ok bool, err error)
+	// SettleAttempt ends a reserved attempt: one fewer in flight (never
+	// below zero) and, if it failed, one failure counted as
+	// AddDecayingFailure counts it (on a key without state too).
+	SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error
 	// ChargeThrottle charges one attempt to key as a failure before it is
 	// judged, on condition that the key still holds expect (the state its
 	// caller read and judged, Failures and LastFailureAt): attempts sent

@@ -120,6 +120,20 @@ type Throttle struct {
 	// LockedAt is set once, when Failures reached the lock threshold; it
 	// stays until ResetThrottle (a completed recovery). nil: not locked.
 	LockedAt *time.Time
+	// InFlight counts the attempts reserved by ReserveAttempt and not yet
+	// settled, the last reserved at InFlightAt (zero: never).
+	InFlight   int
+	InFlightAt time.Time
+}
+
+// LiveInFlight is InFlight while its last reservation is younger than
+// life at now: reservations of an instance that died before settling them
+// are forgotten after that.
+func (t Throttle) LiveInFlight(now time.Time, life time.Duration) int {
+	if t.InFlightAt.IsZero() || now.Sub(t.InFlightAt) >= life {
+		return 0
+	}
+	return t.InFlight
 }
 
 // DecayedAt is Failures as a key counted by AddDecayingFailure holds them at

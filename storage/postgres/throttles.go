@@ -10,13 +10,72 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-const throttleColumns = `key, failures, last_failure_at, locked_at`
+// throttleColumns are the columns an insert names; throttleFields those
+// scanThrottle reads.
+const (
+	throttleColumns = `key, failures, last_failure_at, locked_at`
+	throttleFields  = throttleColumns + `, in_flight, in_flight_at`
+)
 
 func scanThrottle(row rowScanner) (storage.Throttle, error) {
 	var th storage.Throttle
-	err := row.Scan(&th.Key, &th.Failures, &th.LastFailureAt, &th.LockedAt)
+	var inFlightAt *time.Time
+	err := row.Scan(&th.Key, &th.Failures, &th.LastFailureAt, &th.LockedAt, &th.InFlight, &inFlightAt)
 	th.LastFailureAt, th.LockedAt = utc(th.LastFailureAt), utcPtr(th.LockedAt)
+	if inFlightAt != nil {
+		th.InFlightAt = utc(*inFlightAt)
+	}
 	return th, err
+}
+
+// decayedFailures is the failures of row t at $2 on a key that forgets one
+// per $3 microseconds (a last failure in the future decays nothing).
+const decayedFailures = `GREATEST(0, t.failures - floor(GREATEST(0,
+	EXTRACT(EPOCH FROM ($2::timestamptz - t.last_failure_at)) * 1000000) / $3::bigint)::integer)`
+
+// liveInFlight is the attempts in flight of row t at $2 whose last
+// reservation is younger than $4 microseconds.
+const liveInFlight = `(CASE WHEN t.in_flight_at > $2::timestamptz - make_interval(secs => $4::bigint / 1000000.0)
+	THEN t.in_flight ELSE 0 END)`
+
+// ReserveAttempt reserves in one upsert: its WHERE, judged on the row as
+// locked, leaves it alone (and RETURNING gives no row) when the address has
+// no room.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (storage.Throttle, bool, error) {
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`, in_flight, in_flight_at)
+		VALUES ($1, 0, $2, NULL, 1, $2)
+		ON CONFLICT (key) DO UPDATE SET
+			in_flight    = `+liveInFlight+` + 1,
+			in_flight_at = $2
+		WHERE `+liveInFlight+` = 0 OR `+decayedFailures+` + `+liveInFlight+` < $5::integer
+		RETURNING `+throttleFields, key, now, max(every.Microseconds(), 1), life.Microseconds(), free))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Throttle{}, false, nil
+	}
+	if err != nil {
+		return storage.Throttle{}, false, dbError("reserve attempt", err)
+	}
+	return th, true, nil
+}
+
+// SettleAttempt ends a reservation; a failure is also counted, by an upsert
+// (the key's row may have been purged meanwhile).
+func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error {
+	if !failed {
+		if _, err := s.pool.Exec(ctx, `UPDATE throttles SET in_flight = GREATEST(in_flight - 1, 0) WHERE key = $1`, key); err != nil {
+			return dbError("settle attempt", err)
+		}
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+		VALUES ($1, 1, $2, NULL)
+		ON CONFLICT (key) DO UPDATE SET
+			failures        = `+decayedFailures+` + 1,
+			last_failure_at = $2,
+			in_flight       = GREATEST(t.in_flight - 1, 0)`, key, now, max(every.Microseconds(), 1)); err != nil {
+		return dbError("settle attempt", err)
+	}
+	return nil
 }
 
 // AddDecayingFailure counts one failure on a key that forgets one per every
@@ -26,10 +85,9 @@ func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.D
 	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
 		VALUES ($1, 1, $2, NULL)
 		ON CONFLICT (key) DO UPDATE SET
-			failures        = GREATEST(0, t.failures - floor(GREATEST(0,
-				EXTRACT(EPOCH FROM ($2::timestamptz - t.last_failure_at)) * 1000000) / $3::bigint)::integer) + 1,
+			failures        = `+decayedFailures+` + 1,
 			last_failure_at = $2
-		RETURNING `+throttleColumns, key, now, max(every.Microseconds(), 1)))
+		RETURNING `+throttleFields, key, now, max(every.Microseconds(), 1)))
 	if err != nil {
 		return storage.Throttle{}, dbError("add decaying failure", err)
 	}
@@ -48,7 +106,7 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.T
 			last_failure_at = $2,
 			locked_at       = COALESCE(t.locked_at, CASE WHEN $3::integer > 0 AND $4::integer >= $3::integer THEN $2::timestamptz END)
 		WHERE t.failures = $5 AND t.last_failure_at = $6
-		RETURNING `+throttleColumns, key, now, lockAfter, failures, expect.Failures, expect.LastFailureAt))
+		RETURNING `+throttleFields, key, now, lockAfter, failures, expect.Failures, expect.LastFailureAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Throttle{}, false, nil
 	}
@@ -75,7 +133,7 @@ func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before 
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {
-	th, err := scanThrottle(s.pool.QueryRow(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = $1`, key))
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key = $1`, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Throttle{Key: key}, nil
 	}
@@ -87,7 +145,7 @@ func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, 
 
 // GetThrottles reads every key in one query.
 func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Throttle, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ANY($1)`, keys)
+	rows, err := s.pool.Query(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key = ANY($1)`, keys)
 	if err != nil {
 		return nil, dbError("get throttles", err)
 	}

@@ -10,12 +10,68 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-const throttleColumns = `key, failures, last_failure_at, locked_at`
+// throttleColumns are the columns an insert names; throttleFields those
+// scanThrottle reads.
+const (
+	throttleColumns = `key, failures, last_failure_at, locked_at`
+	throttleFields  = throttleColumns + `, in_flight, in_flight_at`
+)
 
 func scanThrottle(row rowScanner) (storage.Throttle, error) {
 	var th storage.Throttle
-	err := row.Scan(&th.Key, &th.Failures, (*msTime)(&th.LastFailureAt), msTimePtr{&th.LockedAt})
+	var inFlightAt *time.Time
+	err := row.Scan(&th.Key, &th.Failures, (*msTime)(&th.LastFailureAt), msTimePtr{&th.LockedAt}, &th.InFlight, msTimePtr{&inFlightAt})
+	if inFlightAt != nil {
+		th.InFlightAt = *inFlightAt
+	}
 	return th, err
+}
+
+// decayedFailures is the failures of the row at ?2 on a key that forgets one
+// per ?3 milliseconds (a last failure in the future decays nothing).
+const decayedFailures = `MAX(0, throttles.failures - MAX(0, ?2 - throttles.last_failure_at) / ?3)`
+
+// liveInFlight is the row's attempts in flight at ?2 whose last reservation
+// is younger than ?4 milliseconds.
+const liveInFlight = `(CASE WHEN throttles.in_flight_at > ?2 - ?4 THEN throttles.in_flight ELSE 0 END)`
+
+// ReserveAttempt reserves in one upsert, which its WHERE leaves alone (and
+// RETURNING then gives no row) when the address has no room.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (storage.Throttle, bool, error) {
+	var th storage.Throttle
+	err := s.write(ctx, func(q querier) (err error) {
+		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`, in_flight, in_flight_at)
+			VALUES (?1, 0, ?2, NULL, 1, ?2)
+			ON CONFLICT (key) DO UPDATE SET
+				in_flight    = `+liveInFlight+` + 1,
+				in_flight_at = ?2
+			WHERE `+liveInFlight+` = 0 OR `+decayedFailures+` + `+liveInFlight+` < ?5
+			RETURNING `+throttleFields, key, ms(now), max(every.Milliseconds(), 1), life.Milliseconds(), free))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Throttle{}, false, nil
+	}
+	if err != nil {
+		return storage.Throttle{}, false, dbError("reserve attempt", err)
+	}
+	return th, true, nil
+}
+
+// SettleAttempt ends a reservation; a failure is also counted, by an upsert
+// (the key's row may have been purged meanwhile).
+func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error {
+	return s.write(ctx, func(q querier) error {
+		if !failed {
+			return exec(ctx, q, "settle attempt", `UPDATE throttles SET in_flight = MAX(in_flight - 1, 0) WHERE key = ?`, key)
+		}
+		return exec(ctx, q, "settle attempt", `INSERT INTO throttles (`+throttleColumns+`)
+			VALUES (?1, 1, ?2, NULL)
+			ON CONFLICT (key) DO UPDATE SET
+				failures        = `+decayedFailures+` + 1,
+				last_failure_at = ?2,
+				in_flight       = MAX(throttles.in_flight - 1, 0)`, key, ms(now), max(every.Milliseconds(), 1))
+	})
 }
 
 // AddDecayingFailure counts one failure on a key that forgets one per every
@@ -27,9 +83,9 @@ func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.D
 		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
 			VALUES (?1, 1, ?2, NULL)
 			ON CONFLICT (key) DO UPDATE SET
-				failures        = MAX(0, throttles.failures - MAX(0, ?2 - throttles.last_failure_at) / ?3) + 1,
+				failures        = `+decayedFailures+` + 1,
 				last_failure_at = ?2
-			RETURNING `+throttleColumns, key, ms(now), max(every.Milliseconds(), 1)))
+			RETURNING `+throttleFields, key, ms(now), max(every.Milliseconds(), 1)))
 		return err
 	})
 	if err != nil {
@@ -51,7 +107,7 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.T
 				last_failure_at = ?2,
 				locked_at       = COALESCE(throttles.locked_at, CASE WHEN ?3 > 0 AND ?4 >= ?3 THEN ?2 END)
 			WHERE throttles.failures = ?5 AND throttles.last_failure_at = ?6
-			RETURNING `+throttleColumns, key, ms(now), lockAfter, failures, expect.Failures, ms(expect.LastFailureAt)))
+			RETURNING `+throttleFields, key, ms(now), lockAfter, failures, expect.Failures, ms(expect.LastFailureAt)))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -77,7 +133,7 @@ func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before 
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {
-	th, err := scanThrottle(s.r.QueryRowContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ?`, key))
+	th, err := scanThrottle(s.r.QueryRowContext(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Throttle{Key: key}, nil
 	}
@@ -96,7 +152,7 @@ func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Thr
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key IN (?`+
+	rows, err := s.r.QueryContext(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key IN (?`+
 		strings.Repeat(", ?", len(keys)-1)+`)`, args...)
 	if err != nil {
 		return nil, dbError("get throttles", err)

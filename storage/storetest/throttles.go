@@ -22,6 +22,11 @@ func throttleBehaviours() []behaviour {
 		{"ConcurrentChargesOneWinner", testThrottleChargeRace},
 		{"RefundTakesBackOneUnlocked", testThrottleRefund},
 		{"DecayingForgetsOnePerPeriod", testThrottleDecay},
+		{"ReserveWithinTheFreeFailures", testReserveAttempt},
+		{"ReservePastTheFreeOneAtATime", testReservePastFree},
+		{"ReservationsOutliveNotTheirLife", testReservationLife},
+		{"ConcurrentReservationsHeldToTheFree", testReserveRace},
+		{"SettleEndsAReservation", testSettleAttempt},
 	}
 }
 
@@ -349,4 +354,157 @@ func testThrottleDecay(t *testing.T, s storage.Store) {
 	if th.Failures != 2 {
 		t.Fatalf("a clock behind the last failure: count %d, want 2 (nothing decayed)", th.Failures)
 	}
+}
+
+const (
+	reserveEvery = 10 * time.Minute
+	reserveLife  = time.Minute
+)
+
+// testReserveAttempt: an address with no failures takes as many attempts in
+// flight as its free failures, then none until one is settled; a
+// reservation leaves the failures and their time alone.
+func testReserveAttempt(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "login:ip:192.0.2.10"
+	for i := range 3 {
+		th, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now)
+		if err != nil || !ok {
+			t.Fatalf("reservation %d of 3 free: %v %v", i+1, ok, err)
+		}
+		if th.InFlight != i+1 || th.Failures != 0 || !th.InFlightAt.Equal(now) {
+			t.Fatalf("reservation %d: %+v, want %d in flight at %v and no failure", i+1, th, i+1, now)
+		}
+	}
+	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || ok {
+		t.Fatalf("a fourth reservation with 3 free: %v %v, want refused", ok, err)
+	}
+	mustOK(t, s.SettleAttempt(ctx, key, false, reserveEvery, now), "SettleAttempt")
+	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || !ok {
+		t.Fatalf("a reservation after one settled: %v %v", ok, err)
+	}
+	// Charged with failures: the count is the decayed count of failures.
+	const failing = "login:ip:192.0.2.11"
+	for range 2 {
+		_, err := s.AddDecayingFailure(ctx, failing, reserveEvery, now)
+		mustOK(t, err, "AddDecayingFailure")
+	}
+	th, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, now)
+	if err != nil || !ok {
+		t.Fatalf("reservation with 2 failures of 3 free: %v %v", ok, err)
+	}
+	assertSame(t, "a reservation's key", th, storage.Throttle{Key: failing, Failures: 2, LastFailureAt: now, InFlight: 1, InFlightAt: now})
+	if _, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, now); err != nil || ok {
+		t.Fatalf("2 failures and 1 in flight of 3 free: %v %v, want refused", ok, err)
+	}
+	// One period later one failure is left: room for two in flight.
+	later := now.Add(reserveEvery)
+	mustOK(t, s.SettleAttempt(ctx, failing, false, reserveEvery, later), "SettleAttempt")
+	for i := range 2 {
+		if _, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, later); err != nil || !ok {
+			t.Fatalf("reservation %d after the decay: %v %v", i+1, ok, err)
+		}
+	}
+	if _, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, later); err != nil || ok {
+		t.Fatalf("1 decayed failure and 2 in flight of 3 free: %v %v, want refused", ok, err)
+	}
+}
+
+// testReservePastFree: an address past its free failures has one attempt
+// in flight at a time.
+func testReservePastFree(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "login:ip:192.0.2.20"
+	for range 5 {
+		_, err := s.AddDecayingFailure(ctx, key, reserveEvery, now)
+		mustOK(t, err, "AddDecayingFailure")
+	}
+	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || !ok {
+		t.Fatalf("the first reservation past the free failures: %v %v", ok, err)
+	}
+	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || ok {
+		t.Fatalf("a second one in flight past the free failures: %v %v, want refused", ok, err)
+	}
+	mustOK(t, s.SettleAttempt(ctx, key, true, reserveEvery, now.Add(time.Second)), "SettleAttempt failed")
+	th, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertSame(t, "after a failed attempt", th, storage.Throttle{Key: key, Failures: 6, LastFailureAt: now.Add(time.Second), InFlightAt: now})
+	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now.Add(time.Second)); err != nil || !ok {
+		t.Fatalf("a reservation once the one in flight settled: %v %v", ok, err)
+	}
+}
+
+// testReservationLife: reservations older than their life no longer count
+// (an instance died before settling them).
+func testReservationLife(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key = "login:ip:192.0.2.30"
+	if _, ok, err := s.ReserveAttempt(ctx, key, 1, reserveEvery, reserveLife, now); err != nil || !ok {
+		t.Fatalf("reservation: %v %v", ok, err)
+	}
+	if _, ok, err := s.ReserveAttempt(ctx, key, 1, reserveEvery, reserveLife, now.Add(reserveLife-time.Millisecond)); err != nil || ok {
+		t.Fatalf("within the life of the first: %v %v, want refused", ok, err)
+	}
+	th, ok, err := s.ReserveAttempt(ctx, key, 1, reserveEvery, reserveLife, now.Add(reserveLife))
+	if err != nil || !ok {
+		t.Fatalf("once the first outlived its life: %v %v", ok, err)
+	}
+	if th.InFlight != 1 {
+		t.Fatalf("in flight after a stale reservation: %d, want 1 (the stale one forgotten)", th.InFlight)
+	}
+	if got := th.LiveInFlight(now.Add(2*reserveLife), reserveLife); got != 0 {
+		t.Fatalf("LiveInFlight a life later: %d, want 0", got)
+	}
+}
+
+// testReserveRace: reservations sent together on a fresh key are held to
+// the free failures.
+func testReserveRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	const key, n, free = "login:ip:192.0.2.40", 20, 5
+	var wg sync.WaitGroup
+	var taken atomic.Int32
+	for range n {
+		wg.Go(func() {
+			_, ok, err := s.ReserveAttempt(ctx, key, free, reserveEvery, reserveLife, now)
+			if err != nil {
+				t.Errorf("ReserveAttempt: %v", err)
+			} else if ok {
+				taken.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if taken.Load() != free {
+		t.Fatalf("%d of %d simultaneous reservations taken, want the %d free", taken.Load(), n, free)
+	}
+}
+
+// testSettleAttempt: a failure settled on a key without state counts one;
+// a success settled there writes nothing; settling never goes below zero,
+// and a charge or a decaying failure leaves the attempts in flight alone.
+func testSettleAttempt(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	mustOK(t, s.SettleAttempt(ctx, "login:ip:192.0.2.50", false, reserveEvery, now), "SettleAttempt success without state")
+	th, err := s.GetThrottle(ctx, "login:ip:192.0.2.50")
+	mustOK(t, err, "GetThrottle")
+	assertSame(t, "a success settled without state", th, storage.Throttle{Key: "login:ip:192.0.2.50"})
+	const key = "login:ip:192.0.2.51"
+	mustOK(t, s.SettleAttempt(ctx, key, true, reserveEvery, now), "SettleAttempt failure without state")
+	mustOK(t, s.SettleAttempt(ctx, key, false, reserveEvery, now), "SettleAttempt with none in flight")
+	th, err = s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertSame(t, "a failure settled without state", th, storage.Throttle{Key: key, Failures: 1, LastFailureAt: now})
+	if _, ok, err := s.ReserveAttempt(ctx, key, 30, reserveEvery, reserveLife, now); err != nil || !ok {
+		t.Fatalf("ReserveAttempt: %v %v", ok, err)
+	}
+	th, err = s.AddDecayingFailure(ctx, key, reserveEvery, now.Add(time.Second))
+	mustOK(t, err, "AddDecayingFailure")
+	assertSame(t, "a decaying failure with one in flight", th, storage.Throttle{Key: key, Failures: 2,
+		LastFailureAt: now.Add(time.Second), InFlight: 1, InFlightAt: now})
 }
