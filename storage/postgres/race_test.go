@@ -181,3 +181,26 @@ func connString(t *testing.T, s *Store) string {
 	t.Helper()
 	return s.pool.Config().ConnString()
 }
+
+// The throttles' asynchronous commit is their transaction's alone: the
+// connection they ran on commits synchronously again for whatever comes
+// next (a session's or a password's write must reach the disk).
+func TestThrottleAsyncCommitStaysInItsTransaction(t *testing.T) {
+	base := internalMigrated(t)
+	s := internalOpen(t, connString(t, base)+"&pool_max_conns=1")
+	ctx := t.Context()
+	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	if _, ok, err := s.ReserveAttempt(ctx, "login:ip:192.0.2.1", 30, 10*time.Minute, time.Minute, now); err != nil || !ok {
+		t.Fatalf("ReserveAttempt: %v %v", ok, err)
+	}
+	if err := s.SettleAttempt(ctx, "login:ip:192.0.2.1", true, 10*time.Minute, now); err != nil {
+		t.Fatal(err)
+	}
+	var setting string
+	if err := s.pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "on" {
+		t.Fatalf("synchronous_commit after the throttles' writes: %q, want on", setting)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -42,7 +43,7 @@ const liveInFlight = `(CASE WHEN t.in_flight_at > $2::timestamptz - make_interva
 // locked, leaves it alone (and RETURNING gives no row) when the address has
 // no room.
 func (s *Store) ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (storage.Throttle, bool, error) {
-	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`, in_flight, in_flight_at)
+	th, err := scanThrottle(s.asyncRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`, in_flight, in_flight_at)
 		VALUES ($1, 0, $2, NULL, 1, $2)
 		ON CONFLICT (key) DO UPDATE SET
 			in_flight    = `+liveInFlight+` + 1,
@@ -62,12 +63,12 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, free int, every,
 // (the key's row may have been purged meanwhile).
 func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error {
 	if !failed {
-		if _, err := s.pool.Exec(ctx, `UPDATE throttles SET in_flight = GREATEST(in_flight - 1, 0) WHERE key = $1`, key); err != nil {
+		if _, err := s.asyncExec(ctx, `UPDATE throttles SET in_flight = GREATEST(in_flight - 1, 0) WHERE key = $1`, key); err != nil {
 			return dbError("settle attempt", err)
 		}
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+	if _, err := s.asyncExec(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
 		VALUES ($1, 1, $2, NULL)
 		ON CONFLICT (key) DO UPDATE SET
 			failures        = `+decayedFailures+` + 1,
@@ -82,7 +83,7 @@ func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, ever
 // since its last one (a last failure in the future, another instance's
 // clock ahead, decays nothing).
 func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error) {
-	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+	th, err := scanThrottle(s.asyncRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
 		VALUES ($1, 1, $2, NULL)
 		ON CONFLICT (key) DO UPDATE SET
 			failures        = `+decayedFailures+` + 1,
@@ -99,7 +100,7 @@ func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.D
 // when another write came first (a key without a row takes the insert; a
 // concurrent insert makes this one an update, judged by the WHERE).
 func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.Throttle, failures, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
-	th, err := scanThrottle(s.pool.QueryRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
+	th, err := scanThrottle(s.asyncRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
 		VALUES ($1, 1, $2, CASE WHEN $3::integer > 0 AND 1 >= $3::integer THEN $2::timestamptz END)
 		ON CONFLICT (key) DO UPDATE SET
 			failures        = $4,
@@ -120,7 +121,7 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.T
 // charged, else takes one failure off. (Every expression of an UPDATE reads
 // the row as it was.)
 func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before storage.Throttle) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE throttles SET
+	if _, err := s.asyncExec(ctx, `UPDATE throttles SET
 			failures = CASE WHEN failures = $2 AND last_failure_at = $3 THEN $4 ELSE GREATEST(failures - 1, 0) END,
 			last_failure_at = CASE WHEN failures = $2 AND last_failure_at = $3 THEN $5 ELSE last_failure_at END
 		WHERE key = $1 AND locked_at IS NULL`,
@@ -158,8 +159,57 @@ func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Thr
 
 // ResetThrottle forgets key; a key without state is not an error.
 func (s *Store) ResetThrottle(ctx context.Context, key string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM throttles WHERE key = $1`, key); err != nil {
+	if _, err := s.asyncExec(ctx, `DELETE FROM throttles WHERE key = $1`, key); err != nil {
 		return dbError("reset throttle", err)
 	}
 	return nil
+}
+
+// The throttles' writes commit asynchronously (synchronous_commit off for
+// their own transaction): a login writes four of them, and waiting for
+// each to reach the disk cost PostgreSQL's logins a tenth of their
+// throughput in the bench. A database crash may then forget the last
+// fraction of a second of them (wal_writer_delay, a few hundred
+// milliseconds at most): a few attempts' counts, or reservations, which
+// lapse anyway. Nothing else is written so.
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
+
+// asyncExec runs query in a transaction of its own that commits
+// asynchronously (one round trip).
+func (s *Store) asyncExec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	b.Queue(query, args...)
+	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// asyncRow is QueryRow for asyncExec's queries.
+func (s *Store) asyncRow(ctx context.Context, query string, args ...any) pgx.Row {
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	b.Queue(query, args...)
+	return asyncResult{s.pool.SendBatch(ctx, b)}
+}
+
+// asyncResult reads asyncRow's batch: its row, then up to the commit.
+type asyncResult struct{ br pgx.BatchResults }
+
+func (r asyncResult) Scan(dest ...any) error {
+	_, err := r.br.Exec()
+	if err == nil {
+		err = r.br.QueryRow().Scan(dest...)
+	}
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
