@@ -52,9 +52,9 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	}
 	ce.CurrentWrong, settled = !ok, true
 	if ce.CurrentWrong {
-		s.failed(ctx, keys)
+		s.failed(ctx, keys, charged)
 	} else {
-		s.succeeded(ctx, keys) // proved: a weak new password is no guess
+		s.succeeded(ctx, keys, charged) // proved: a weak new password is no guess
 	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", u, meta, "forced")
@@ -147,9 +147,9 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	}
 	ce.CurrentWrong, settled = !matched || u.Disabled, true
 	if ce.CurrentWrong {
-		s.failed(ctx, keys)
+		s.failed(ctx, keys, charged)
 	} else {
-		s.succeeded(ctx, keys) // proved: a weak new password is no guess
+		s.succeeded(ctx, keys, charged) // proved: a weak new password is no guess
 	}
 	if ce.CurrentWrong || len(ce.Violations) > 0 {
 		s.audit(ctx, "password.change_refused", storage.User{ID: u.ID, Email: email}, meta, "voluntary")

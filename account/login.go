@@ -62,9 +62,9 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 	login, event, err := s.authenticate(ctx, email, password, charged.locked, meta, now)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
-		s.failed(ctx, keys)
+		s.failed(ctx, keys, charged)
 	case err == nil && !login.Provisional:
-		s.succeeded(ctx, keys)
+		s.succeeded(ctx, keys, charged)
 	default:
 		// No verdict, or a provisional password: the attempt was no
 		// failure, but the count before it, and a lock, stay until the

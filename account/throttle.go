@@ -2,8 +2,10 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -37,8 +39,11 @@ type throttleKeys struct {
 	ip      string
 }
 
+// keysFor names an attempt's counters. The account's is the form's own
+// (kind: login, change); the address's is shared by both forms, each a
+// password oracle: a spray through both together meets one count.
 func keysFor(kind, email, ip string) throttleKeys {
-	k := throttleKeys{ip: kind + ":ip:" + ip}
+	k := throttleKeys{ip: "password:ip:" + ip}
 	if email != "" {
 		k.account = kind + ":account:" + storage.NormaliseEmail(email)
 	}
@@ -74,10 +79,15 @@ func ThrottleDelay(n, free int) time.Duration {
 // few under load in the bench's test.
 const chargeTries = 64
 
-// reservationLife is how long an address's attempt in flight counts without
-// being settled: far longer than a hash queued behind a full house, so
-// that only the reservations of an instance that died mid-hash lapse.
-const reservationLife = time.Minute
+// addressLimit is how many attempts may be in flight from one address:
+// as many as its free failures leave, so that guesses sent together meet
+// the delays as if they came in turn, and past them a few at a time (as
+// many as the delay lets through in turn would be one: four keeps an
+// office whose typos used its free failures from queueing its logins one
+// by one). A reservation lapses after a minute: far longer than a hash
+// queued behind a full house, so that only those of an instance that died
+// mid-hash do.
+var addressLimit = storage.AttemptLimit{Free: ipFreeFailure, PastFree: 4, Every: AddressDecay, Life: time.Minute}
 
 // admit refuses an attempt that comes too soon after failures and counts
 // the attempt it lets through, before its password is checked, so that
@@ -85,18 +95,19 @@ const reservationLife = time.Minute
 // the ones before it left, rather than all against the state before any of
 // them failed:
 //
-//   - on its address's key, as an attempt in flight (a reservation): the
-//     failures plus the attempts in flight stay within the address's free
-//     failures, and past them one attempt is judged at a time. Guesses sent
-//     together from one address at many accounts thus meet its delays as
-//     if they came in turn, while the logins of a large office behind that
-//     address, in flight together at nine in the morning, are no failures:
-//     they only wait for room, which their successes give back at once;
+//   - on its address's key, as an attempt in flight (a reservation of its
+//     own): the failures plus the attempts in flight stay within the
+//     address's free failures (past them, addressLimit.PastFree at a time).
+//     Guesses sent together from one address at many accounts thus meet
+//     its delays as if they came in turn, while the logins of a large
+//     office behind that address, in flight together at nine in the
+//     morning, are no failures: they only wait for room, which their
+//     successes give back at once;
 //   - on its account's key, as a failure: a compare-and-set on the state
 //     read; a lost one is judged again.
 //
 // An attempt refused for want of room, or by its account's delay within a
-// second of another's charge, first waits (up to settleWait in all) for the
+// second of another's charge, first waits (settleWait in all) for the
 // attempts before it to be settled, and is judged again, as of its arrival,
 // once there may be room, or if its account's key changed: in turn, it
 // would have come after them.
@@ -118,10 +129,10 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 	// Written whatever becomes of the request: a charge made but not
 	// reported would never be settled.
 	write := context.WithoutCancel(ctx)
-	reserved := false
+	reservation := ""
 	defer func() {
-		if err != nil && reserved {
-			s.settleAddress(ctx, k, false)
+		if err != nil && reservation != "" {
+			s.settleAddress(ctx, k, reservation, false)
 		}
 	}()
 	w := waiter{budget: settleWait}
@@ -134,27 +145,28 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		if TooSoon(ip.LastFailureAt, now, ThrottleDelay(ip.DecayedAt(now, AddressDecay), ipFreeFailure)) {
 			return charge{}, ErrThrottled
 		}
-		if !reserved {
-			th, ok, err := s.store.ReserveAttempt(write, k.ip, ipFreeFailure, AddressDecay, reservationLife, now)
+		if reservation == "" {
+			id := rand.Text()
+			th, _, ok, err := s.store.ReserveAttempt(write, k.ip, id, addressLimit, now)
 			if err != nil {
 				return charge{}, fmt.Errorf("account: reserving attempt: %w", err)
 			}
 			if !ok {
-				// The address's free failures are spoken for by attempts
-				// in flight: try again once one may have been settled.
+				// The address's room is taken by attempts in flight: try
+				// again once one may have been settled.
 				if err := w.pause(ctx); err != nil {
 					return charge{}, err
 				}
 				continue
 			}
-			reserved = true
+			reservation = id
 			// Failures settled since the read may have brought the delay.
 			if TooSoon(th.LastFailureAt, now, ThrottleDelay(th.DecayedAt(now, AddressDecay), ipFreeFailure)) {
 				return charge{}, ErrThrottled
 			}
 		}
 		if k.account == "" {
-			return charge{reserved: true}, nil
+			return charge{reservation: reservation}, nil
 		}
 		acct := states[1]
 		if acct.LockedAt == nil && TooSoon(acct.LastFailureAt, now, ThrottleDelay(acct.Failures, freeFailures)) {
@@ -173,7 +185,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		if acct.LockedAt == nil && charged.LockedAt != nil {
 			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", charged.Failures)
 		}
-		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil, reserved: true}, nil
+		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil, reservation: reservation}, nil
 	}
 	return charge{}, ErrThrottled
 }
@@ -188,10 +200,11 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 const settleWait = time.Second
 
 // waiter paces an attempt's waits for the attempts before it: pauses
-// doubling from 20 ms to 100 ms, so that an agent is answered soon after
-// the one before settles, several agents waiting for room each get their
-// turn within the budget (settleWait for the attempt), and a guess sent
-// with many others costs a dozen reads at most.
+// doubling from 20 ms to 100 ms, each drawn between half and all of its
+// step, so that an agent is answered soon after the one before settles,
+// agents waiting together for room do not all come back at once and each
+// gets its turn within the budget (settleWait for the attempt), and a
+// guess sent with many others costs a few dozen reads at most.
 type waiter struct {
 	budget, step time.Duration
 }
@@ -203,7 +216,7 @@ func (w *waiter) pause(ctx context.Context) error {
 		return ErrThrottled
 	}
 	w.step = min(max(2*w.step, 20*time.Millisecond), 100*time.Millisecond)
-	d := min(w.step, w.budget)
+	d := min(w.step/2+mrand.N(w.step/2+1), w.budget)
 	w.budget -= d
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -239,11 +252,11 @@ func (s *Service) awaitChange(ctx context.Context, w *waiter, key string, seen s
 
 // charge is admit's charge of an attempt to its account's key: the key's
 // state after it and before it (what a refund puts back), whether the
-// account was locked, and whether the address holds a reservation for it.
+// account was locked, and the attempt's reservation on its address.
 type charge struct {
 	account, accountBefore storage.Throttle
 	locked                 bool
-	reserved               bool
+	reservation            string
 }
 
 // isLocked reads whether the account's key is locked, without charging it.
@@ -261,23 +274,23 @@ func (s *Service) isLocked(ctx context.Context, k throttleKeys) (bool, error) {
 // failed settles the charge of an attempt whose password was wrong: it
 // stays on the account's key, and the address's key counts it too. Like
 // the other settlements it is written even if the browser has gone.
-func (s *Service) failed(ctx context.Context, k throttleKeys) {
-	s.settleAddress(ctx, k, true)
+func (s *Service) failed(ctx context.Context, k throttleKeys, c charge) {
+	s.settleAddress(ctx, k, c.reservation, true)
 }
 
 // succeeded settles the charge of an attempt whose password was right: the
 // account's failures are forgotten, the address's are left alone (one
 // success must not hide a spray over many accounts).
-func (s *Service) succeeded(ctx context.Context, k throttleKeys) {
-	s.settleAddress(ctx, k, false)
+func (s *Service) succeeded(ctx context.Context, k throttleKeys, c charge) {
+	s.settleAddress(ctx, k, c.reservation, false)
 	s.resetAccount(ctx, k)
 }
 
 // settleAddress ends the attempt's reservation on its address, counting a
 // failure if it failed.
-func (s *Service) settleAddress(ctx context.Context, k throttleKeys, failed bool) {
+func (s *Service) settleAddress(ctx context.Context, k throttleKeys, reservation string, failed bool) {
 	ctx = context.WithoutCancel(ctx)
-	if err := s.store.SettleAttempt(ctx, k.ip, failed, AddressDecay, s.now()); err != nil {
+	if err := s.store.SettleAttempt(ctx, k.ip, reservation, failed, AddressDecay, s.now()); err != nil {
 		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
 	}
 }
@@ -287,8 +300,8 @@ func (s *Service) settleAddress(ctx context.Context, k throttleKeys, failed bool
 // password's success: it was no failure, and the agent's own aborted or
 // provisional logins must neither add up nor restart the delay.
 func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
-	if c.reserved {
-		s.settleAddress(ctx, k, false)
+	if c.reservation != "" {
+		s.settleAddress(ctx, k, c.reservation, false)
 	}
 	if k.account == "" || c.account.Key == "" {
 		return

@@ -252,19 +252,19 @@ type Store interface {
 	// refused for its accumulated total); it never locks. The count stored
 	// is the decayed count plus one (see Throttle.DecayedAt).
 	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (Throttle, error)
-	// ReserveAttempt counts one attempt in flight on an address's key (one
-	// counted by AddDecayingFailure with every) before it is judged, on
-	// condition that none is in flight or that the failures, decayed at
-	// now, plus the attempts in flight stay below free: past its free
-	// failures an address has one attempt judged at a time. Attempts in
-	// flight count while the last reservation is younger than life (see
-	// Throttle.LiveInFlight). ok is false, and nothing written, when the
-	// condition fails. It leaves the failures and their time alone.
-	ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (th Throttle, ok bool, err error)
-	// SettleAttempt ends a reserved attempt: one fewer in flight (never
-	// below zero) and, if it failed, one failure counted as
+	// ReserveAttempt records attempt id in flight on an address's key (one
+	// counted by AddDecayingFailure with limit.Every) before it is judged,
+	// on condition that the attempts in flight there, those reserved less
+	// than limit.Life before now and not settled, stay below
+	// limit.Room(failures decayed at now). It returns the key's state and
+	// the attempts in flight, this one included; ok is false, and nothing
+	// written, when there is no room. Concurrent reservations on one key
+	// are judged one after the other. The key's failures are left alone.
+	ReserveAttempt(ctx context.Context, key, id string, limit AttemptLimit, now time.Time) (th Throttle, inFlight int, ok bool, err error)
+	// SettleAttempt ends reservation id (one already ended or purged is not
+	// an error) and, if failed, counts one failure on key as
 	// AddDecayingFailure counts it (on a key without state too).
-	SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error
+	SettleAttempt(ctx context.Context, key, id string, failed bool, every time.Duration, now time.Time) error
 	// ChargeThrottle charges one attempt to key as a failure before it is
 	// judged, on condition that the key still holds expect (the state its
 	// caller read and judged, Failures and LastFailureAt): attempts sent
@@ -310,7 +310,8 @@ type Store interface {
 	// PurgeExpired deletes expired auth requests, codes (expired more than an
 	// hour ago), sessions, challenges, provisional passwords, tokens expired
 	// or revoked, rate-limit counters whose window has ended, unlocked
-	// throttles whose last failure is older than ThrottleForgetAfter, sent
+	// throttles whose last failure is older than ThrottleForgetAfter,
+	// reservations older than ReservationForgetAfter, sent
 	// mails older than mailBefore, and audit events older than auditBefore
 	// (zero: keep). Habilitations are never purged. Returns how many rows
 	// went.

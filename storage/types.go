@@ -120,21 +120,25 @@ type Throttle struct {
 	// LockedAt is set once, when Failures reached the lock threshold; it
 	// stays until ResetThrottle (a completed recovery). nil: not locked.
 	LockedAt *time.Time
-	// InFlight counts the attempts reserved by ReserveAttempt and not yet
-	// settled, the last reserved at InFlightAt (zero: never).
-	InFlight   int
-	InFlightAt time.Time
 }
 
-// LiveInFlight is InFlight while its last reservation is younger than
-// life at now: reservations of an instance that died before settling them
-// are forgotten after that.
-func (t Throttle) LiveInFlight(now time.Time, life time.Duration) int {
-	if t.InFlightAt.IsZero() || now.Sub(t.InFlightAt) >= life {
-		return 0
-	}
-	return t.InFlight
+// AttemptLimit is how many password attempts may be in flight from an
+// address (ReserveAttempt): as many as its free failures leave, decayed
+// (one forgotten per Every since the last), and at least PastFree. A
+// reservation counts for Life, unless settled before.
+type AttemptLimit struct {
+	Free, PastFree int
+	Every, Life    time.Duration
 }
+
+// Room is how many attempts may be in flight with failures decayed.
+func (l AttemptLimit) Room(failures int) int {
+	return max(l.Free-failures, l.PastFree)
+}
+
+// ReservationForgetAfter is how long the purge keeps a reservation never
+// settled: long past any AttemptLimit.Life.
+const ReservationForgetAfter = time.Hour
 
 // DecayedAt is Failures as a key counted by AddDecayingFailure holds them at
 // now: one fewer per whole every since the last failure, never below zero.

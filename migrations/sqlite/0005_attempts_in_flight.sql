@@ -1,8 +1,14 @@
--- An address's key also counts the password attempts in flight from it
--- (reserved before their hash, settled with their verdict): guesses sent
--- together from one address at many accounts are then held to its free
--- failures as if they came in turn, while the logins of an office behind
--- that address, which succeed, never count as failures. A reservation older
--- than a minute (an instance that died mid-hash) no longer counts.
-ALTER TABLE throttles ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE throttles ADD COLUMN in_flight_at INTEGER; -- NULL: never reserved
+-- The password attempts in flight from an address: reserved before their
+-- hash, deleted with their verdict. Guesses sent together from one address
+-- at many accounts are then held to its free failures as if they came in
+-- turn, while the logins of an office behind that address, which succeed,
+-- never count as failures. Each reservation is a row of its own, so that
+-- one never settled (an instance that died mid-hash) lapses by itself, and
+-- a late settlement ends only its own. The purge deletes the old ones.
+CREATE TABLE attempts_in_flight (
+    id          TEXT PRIMARY KEY,
+    key         TEXT NOT NULL,
+    reserved_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX attempts_in_flight_key_idx ON attempts_in_flight (key, reserved_at);
+CREATE INDEX attempts_in_flight_purge_idx ON attempts_in_flight (reserved_at);

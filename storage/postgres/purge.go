@@ -37,6 +37,8 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		// Locks stay until a completed recovery resets them.
 		{"throttles", `DELETE FROM throttles WHERE last_failure_at < $1 AND locked_at IS NULL`,
 			[]any{now.Add(-storage.ThrottleForgetAfter)}},
+		{"reservations", `DELETE FROM attempts_in_flight WHERE reserved_at < $1`,
+			[]any{now.Add(-storage.ReservationForgetAfter)}},
 		{"sent mails", `DELETE FROM outbox WHERE status = 'sent' AND sent_at < $1`, []any{mailBefore}},
 	}
 	if !auditBefore.IsZero() {

@@ -190,10 +190,11 @@ func TestThrottleAsyncCommitStaysInItsTransaction(t *testing.T) {
 	s := internalOpen(t, connString(t, base)+"&pool_max_conns=1")
 	ctx := t.Context()
 	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
-	if _, ok, err := s.ReserveAttempt(ctx, "login:ip:192.0.2.1", 30, 10*time.Minute, time.Minute, now); err != nil || !ok {
+	limit := storage.AttemptLimit{Free: 30, PastFree: 1, Every: 10 * time.Minute, Life: time.Minute}
+	if _, _, ok, err := s.ReserveAttempt(ctx, "password:ip:192.0.2.1", "a", limit, now); err != nil || !ok {
 		t.Fatalf("ReserveAttempt: %v %v", ok, err)
 	}
-	if err := s.SettleAttempt(ctx, "login:ip:192.0.2.1", true, 10*time.Minute, now); err != nil {
+	if err := s.SettleAttempt(ctx, "password:ip:192.0.2.1", "a", true, limit.Every, now); err != nil {
 		t.Fatal(err)
 	}
 	var setting string

@@ -11,21 +11,12 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// throttleColumns are the columns an insert names; throttleFields those
-// scanThrottle reads.
-const (
-	throttleColumns = `key, failures, last_failure_at, locked_at`
-	throttleFields  = throttleColumns + `, in_flight, in_flight_at`
-)
+const throttleColumns = `key, failures, last_failure_at, locked_at`
 
 func scanThrottle(row rowScanner) (storage.Throttle, error) {
 	var th storage.Throttle
-	var inFlightAt *time.Time
-	err := row.Scan(&th.Key, &th.Failures, &th.LastFailureAt, &th.LockedAt, &th.InFlight, &inFlightAt)
+	err := row.Scan(&th.Key, &th.Failures, &th.LastFailureAt, &th.LockedAt)
 	th.LastFailureAt, th.LockedAt = utc(th.LastFailureAt), utcPtr(th.LockedAt)
-	if inFlightAt != nil {
-		th.InFlightAt = utc(*inFlightAt)
-	}
 	return th, err
 }
 
@@ -34,46 +25,82 @@ func scanThrottle(row rowScanner) (storage.Throttle, error) {
 const decayedFailures = `GREATEST(0, t.failures - floor(GREATEST(0,
 	EXTRACT(EPOCH FROM ($2::timestamptz - t.last_failure_at)) * 1000000) / $3::bigint)::integer)`
 
-// liveInFlight is the attempts in flight of row t at $2 whose last
-// reservation is younger than $4 microseconds.
-const liveInFlight = `(CASE WHEN t.in_flight_at > $2::timestamptz - make_interval(secs => $4::bigint / 1000000.0)
-	THEN t.in_flight ELSE 0 END)`
+// reservationLockSpace is the first key of the advisory locks that
+// serialise the reservations of one address (the second is a hash of its
+// key; a collision only costs some waiting).
+const reservationLockSpace int32 = 0x69647061 // "idpa"
 
-// ReserveAttempt reserves in one upsert: its WHERE, judged on the row as
-// locked, leaves it alone (and RETURNING gives no row) when the address has
-// no room.
-func (s *Store) ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (storage.Throttle, bool, error) {
-	th, err := scanThrottle(s.asyncRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`, in_flight, in_flight_at)
-		VALUES ($1, 0, $2, NULL, 1, $2)
-		ON CONFLICT (key) DO UPDATE SET
-			in_flight    = `+liveInFlight+` + 1,
-			in_flight_at = $2
-		WHERE `+liveInFlight+` = 0 OR `+decayedFailures+` + `+liveInFlight+` < $5::integer
-		RETURNING `+throttleFields, key, now, max(every.Microseconds(), 1), life.Microseconds(), free))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return storage.Throttle{}, false, nil
+// reserveAttempt counts the address's live reservations and inserts one if
+// there is room, in one statement that runs after the key's advisory lock
+// is taken: its snapshot, taken then, sees every reservation committed
+// before, and those after it wait for the lock. $1 key, $2 now, $3 every
+// (µs), $4 life (µs), $5 free, $6 past free, $7 id.
+const reserveAttempt = `WITH th AS (
+	SELECT ` + decayedFailures + ` AS failures, t.key, t.failures AS stored, t.last_failure_at, t.locked_at
+	FROM throttles t WHERE t.key = $1
+), live AS (
+	SELECT count(*)::integer AS n FROM attempts_in_flight
+	WHERE key = $1 AND reserved_at > $2::timestamptz - make_interval(secs => $4::bigint / 1000000.0)
+), reserved AS (
+	INSERT INTO attempts_in_flight (id, key, reserved_at)
+	SELECT $7::text, $1::text, $2::timestamptz FROM live LEFT JOIN th ON true
+	WHERE live.n < GREATEST($5::integer - COALESCE(th.failures, 0), $6::integer)
+	RETURNING 1
+)
+SELECT th.key, th.stored, th.last_failure_at, th.locked_at,
+	(SELECT n FROM live) + (SELECT count(*)::integer FROM reserved), EXISTS (SELECT 1 FROM reserved)
+FROM (SELECT 1) one LEFT JOIN th ON true`
+
+// ReserveAttempt takes the address's advisory lock and reserves, in one
+// round trip (a batch, committed asynchronously like the throttles'
+// other writes).
+func (s *Store) ReserveAttempt(ctx context.Context, key, id string, limit storage.AttemptLimit, now time.Time) (storage.Throttle, int, bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	b.Queue(lockGrantQuery, reservationLockSpace, key)
+	b.Queue(reserveAttempt, key, now, max(limit.Every.Microseconds(), 1), limit.Life.Microseconds(),
+		limit.Free, limit.PastFree, id)
+	br := s.pool.SendBatch(ctx, b)
+	var (
+		th       storage.Throttle
+		thKey    *string
+		failures *int
+		last     *time.Time
+		inFlight int
+		reserved bool
+		err      error
+	)
+	for range 2 {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&thKey, &failures, &last, &th.LockedAt, &inFlight, &reserved)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		return storage.Throttle{}, false, dbError("reserve attempt", err)
+		return storage.Throttle{}, 0, false, dbError("reserve attempt", err)
 	}
-	return th, true, nil
+	th.Key = key
+	if thKey != nil {
+		th.Failures, th.LastFailureAt, th.LockedAt = *failures, utc(*last), utcPtr(th.LockedAt)
+	}
+	return th, inFlight, reserved, nil
 }
 
-// SettleAttempt ends a reservation; a failure is also counted, by an upsert
-// (the key's row may have been purged meanwhile).
-func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error {
-	if !failed {
-		if _, err := s.asyncExec(ctx, `UPDATE throttles SET in_flight = GREATEST(in_flight - 1, 0) WHERE key = $1`, key); err != nil {
-			return dbError("settle attempt", err)
-		}
-		return nil
+// SettleAttempt ends the reservation and, for a failure, counts it by an
+// upsert (the key's row may have been purged meanwhile), in one round trip.
+func (s *Store) SettleAttempt(ctx context.Context, key, id string, failed bool, every time.Duration, now time.Time) error {
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	b.Queue(`DELETE FROM attempts_in_flight WHERE id = $1`, id)
+	if failed {
+		b.Queue(addDecayingFailure, key, now, max(every.Microseconds(), 1))
 	}
-	if _, err := s.asyncExec(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
-		VALUES ($1, 1, $2, NULL)
-		ON CONFLICT (key) DO UPDATE SET
-			failures        = `+decayedFailures+` + 1,
-			last_failure_at = $2,
-			in_flight       = GREATEST(t.in_flight - 1, 0)`, key, now, max(every.Microseconds(), 1)); err != nil {
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return dbError("settle attempt", err)
 	}
 	return nil
@@ -83,17 +110,20 @@ func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, ever
 // since its last one (a last failure in the future, another instance's
 // clock ahead, decays nothing).
 func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error) {
-	th, err := scanThrottle(s.asyncRow(ctx, `INSERT INTO throttles AS t (`+throttleColumns+`)
-		VALUES ($1, 1, $2, NULL)
-		ON CONFLICT (key) DO UPDATE SET
-			failures        = `+decayedFailures+` + 1,
-			last_failure_at = $2
-		RETURNING `+throttleFields, key, now, max(every.Microseconds(), 1)))
+	th, err := scanThrottle(s.asyncRow(ctx, addDecayingFailure+` RETURNING `+throttleColumns, key, now, max(every.Microseconds(), 1)))
 	if err != nil {
 		return storage.Throttle{}, dbError("add decaying failure", err)
 	}
 	return th, nil
 }
+
+// addDecayingFailure counts a failure on key $1 at $2 that forgets one per
+// $3 microseconds.
+const addDecayingFailure = `INSERT INTO throttles AS t (` + throttleColumns + `)
+	VALUES ($1, 1, $2, NULL)
+	ON CONFLICT (key) DO UPDATE SET
+		failures        = ` + decayedFailures + ` + 1,
+		last_failure_at = $2`
 
 // ChargeThrottle charges key on condition that it still holds expect: the
 // upsert's WHERE leaves the row alone, and RETURNING then gives no row,
@@ -107,7 +137,7 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.T
 			last_failure_at = $2,
 			locked_at       = COALESCE(t.locked_at, CASE WHEN $3::integer > 0 AND $4::integer >= $3::integer THEN $2::timestamptz END)
 		WHERE t.failures = $5 AND t.last_failure_at = $6
-		RETURNING `+throttleFields, key, now, lockAfter, failures, expect.Failures, expect.LastFailureAt))
+		RETURNING `+throttleColumns, key, now, lockAfter, failures, expect.Failures, expect.LastFailureAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Throttle{}, false, nil
 	}
@@ -134,7 +164,7 @@ func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before 
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {
-	th, err := scanThrottle(s.pool.QueryRow(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key = $1`, key))
+	th, err := scanThrottle(s.pool.QueryRow(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = $1`, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Throttle{Key: key}, nil
 	}
@@ -146,7 +176,7 @@ func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, 
 
 // GetThrottles reads every key in one query.
 func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Throttle, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key = ANY($1)`, keys)
+	rows, err := s.pool.Query(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ANY($1)`, keys)
 	if err != nil {
 		return nil, dbError("get throttles", err)
 	}

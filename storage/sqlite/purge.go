@@ -19,7 +19,8 @@ const purgeBatch = 2000
 // PurgeExpired deletes expired auth requests, codes (expired more than an
 // hour ago), sessions, challenges, provisional passwords, tokens expired or
 // revoked, counters whose window has ended, unlocked throttles idle for
-// storage.ThrottleForgetAfter, sent mails older than mailBefore and audit
+// storage.ThrottleForgetAfter, reservations older than
+// storage.ReservationForgetAfter, sent mails older than mailBefore and audit
 // events older than auditBefore (a zero time keeps them). Returns how many
 // rows went.
 //
@@ -48,6 +49,7 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		// The partial index throttles_purge_idx: locks stay.
 		{"throttles", "throttles", `last_failure_at < ? AND locked_at IS NULL`,
 			[]any{ms(now.Add(-storage.ThrottleForgetAfter))}},
+		{"reservations", "attempts_in_flight", `reserved_at < ?`, []any{ms(now.Add(-storage.ReservationForgetAfter))}},
 	}
 	if !mailBefore.IsZero() {
 		purges = append(purges, purge{"sent mails", "outbox", `status = 'sent' AND sent_at < ?`, []any{ms(mailBefore)}})

@@ -10,20 +10,11 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
-// throttleColumns are the columns an insert names; throttleFields those
-// scanThrottle reads.
-const (
-	throttleColumns = `key, failures, last_failure_at, locked_at`
-	throttleFields  = throttleColumns + `, in_flight, in_flight_at`
-)
+const throttleColumns = `key, failures, last_failure_at, locked_at`
 
 func scanThrottle(row rowScanner) (storage.Throttle, error) {
 	var th storage.Throttle
-	var inFlightAt *time.Time
-	err := row.Scan(&th.Key, &th.Failures, (*msTime)(&th.LastFailureAt), msTimePtr{&th.LockedAt}, &th.InFlight, msTimePtr{&inFlightAt})
-	if inFlightAt != nil {
-		th.InFlightAt = *inFlightAt
-	}
+	err := row.Scan(&th.Key, &th.Failures, (*msTime)(&th.LastFailureAt), msTimePtr{&th.LockedAt})
 	return th, err
 }
 
@@ -31,46 +22,60 @@ func scanThrottle(row rowScanner) (storage.Throttle, error) {
 // per ?3 milliseconds (a last failure in the future decays nothing).
 const decayedFailures = `MAX(0, throttles.failures - MAX(0, ?2 - throttles.last_failure_at) / ?3)`
 
-// liveInFlight is the row's attempts in flight at ?2 whose last reservation
-// is younger than ?4 milliseconds.
-const liveInFlight = `(CASE WHEN throttles.in_flight_at > ?2 - ?4 THEN throttles.in_flight ELSE 0 END)`
+// addDecayingFailure counts a failure on key ?1 at ?2 that forgets one per
+// ?3 milliseconds.
+const addDecayingFailure = `INSERT INTO throttles (` + throttleColumns + `)
+	VALUES (?1, 1, ?2, NULL)
+	ON CONFLICT (key) DO UPDATE SET
+		failures        = ` + decayedFailures + ` + 1,
+		last_failure_at = ?2`
 
-// ReserveAttempt reserves in one upsert, which its WHERE leaves alone (and
-// RETURNING then gives no row) when the address has no room.
-func (s *Store) ReserveAttempt(ctx context.Context, key string, free int, every, life time.Duration, now time.Time) (storage.Throttle, bool, error) {
-	var th storage.Throttle
-	err := s.write(ctx, func(q querier) (err error) {
-		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`, in_flight, in_flight_at)
-			VALUES (?1, 0, ?2, NULL, 1, ?2)
-			ON CONFLICT (key) DO UPDATE SET
-				in_flight    = `+liveInFlight+` + 1,
-				in_flight_at = ?2
-			WHERE `+liveInFlight+` = 0 OR `+decayedFailures+` + `+liveInFlight+` < ?5
-			RETURNING `+throttleFields, key, ms(now), max(every.Milliseconds(), 1), life.Milliseconds(), free))
-		return err
+// ReserveAttempt reads the key and counts its live reservations, then
+// inserts one if there is room, in one write transaction: SQLite's single
+// writer judges concurrent reservations one after the other.
+func (s *Store) ReserveAttempt(ctx context.Context, key, id string, limit storage.AttemptLimit, now time.Time) (storage.Throttle, int, bool, error) {
+	var (
+		th       storage.Throttle
+		inFlight int
+		reserved bool
+	)
+	err := s.write(ctx, func(q querier) error {
+		var err error
+		th, err = scanThrottle(q.QueryRowContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ?`, key))
+		if errors.Is(err, sql.ErrNoRows) {
+			th, err = storage.Throttle{Key: key}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM attempts_in_flight WHERE key = ? AND reserved_at > ?`,
+			key, ms(now.Add(-limit.Life))).Scan(&inFlight); err != nil {
+			return err
+		}
+		if inFlight >= limit.Room(th.DecayedAt(now, limit.Every)) {
+			return nil
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO attempts_in_flight (id, key, reserved_at) VALUES (?, ?, ?)`,
+			id, key, ms(now)); err != nil {
+			return err
+		}
+		inFlight, reserved = inFlight+1, true
+		return nil
 	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return storage.Throttle{}, false, nil
-	}
 	if err != nil {
-		return storage.Throttle{}, false, dbError("reserve attempt", err)
+		return storage.Throttle{}, 0, false, dbError("reserve attempt", err)
 	}
-	return th, true, nil
+	return th, inFlight, reserved, nil
 }
 
-// SettleAttempt ends a reservation; a failure is also counted, by an upsert
-// (the key's row may have been purged meanwhile).
-func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, every time.Duration, now time.Time) error {
+// SettleAttempt ends the reservation and, for a failure, counts it by an
+// upsert (the key's row may have been purged meanwhile).
+func (s *Store) SettleAttempt(ctx context.Context, key, id string, failed bool, every time.Duration, now time.Time) error {
 	return s.write(ctx, func(q querier) error {
-		if !failed {
-			return exec(ctx, q, "settle attempt", `UPDATE throttles SET in_flight = MAX(in_flight - 1, 0) WHERE key = ?`, key)
+		if err := exec(ctx, q, "settle attempt", `DELETE FROM attempts_in_flight WHERE id = ?`, id); err != nil || !failed {
+			return err
 		}
-		return exec(ctx, q, "settle attempt", `INSERT INTO throttles (`+throttleColumns+`)
-			VALUES (?1, 1, ?2, NULL)
-			ON CONFLICT (key) DO UPDATE SET
-				failures        = `+decayedFailures+` + 1,
-				last_failure_at = ?2,
-				in_flight       = MAX(throttles.in_flight - 1, 0)`, key, ms(now), max(every.Milliseconds(), 1))
+		return exec(ctx, q, "settle attempt", addDecayingFailure, key, ms(now), max(every.Milliseconds(), 1))
 	})
 }
 
@@ -80,12 +85,8 @@ func (s *Store) SettleAttempt(ctx context.Context, key string, failed bool, ever
 func (s *Store) AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error) {
 	var th storage.Throttle
 	err := s.write(ctx, func(q querier) (err error) {
-		th, err = scanThrottle(q.QueryRowContext(ctx, `INSERT INTO throttles (`+throttleColumns+`)
-			VALUES (?1, 1, ?2, NULL)
-			ON CONFLICT (key) DO UPDATE SET
-				failures        = `+decayedFailures+` + 1,
-				last_failure_at = ?2
-			RETURNING `+throttleFields, key, ms(now), max(every.Milliseconds(), 1)))
+		th, err = scanThrottle(q.QueryRowContext(ctx, addDecayingFailure+` RETURNING `+throttleColumns,
+			key, ms(now), max(every.Milliseconds(), 1)))
 		return err
 	})
 	if err != nil {
@@ -107,7 +108,7 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.T
 				last_failure_at = ?2,
 				locked_at       = COALESCE(throttles.locked_at, CASE WHEN ?3 > 0 AND ?4 >= ?3 THEN ?2 END)
 			WHERE throttles.failures = ?5 AND throttles.last_failure_at = ?6
-			RETURNING `+throttleFields, key, ms(now), lockAfter, failures, expect.Failures, ms(expect.LastFailureAt)))
+			RETURNING `+throttleColumns, key, ms(now), lockAfter, failures, expect.Failures, ms(expect.LastFailureAt)))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -133,7 +134,7 @@ func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before 
 // GetThrottle returns key's state; a key without one gets a zero Throttle
 // (no failure, not locked), never ErrNotFound.
 func (s *Store) GetThrottle(ctx context.Context, key string) (storage.Throttle, error) {
-	th, err := scanThrottle(s.r.QueryRowContext(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key = ?`, key))
+	th, err := scanThrottle(s.r.QueryRowContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Throttle{Key: key}, nil
 	}
@@ -152,7 +153,7 @@ func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Thr
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+throttleFields+` FROM throttles WHERE key IN (?`+
+	rows, err := s.r.QueryContext(ctx, `SELECT `+throttleColumns+` FROM throttles WHERE key IN (?`+
 		strings.Repeat(", ?", len(keys)-1)+`)`, args...)
 	if err != nil {
 		return nil, dbError("get throttles", err)

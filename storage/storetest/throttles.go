@@ -22,11 +22,11 @@ func throttleBehaviours() []behaviour {
 		{"ConcurrentChargesOneWinner", testThrottleChargeRace},
 		{"RefundTakesBackOneUnlocked", testThrottleRefund},
 		{"DecayingForgetsOnePerPeriod", testThrottleDecay},
-		{"ReserveWithinTheFreeFailures", testReserveAttempt},
-		{"ReservePastTheFreeOneAtATime", testReservePastFree},
-		{"ReservationsOutliveNotTheirLife", testReservationLife},
-		{"ConcurrentReservationsHeldToTheFree", testReserveRace},
-		{"SettleEndsAReservation", testSettleAttempt},
+		{"ReserveWithinTheRoom", testReserveAttempt},
+		{"ReservePastTheFree", testReservePastFree},
+		{"ReservationsLapseOneByOne", testReservationLife},
+		{"ConcurrentReservationsHeldToTheRoom", testReserveRace},
+		{"SettleEndsItsOwnReservation", testSettleAttempt},
 	}
 }
 
@@ -356,155 +356,167 @@ func testThrottleDecay(t *testing.T, s storage.Store) {
 	}
 }
 
-const (
-	reserveEvery = 10 * time.Minute
-	reserveLife  = time.Minute
-)
+var reserveLimit = storage.AttemptLimit{Free: 3, PastFree: 1, Every: 10 * time.Minute, Life: time.Minute}
 
-// testReserveAttempt: an address with no failures takes as many attempts in
-// flight as its free failures, then none until one is settled; a
+// reserve reserves attempt id on key and checks whether it was taken.
+func reserve(t *testing.T, s storage.Store, key, id string, limit storage.AttemptLimit, now time.Time, want bool) (storage.Throttle, int) {
+	t.Helper()
+	th, inFlight, ok, err := s.ReserveAttempt(t.Context(), key, id, limit, now)
+	mustOK(t, err, "ReserveAttempt "+id)
+	if ok != want {
+		t.Fatalf("reservation %s at %v: taken %v, want %v (%d in flight, %+v)", id, now, ok, want, inFlight, th)
+	}
+	return th, inFlight
+}
+
+// testReserveAttempt: an address takes as many attempts in flight as its
+// free failures leave (decayed), then none until one is settled; a
 // reservation leaves the failures and their time alone.
 func testReserveAttempt(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	const key = "login:ip:192.0.2.10"
+	const key = "password:ip:192.0.2.10"
 	for i := range 3 {
-		th, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now)
-		if err != nil || !ok {
-			t.Fatalf("reservation %d of 3 free: %v %v", i+1, ok, err)
+		th, n := reserve(t, s, key, fmt.Sprintf("a%d", i), reserveLimit, now, true)
+		if n != i+1 {
+			t.Fatalf("reservation %d: %d in flight", i+1, n)
 		}
-		if th.InFlight != i+1 || th.Failures != 0 || !th.InFlightAt.Equal(now) {
-			t.Fatalf("reservation %d: %+v, want %d in flight at %v and no failure", i+1, th, i+1, now)
-		}
+		assertSame(t, "a key without failures", th, storage.Throttle{Key: key})
 	}
-	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || ok {
-		t.Fatalf("a fourth reservation with 3 free: %v %v, want refused", ok, err)
-	}
-	mustOK(t, s.SettleAttempt(ctx, key, false, reserveEvery, now), "SettleAttempt")
-	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || !ok {
-		t.Fatalf("a reservation after one settled: %v %v", ok, err)
-	}
-	// Charged with failures: the count is the decayed count of failures.
-	const failing = "login:ip:192.0.2.11"
+	reserve(t, s, key, "a3", reserveLimit, now, false)
+	mustOK(t, s.SettleAttempt(ctx, key, "a0", false, reserveLimit.Every, now), "SettleAttempt")
+	reserve(t, s, key, "a4", reserveLimit, now, true)
+	th, err := s.GetThrottle(ctx, key)
+	mustOK(t, err, "GetThrottle")
+	assertSame(t, "reservations and a success settled", th, storage.Throttle{Key: key})
+
+	const failing = "password:ip:192.0.2.11"
 	for range 2 {
-		_, err := s.AddDecayingFailure(ctx, failing, reserveEvery, now)
+		_, err := s.AddDecayingFailure(ctx, failing, reserveLimit.Every, now)
 		mustOK(t, err, "AddDecayingFailure")
 	}
-	th, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, now)
-	if err != nil || !ok {
-		t.Fatalf("reservation with 2 failures of 3 free: %v %v", ok, err)
+	th, n := reserve(t, s, failing, "b0", reserveLimit, now, true)
+	assertSame(t, "a key with failures, reserved", th, storage.Throttle{Key: failing, Failures: 2, LastFailureAt: now})
+	if n != 1 {
+		t.Fatalf("in flight: %d, want 1", n)
 	}
-	assertSame(t, "a reservation's key", th, storage.Throttle{Key: failing, Failures: 2, LastFailureAt: now, InFlight: 1, InFlightAt: now})
-	if _, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, now); err != nil || ok {
-		t.Fatalf("2 failures and 1 in flight of 3 free: %v %v, want refused", ok, err)
-	}
-	// One period later one failure is left: room for two in flight.
-	later := now.Add(reserveEvery)
-	mustOK(t, s.SettleAttempt(ctx, failing, false, reserveEvery, later), "SettleAttempt")
-	for i := range 2 {
-		if _, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, later); err != nil || !ok {
-			t.Fatalf("reservation %d after the decay: %v %v", i+1, ok, err)
-		}
-	}
-	if _, ok, err := s.ReserveAttempt(ctx, failing, 3, reserveEvery, reserveLife, later); err != nil || ok {
-		t.Fatalf("1 decayed failure and 2 in flight of 3 free: %v %v, want refused", ok, err)
-	}
+	reserve(t, s, failing, "b1", reserveLimit, now, false)
+	// One period later one failure is left: room for two.
+	later := now.Add(reserveLimit.Every)
+	reserve(t, s, failing, "b2", reserveLimit, later.Add(-reserveLimit.Life/2), true)
+	reserve(t, s, failing, "b3", reserveLimit, later.Add(-reserveLimit.Life/2), false)
 }
 
-// testReservePastFree: an address past its free failures has one attempt
-// in flight at a time.
+// testReservePastFree: past its free failures an address has PastFree
+// attempts in flight; a failure settled counts.
 func testReservePastFree(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	const key = "login:ip:192.0.2.20"
+	const key = "password:ip:192.0.2.20"
 	for range 5 {
-		_, err := s.AddDecayingFailure(ctx, key, reserveEvery, now)
+		_, err := s.AddDecayingFailure(ctx, key, reserveLimit.Every, now)
 		mustOK(t, err, "AddDecayingFailure")
 	}
-	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || !ok {
-		t.Fatalf("the first reservation past the free failures: %v %v", ok, err)
-	}
-	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now); err != nil || ok {
-		t.Fatalf("a second one in flight past the free failures: %v %v, want refused", ok, err)
-	}
-	mustOK(t, s.SettleAttempt(ctx, key, true, reserveEvery, now.Add(time.Second)), "SettleAttempt failed")
+	limit := reserveLimit
+	limit.PastFree = 2
+	reserve(t, s, key, "c0", limit, now, true)
+	reserve(t, s, key, "c1", limit, now, true)
+	reserve(t, s, key, "c2", limit, now, false)
+	mustOK(t, s.SettleAttempt(ctx, key, "c0", true, limit.Every, now.Add(time.Second)), "SettleAttempt failed")
 	th, err := s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
-	assertSame(t, "after a failed attempt", th, storage.Throttle{Key: key, Failures: 6, LastFailureAt: now.Add(time.Second), InFlightAt: now})
-	if _, ok, err := s.ReserveAttempt(ctx, key, 3, reserveEvery, reserveLife, now.Add(time.Second)); err != nil || !ok {
-		t.Fatalf("a reservation once the one in flight settled: %v %v", ok, err)
-	}
+	assertSame(t, "after a failed attempt", th, storage.Throttle{Key: key, Failures: 6, LastFailureAt: now.Add(time.Second)})
+	reserve(t, s, key, "c3", limit, now.Add(time.Second), true)
 }
 
-// testReservationLife: reservations older than their life no longer count
-// (an instance died before settling them).
+// testReservationLife: a reservation never settled (an instance died
+// mid-hash) lapses after its life, by itself, even while the address keeps
+// reserving; its late settlement ends no other.
 func testReservationLife(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	const key = "login:ip:192.0.2.30"
-	if _, ok, err := s.ReserveAttempt(ctx, key, 1, reserveEvery, reserveLife, now); err != nil || !ok {
-		t.Fatalf("reservation: %v %v", ok, err)
+	const key = "password:ip:192.0.2.30"
+	limit := storage.AttemptLimit{Free: 2, PastFree: 1, Every: 10 * time.Minute, Life: time.Minute}
+	reserve(t, s, key, "leaked", limit, now, true)
+	// A busy address: one attempt every 10 s, each settled.
+	for i := range 6 {
+		at := now.Add(time.Duration(i+1) * 10 * time.Second)
+		reserve(t, s, key, fmt.Sprintf("busy%d", i), limit, at, true)
+		mustOK(t, s.SettleAttempt(ctx, key, fmt.Sprintf("busy%d", i), false, limit.Every, at), "SettleAttempt")
 	}
-	if _, ok, err := s.ReserveAttempt(ctx, key, 1, reserveEvery, reserveLife, now.Add(reserveLife-time.Millisecond)); err != nil || ok {
-		t.Fatalf("within the life of the first: %v %v, want refused", ok, err)
-	}
-	th, ok, err := s.ReserveAttempt(ctx, key, 1, reserveEvery, reserveLife, now.Add(reserveLife))
-	if err != nil || !ok {
-		t.Fatalf("once the first outlived its life: %v %v", ok, err)
-	}
-	if th.InFlight != 1 {
-		t.Fatalf("in flight after a stale reservation: %d, want 1 (the stale one forgotten)", th.InFlight)
-	}
-	if got := th.LiveInFlight(now.Add(2*reserveLife), reserveLife); got != 0 {
-		t.Fatalf("LiveInFlight a life later: %d, want 0", got)
-	}
+	// Within the leaked one's life: room for one only.
+	at := now.Add(limit.Life - time.Millisecond)
+	reserve(t, s, key, "d0", limit, at, true)
+	reserve(t, s, key, "d1", limit, at, false)
+	mustOK(t, s.SettleAttempt(ctx, key, "d0", false, limit.Every, at), "SettleAttempt d0")
+	// Its life over: room for two.
+	at = now.Add(limit.Life)
+	reserve(t, s, key, "e0", limit, at, true)
+	reserve(t, s, key, "e1", limit, at, true)
+	reserve(t, s, key, "e2", limit, at, false)
+	// The leaked one's late settlement (and a second one of e0's) ends
+	// neither e0's nor e1's.
+	mustOK(t, s.SettleAttempt(ctx, key, "leaked", false, limit.Every, at), "the leaked one's late settlement")
+	reserve(t, s, key, "e3", limit, at, false)
+	mustOK(t, s.SettleAttempt(ctx, key, "e0", false, limit.Every, at), "SettleAttempt e0")
+	mustOK(t, s.SettleAttempt(ctx, key, "e0", false, limit.Every, at), "SettleAttempt e0 again")
+	reserve(t, s, key, "e4", limit, at, true)
+	reserve(t, s, key, "e5", limit, at, false)
+	// The purge forgets reservations long past any life.
+	purgeAt := at.Add(storage.ReservationForgetAfter + time.Second)
+	_, err := s.PurgeExpired(ctx, purgeAt, time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired")
+	forever := limit
+	forever.Life = 10 * storage.ReservationForgetAfter
+	reserve(t, s, key, "f0", forever, purgeAt, true)
+	reserve(t, s, key, "f1", forever, purgeAt, true)
+	reserve(t, s, key, "f2", forever, purgeAt, false)
 }
 
-// testReserveRace: reservations sent together on a fresh key are held to
-// the free failures.
+// testReserveRace: reservations sent together are held to the room
+// (several rounds: one overtaking another is a matter of timing).
 func testReserveRace(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	const key, n, free = "login:ip:192.0.2.40", 20, 5
-	var wg sync.WaitGroup
-	var taken atomic.Int32
-	for range n {
-		wg.Go(func() {
-			_, ok, err := s.ReserveAttempt(ctx, key, free, reserveEvery, reserveLife, now)
-			if err != nil {
-				t.Errorf("ReserveAttempt: %v", err)
-			} else if ok {
-				taken.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if taken.Load() != free {
-		t.Fatalf("%d of %d simultaneous reservations taken, want the %d free", taken.Load(), n, free)
+	const n = 40
+	limit := storage.AttemptLimit{Free: 5, PastFree: 1, Every: 10 * time.Minute, Life: time.Minute}
+	for round := range 10 {
+		key := fmt.Sprintf("password:ip:192.0.2.%d", 100+round)
+		var wg sync.WaitGroup
+		var taken atomic.Int32
+		gate := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-gate
+				_, _, ok, err := s.ReserveAttempt(ctx, key, fmt.Sprintf("r%d-%d", round, i), limit, now)
+				if err != nil {
+					t.Errorf("ReserveAttempt: %v", err)
+				} else if ok {
+					taken.Add(1)
+				}
+			})
+		}
+		close(gate)
+		wg.Wait()
+		if taken.Load() != int32(limit.Free) {
+			t.Fatalf("round %d: %d of %d simultaneous reservations taken, want the %d free", round, taken.Load(), n, limit.Free)
+		}
 	}
 }
 
 // testSettleAttempt: a failure settled on a key without state counts one;
-// a success settled there writes nothing; settling never goes below zero,
-// and a charge or a decaying failure leaves the attempts in flight alone.
+// a success settled there writes nothing; a settlement of an unknown
+// reservation is no error.
 func testSettleAttempt(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
-	mustOK(t, s.SettleAttempt(ctx, "login:ip:192.0.2.50", false, reserveEvery, now), "SettleAttempt success without state")
-	th, err := s.GetThrottle(ctx, "login:ip:192.0.2.50")
+	mustOK(t, s.SettleAttempt(ctx, "password:ip:192.0.2.50", "unknown", false, reserveLimit.Every, now), "SettleAttempt success without state")
+	th, err := s.GetThrottle(ctx, "password:ip:192.0.2.50")
 	mustOK(t, err, "GetThrottle")
-	assertSame(t, "a success settled without state", th, storage.Throttle{Key: "login:ip:192.0.2.50"})
-	const key = "login:ip:192.0.2.51"
-	mustOK(t, s.SettleAttempt(ctx, key, true, reserveEvery, now), "SettleAttempt failure without state")
-	mustOK(t, s.SettleAttempt(ctx, key, false, reserveEvery, now), "SettleAttempt with none in flight")
+	assertSame(t, "a success settled without state", th, storage.Throttle{Key: "password:ip:192.0.2.50"})
+	const key = "password:ip:192.0.2.51"
+	mustOK(t, s.SettleAttempt(ctx, key, "unknown", true, reserveLimit.Every, now), "SettleAttempt failure without state")
 	th, err = s.GetThrottle(ctx, key)
 	mustOK(t, err, "GetThrottle")
 	assertSame(t, "a failure settled without state", th, storage.Throttle{Key: key, Failures: 1, LastFailureAt: now})
-	if _, ok, err := s.ReserveAttempt(ctx, key, 30, reserveEvery, reserveLife, now); err != nil || !ok {
-		t.Fatalf("ReserveAttempt: %v %v", ok, err)
-	}
-	th, err = s.AddDecayingFailure(ctx, key, reserveEvery, now.Add(time.Second))
-	mustOK(t, err, "AddDecayingFailure")
-	assertSame(t, "a decaying failure with one in flight", th, storage.Throttle{Key: key, Failures: 2,
-		LastFailureAt: now.Add(time.Second), InFlight: 1, InFlightAt: now})
 }
