@@ -149,6 +149,10 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			id := rand.Text()
 			th, _, ok, err := s.store.ReserveAttempt(write, k.ip, id, addressLimit, now)
 			if err != nil {
+				// The reservation may have been written and its answer lost:
+				// ended, it keeps no room from the address (ending one never
+				// written does nothing).
+				s.settleAddress(ctx, k, id, false)
 				return charge{}, fmt.Errorf("account: reserving attempt: %w", err)
 			}
 			if !ok {

@@ -365,6 +365,34 @@ func TestSprayFromOneAddressIsDelayed(t *testing.T) {
 	})
 }
 
+// reservedButLost writes the reservation and then fails, as when the
+// database committed it and the answer was lost.
+type reservedButLost struct{ storage.Store }
+
+func (r reservedButLost) ReserveAttempt(ctx context.Context, key, id string, limit storage.AttemptLimit, now time.Time) (storage.Throttle, int, bool, error) {
+	if _, _, _, err := r.Store.ReserveAttempt(ctx, key, id, limit, now); err != nil {
+		return storage.Throttle{}, 0, false, err
+	}
+	return storage.Throttle{}, 0, false, errors.New("connection reset by peer")
+}
+
+// TestLostReservationAnswersKeepNoRoom: logins whose reservation was
+// written but its answer lost fail, and leave the address its room.
+func TestLostReservationAnswersKeepNoRoom(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		lossy := f.serviceOn(reservedButLost{f.st})
+		for i := range 31 {
+			if _, err := logIn(lossy, f.ctx, "claire@mairie.fr", "secret12", meta); err == nil {
+				t.Fatalf("login %d with its reservation's answer lost succeeded", i+1)
+			}
+		}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatalf("a right password from the address after 31 lost answers: %v", err)
+		}
+	})
+}
+
 // sprayVerdicts counts a spray's guesses by outcome.
 type sprayVerdicts struct{ checked, throttled atomic.Int32 }
 
