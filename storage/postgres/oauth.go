@@ -208,8 +208,8 @@ func (s *Store) ExchangeAuthCode(ctx context.Context, codeHash string, at storag
 	b := &pgx.Batch{}
 	b.Queue(shareUserQuery, at.UserID)
 	b.Queue(query+` SELECT count(*) FROM redeemed`, args...)
-	redeemed, err := countAfterLocks(s.pool.SendBatch(ctx, b), 1)
-	if err != nil {
+	var redeemed int64
+	if err := (batchRow{s.pool.SendBatch(ctx, b), 1}).Scan(&redeemed); err != nil {
 		return dbError(what, err)
 	}
 	if redeemed == 1 {

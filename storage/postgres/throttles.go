@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -55,36 +54,22 @@ FROM (SELECT 1) one LEFT JOIN th ON true`
 // round trip (a batch, committed asynchronously like the throttles'
 // other writes).
 func (s *Store) ReserveAttempt(ctx context.Context, key, id string, limit storage.AttemptLimit, now time.Time) (storage.Throttle, int, bool, error) {
-	b := &pgx.Batch{}
-	b.Queue(asyncCommit)
+	b := asyncBatch()
 	b.Queue(lockGrantQuery, reservationLockSpace, key)
 	b.Queue(reserveAttempt, key, now, max(limit.Every.Microseconds(), 1), limit.Life.Microseconds(),
 		limit.Free, limit.PastFree, id)
-	br := s.pool.SendBatch(ctx, b)
 	var (
-		th       storage.Throttle
+		th       = storage.Throttle{Key: key}
 		thKey    *string
 		failures *int
 		last     *time.Time
 		inFlight int
 		reserved bool
-		err      error
 	)
-	for range 2 {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&thKey, &failures, &last, &th.LockedAt, &inFlight, &reserved)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	err := batchRow{s.pool.SendBatch(ctx, b), 2}.Scan(&thKey, &failures, &last, &th.LockedAt, &inFlight, &reserved)
 	if err != nil {
 		return storage.Throttle{}, 0, false, dbError("reserve attempt", err)
 	}
-	th.Key = key
 	if thKey != nil {
 		th.Failures, th.LastFailureAt, th.LockedAt = *failures, utc(*last), utcPtr(th.LockedAt)
 	}
@@ -94,8 +79,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, key, id string, limit storag
 // SettleAttempt ends the reservation and, for a failure, counts it by an
 // upsert (the key's row may have been purged meanwhile), in one round trip.
 func (s *Store) SettleAttempt(ctx context.Context, key, id string, failed bool, every time.Duration, now time.Time) error {
-	b := &pgx.Batch{}
-	b.Queue(asyncCommit)
+	b := asyncBatch()
 	b.Queue(`DELETE FROM attempts_in_flight WHERE id = $1`, id)
 	if failed {
 		b.Queue(addDecayingFailure, key, now, max(every.Microseconds(), 1))
@@ -151,7 +135,7 @@ func (s *Store) ChargeThrottle(ctx context.Context, key string, expect storage.T
 // charged, else takes one failure off. (Every expression of an UPDATE reads
 // the row as it was.)
 func (s *Store) RefundThrottle(ctx context.Context, key string, charged, before storage.Throttle) error {
-	if _, err := s.asyncExec(ctx, `UPDATE throttles SET
+	if err := s.asyncExec(ctx, `UPDATE throttles SET
 			failures = CASE WHEN failures = $2 AND last_failure_at = $3 THEN $4 ELSE GREATEST(failures - 1, 0) END,
 			last_failure_at = CASE WHEN failures = $2 AND last_failure_at = $3 THEN $5 ELSE last_failure_at END
 		WHERE key = $1 AND locked_at IS NULL`,
@@ -189,7 +173,7 @@ func (s *Store) GetThrottles(ctx context.Context, keys ...string) ([]storage.Thr
 
 // ResetThrottle forgets key; a key without state is not an error.
 func (s *Store) ResetThrottle(ctx context.Context, key string) error {
-	if _, err := s.asyncExec(ctx, `DELETE FROM throttles WHERE key = $1`, key); err != nil {
+	if err := s.asyncExec(ctx, `DELETE FROM throttles WHERE key = $1`, key); err != nil {
 		return dbError("reset throttle", err)
 	}
 	return nil
@@ -204,42 +188,25 @@ func (s *Store) ResetThrottle(ctx context.Context, key string) error {
 // lapse anyway. Nothing else is written so.
 const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
 
-// asyncExec runs query in a transaction of its own that commits
-// asynchronously (one round trip).
-func (s *Store) asyncExec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
+// asyncBatch is a batch (one transaction, one round trip) that commits
+// asynchronously; queue the statements after asyncCommit.
+func asyncBatch() *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue(asyncCommit)
+	return b
+}
+
+// asyncExec runs query in a transaction of its own that commits
+// asynchronously (one round trip).
+func (s *Store) asyncExec(ctx context.Context, query string, args ...any) error {
+	b := asyncBatch()
 	b.Queue(query, args...)
-	br := s.pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return tag, err
+	return s.pool.SendBatch(ctx, b).Close()
 }
 
 // asyncRow is QueryRow for asyncExec's queries.
 func (s *Store) asyncRow(ctx context.Context, query string, args ...any) pgx.Row {
-	b := &pgx.Batch{}
-	b.Queue(asyncCommit)
+	b := asyncBatch()
 	b.Queue(query, args...)
-	return asyncResult{s.pool.SendBatch(ctx, b)}
-}
-
-// asyncResult reads asyncRow's batch: its row, then up to the commit.
-type asyncResult struct{ br pgx.BatchResults }
-
-func (r asyncResult) Scan(dest ...any) error {
-	_, err := r.br.Exec()
-	if err == nil {
-		err = r.br.QueryRow().Scan(dest...)
-	}
-	if cerr := r.br.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return batchRow{s.pool.SendBatch(ctx, b), 1}
 }

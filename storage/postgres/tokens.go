@@ -180,8 +180,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 		at.ID, at.ClientID, list(at.Scopes), list(at.Audience), at.ExpiresAt, at.CreatedAt,
 		rt.ID, rt.TokenHash, rt.ClientID, list(rt.Scopes), list(rt.Audience), list(rt.AMR),
 		rt.AuthTime, rt.ExpiresAt, rt.CreatedAt)
-	rotated, err := countAfterLocks(s.pool.SendBatch(ctx, b), 2)
-	if err != nil {
+	var rotated int64
+	if err := (batchRow{s.pool.SendBatch(ctx, b), 2}).Scan(&rotated); err != nil {
 		return dbError(what, err)
 	}
 	if rotated == 1 {
@@ -190,23 +190,26 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, at stora
 	return s.rotateLocked(ctx, oldHash, at, rt, now)
 }
 
-// countAfterLocks reads the results of a batch: locks statements, each
-// without rows, then a count (RotateRefreshToken's rotated tokens,
-// ExchangeAuthCode's redeemed codes: 0 or 1). Closing the results reads up
-// to the Sync, hence the commit or the rollback.
-func countAfterLocks(br pgx.BatchResults, locks int) (n int64, err error) {
+// batchRow is the row of a batch's last statement, after skip statements
+// without rows (locks, settings); Scan reads the batch up to its end (the
+// commit or the rollback) and returns its first error.
+type batchRow struct {
+	br   pgx.BatchResults
+	skip int
+}
+
+func (r batchRow) Scan(dest ...any) (err error) {
 	defer func() {
-		if cerr := br.Close(); err == nil {
+		if cerr := r.br.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	for range locks {
-		if _, err := br.Exec(); err != nil {
-			return 0, err
+	for range r.skip {
+		if _, err := r.br.Exec(); err != nil {
+			return err
 		}
 	}
-	err = br.QueryRow().Scan(&n)
-	return n, err
+	return r.br.QueryRow().Scan(dest...)
 }
 
 // rotateLocked is the rotation in a transaction that reads the token's grant
