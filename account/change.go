@@ -18,7 +18,9 @@ import (
 // pending flag cleared, every session and token of the agent revoked and the
 // notification queued, in one transaction: of two concurrent submissions,
 // even on two instances, exactly one wins.
-func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, newPassword, confirmation string, meta Meta) error {
+func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, newPassword, confirmation string, meta Meta) (err error) {
+	ctx, end := s.attempt(ctx)
+	defer func() { err = end(err) }()
 	now := s.now()
 	u, err := s.store.GetUser(ctx, userID)
 	if err != nil {
@@ -76,7 +78,9 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 // e-mail, current password (personal, or an outstanding provisional one),
 // new password and confirmation. An unknown e-mail, a disabled account and a
 // wrong current password all report CurrentWrong, after the same work.
-func (s *Service) ChangePassword(ctx context.Context, email, current, newPassword, confirmation string, meta Meta) error {
+func (s *Service) ChangePassword(ctx context.Context, email, current, newPassword, confirmation string, meta Meta) (err error) {
+	ctx, end := s.attempt(ctx)
+	defer func() { err = end(err) }()
 	now := s.now()
 	email = storage.NormaliseEmail(email)
 	u, err := s.store.GetUserByEmail(ctx, email)
@@ -121,8 +125,8 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 		if ok {
 			matched, precondition = true, storage.PasswordChange{ExpectPasswordHash: u.PasswordHash}
 		}
-	} else {
-		s.hasher.DummyVerify(ctx, current)
+	} else if err := s.dummyVerifies(ctx, current, 1); err != nil {
+		return err
 	}
 	if !matched {
 		provHash := ""
@@ -134,7 +138,9 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 			provHash = prov.Hash
 		}
 		if provHash == "" {
-			s.hasher.DummyVerify(ctx, current)
+			if err := s.dummyVerifies(ctx, current, 1); err != nil {
+				return err
+			}
 		} else {
 			ok, err := s.verifyBounded(ctx, current, provHash)
 			if err != nil {
@@ -188,8 +194,7 @@ func (s *Service) savePassword(ctx context.Context, u storage.User, newPassword 
 // reaches the hasher.
 func (s *Service) verifyBounded(ctx context.Context, typed, hash string) (bool, error) {
 	if typed == "" || len(typed) > maxPasswordBytes {
-		s.hasher.DummyVerify(ctx, "")
-		return false, nil
+		return false, s.dummyVerifies(ctx, "", 1)
 	}
 	ok, _, err := s.hasher.Verify(ctx, policy.Normalize(typed), hash)
 	if err != nil {

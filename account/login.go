@@ -48,7 +48,9 @@ func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) 
 
 // verify is LogIn's check of the password, behind the login throttle. The
 // success's audit event is returned unwritten: it goes with the session.
-func (s *Service) verify(ctx context.Context, email, password string, meta Meta) (Login, storage.AuditEvent, error) {
+func (s *Service) verify(ctx context.Context, email, password string, meta Meta) (_ Login, _ storage.AuditEvent, err error) {
+	ctx, end := s.attempt(ctx)
+	defer func() { err = end(err) }()
 	email = storage.NormaliseEmail(email)
 	now := s.now()
 	keys := keysFor("login", email, meta.ClientIP)
@@ -81,8 +83,9 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 // checked is not cancelled by this login, as one issued just after it.
 func (s *Service) authenticate(ctx context.Context, email, password string, locked bool, meta Meta, now time.Time) (Login, storage.AuditEvent, error) {
 	if password == "" || len(password) > maxPasswordBytes {
-		s.hasher.DummyVerify(ctx, "")
-		s.hasher.DummyVerify(ctx, "")
+		if err := s.dummyVerifies(ctx, "", 2); err != nil {
+			return Login{}, storage.AuditEvent{}, err
+		}
 		s.audit(ctx, "login.failure", storage.User{Email: email}, meta, "malformed password")
 		return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 	}
@@ -90,8 +93,9 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 
 	u, prov, err := s.store.GetUserWithProvisional(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		s.hasher.DummyVerify(ctx, pw)
-		s.hasher.DummyVerify(ctx, pw)
+		if err := s.dummyVerifies(ctx, pw, 2); err != nil {
+			return Login{}, storage.AuditEvent{}, err
+		}
 		s.audit(ctx, "login.failure", storage.User{Email: email}, meta, "unknown account")
 		return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 	}
@@ -116,8 +120,8 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 			}
 			return Login{User: u}, s.auditEvent("login.success", u, meta, ""), nil
 		}
-	} else {
-		s.hasher.DummyVerify(ctx, pw)
+	} else if err := s.dummyVerifies(ctx, pw, 1); err != nil {
+		return Login{}, storage.AuditEvent{}, err
 	}
 
 	provisionalOK := false
@@ -127,8 +131,8 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 			return Login{}, storage.AuditEvent{}, fmt.Errorf("account: verifying provisional password of %s: %w", u.ID, err)
 		}
 		provisionalOK = ok
-	} else {
-		s.hasher.DummyVerify(ctx, pw)
+	} else if err := s.dummyVerifies(ctx, pw, 1); err != nil {
+		return Login{}, storage.AuditEvent{}, err
 	}
 
 	if provisionalOK && !u.Disabled {

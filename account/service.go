@@ -8,6 +8,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,12 @@ import (
 // ErrInvalidCredentials covers unknown e-mail, wrong password and disabled
 // account alike: the caller must not be able to tell them apart.
 var ErrInvalidCredentials = errors.New("account: invalid credentials")
+
+// ErrBusy: the attempt did not get its password checked within its budget
+// (Config.AttemptBudget), the instance's hashes being queued behind more
+// attempts than it can check in that time. It reached no verdict and counts
+// nothing; it is the answer for every address alike.
+var ErrBusy = errors.New("account: too busy to check the password in time")
 
 // ErrNotPending: the forced change was asked for an agent who has no
 // provisional password to replace (already changed, or expired).
@@ -58,6 +65,10 @@ type Config struct {
 	SessionIdle               time.Duration
 	SessionAbsolute           time.Duration
 	Portal                    mail.Portal
+	// AttemptBudget bounds a password attempt (login or change form) from
+	// its admission by the throttles to its verdict; 0, or more than
+	// DefaultAttemptBudget: DefaultAttemptBudget.
+	AttemptBudget time.Duration
 	// RecoveryGather is how long a woken recovery worker waits before
 	// claiming (0: 20 ms), so that a burst of requests is claimed together.
 	RecoveryGather time.Duration
@@ -77,10 +88,20 @@ type Service struct {
 	recoveryWake chan struct{}
 }
 
+// DefaultAttemptBudget is the budget of a password attempt. An attempt
+// holds a reservation on its address (addressLimit) that lapses after
+// addressLimit.Life: ended well before that, an attempt never outlives its
+// reservation, however long the queue for the hashes; and its answer comes
+// while the browser still waits (the server's write timeout is a minute).
+const DefaultAttemptBudget = addressReservationLife / 3
+
 // New builds the service. wakeMailer may be nil.
 func New(store storage.Store, hasher *passhash.Hasher, pol policy.Policy, cfg Config, now func() time.Time, log *slog.Logger, wakeMailer func()) *Service {
 	if wakeMailer == nil {
 		wakeMailer = func() {}
+	}
+	if cfg.AttemptBudget <= 0 || cfg.AttemptBudget > DefaultAttemptBudget {
+		cfg.AttemptBudget = DefaultAttemptBudget
 	}
 	return &Service{
 		store: store, hasher: hasher, policy: pol, cfg: cfg, now: now, log: log,
@@ -94,4 +115,29 @@ func (s *Service) Policy() policy.Policy { return s.policy }
 // User returns an agent by id.
 func (s *Service) User(ctx context.Context, id string) (storage.User, error) {
 	return s.store.GetUser(ctx, id)
+}
+
+// attempt bounds a password attempt by its budget. end turns the budget's
+// end into ErrBusy (a deadline of ctx's own stays what it is): a caller
+// returns end(err).
+func (s *Service) attempt(ctx context.Context) (actx context.Context, end func(error) error) {
+	actx, cancel := context.WithTimeout(ctx, s.cfg.AttemptBudget)
+	return actx, func(err error) error {
+		cancel()
+		if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return err
+	}
+}
+
+// dummyVerifies costs n hashes, as many as the path it stands for, and
+// fails as a real Verify would if the budget ends while it waits.
+func (s *Service) dummyVerifies(ctx context.Context, password string, n int) error {
+	for range n {
+		if err := s.hasher.DummyVerify(ctx, password); err != nil {
+			return fmt.Errorf("account: hashing: %w", err)
+		}
+	}
+	return nil
 }

@@ -84,10 +84,14 @@ const chargeTries = 64
 // the delays as if they came in turn, and past them a few at a time (as
 // many as the delay lets through in turn would be one: four keeps an
 // office whose typos used its free failures from queueing its logins one
-// by one). A reservation lapses after a minute: far longer than a hash
-// queued behind a full house, so that only those of an instance that died
-// mid-hash do.
-var addressLimit = storage.AttemptLimit{Free: ipFreeFailure, PastFree: 4, Every: AddressDecay, Life: time.Minute}
+// by one). A reservation lapses after a minute: longer than an attempt's
+// budget (DefaultAttemptBudget), so that only those of an instance that
+// died mid-attempt do.
+var addressLimit = storage.AttemptLimit{Free: ipFreeFailure, PastFree: 4, Every: AddressDecay, Life: addressReservationLife}
+
+// addressReservationLife is addressLimit.Life (DefaultAttemptBudget is a
+// third of it).
+const addressReservationLife = time.Minute
 
 // admit refuses an attempt that comes too soon after failures and counts
 // the attempt it lets through, before its password is checked, so that

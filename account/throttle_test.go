@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caf-extranet/idp/account"
+	"github.com/caf-extranet/idp/account/policy"
 	"github.com/caf-extranet/idp/storage"
+	"github.com/caf-extranet/idp/storage/passhash"
 )
 
 func TestLoginThrottleGrowsAndForgets(t *testing.T) {
@@ -622,6 +626,68 @@ func TestDoubleClickAfterTyposLogsIn(t *testing.T) {
 		}
 		if secondErr != nil {
 			t.Fatalf("second click, sent while the first was checked: %v, want logged in", secondErr)
+		}
+	})
+}
+
+// queuedPastTheBudget answers each lookup of an agent only once the
+// attempt's budget has ended, as when the instance's hashes are queued
+// behind more attempts than it can check in that time: the hashes then find
+// their budget spent.
+type queuedPastTheBudget struct{ storage.Store }
+
+func (q queuedPastTheBudget) GetUserWithProvisional(ctx context.Context, email string) (storage.User, *storage.ProvisionalPassword, error) {
+	<-ctx.Done()
+	return q.Store.GetUserWithProvisional(context.WithoutCancel(ctx), email)
+}
+
+func (q queuedPastTheBudget) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	<-ctx.Done()
+	return q.Store.GetUserByEmail(context.WithoutCancel(ctx), email)
+}
+
+// TestAttemptsPastTheirBudgetAreShedAlike: an attempt whose password is not
+// checked within its budget (shorter than its address reservation's life)
+// gets ErrBusy, for a known address, an unknown one or a wrong password
+// alike, through both forms; it ran no hash and counted nothing, on the
+// account or on the address.
+func TestAttemptsPastTheirBudgetAreShedAlike(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4)
+		queued := account.New(queuedPastTheBudget{f.st}, hasher, policy.Default(), account.Config{
+			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
+			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
+			AttemptBudget: 20 * time.Millisecond,
+		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		// More than the address's free failures, and than the account's.
+		for i := range 40 {
+			email, password := "claire@mairie.fr", "mauvais1"
+			switch i % 4 {
+			case 1:
+				password = "secret12"
+			case 2:
+				email = "inconnu@mairie.fr"
+			}
+			var err error
+			if i%4 == 3 {
+				err = queued.ChangePassword(f.ctx, email, password, "nouveau12", "nouveau12", meta)
+			} else {
+				_, err = logIn(queued, f.ctx, email, password, meta)
+			}
+			if !errors.Is(err, account.ErrBusy) {
+				t.Fatalf("attempt %d (%s, %s) past its budget: %v, want ErrBusy", i, email, password, err)
+			}
+		}
+		if n := hasher.Derivations(); n != 0 {
+			t.Errorf("%d hashes ran for attempts past their budget", n)
+		}
+		// Nothing was counted: the agent logs in at once from the address.
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", meta); err != nil {
+			t.Fatalf("right password after the shed attempts: %v", err)
+		}
+		if _, err := logIn(f.svc, f.ctx, "inconnu@mairie.fr", "mauvais1", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatalf("an unknown address from the same address then: %v, want ErrInvalidCredentials (no delay)", err)
 		}
 	})
 }

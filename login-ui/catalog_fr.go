@@ -56,6 +56,7 @@ func catalogFR() catalog {
 			"captcha.failed":         "la vérification du texte a échoué",
 			"captcha.throttled":      "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
 			"error.throttled":        "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
+			"error.busy":             "Le service est momentanément très sollicité : votre mot de passe n'a pas pu être vérifié. Veuillez réessayer dans quelques instants.",
 			"captcha.unreadable":     "Image illisible ?",
 			"captcha.to_options":     "Autres possibilités",
 			"captcha.options":        "Vous ne pouvez pas lire l'image ?",

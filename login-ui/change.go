@@ -268,6 +268,16 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, link(pathLogin, id, paramNotice, "password_changed"), http.StatusSeeOther)
 }
 
+// renderBusy shows the form again, with what was typed but the passwords,
+// when the account rules could not check the password in time: the instance
+// is overloaded, and the agent may try again in a moment.
+func (h *Handler) renderBusy(w http.ResponseWriter, r *http.Request, page string, v *view, err error) {
+	h.log.WarnContext(r.Context(), "password attempt shed: its hashes were queued past its budget", "err", err)
+	v.formError(msg("error.busy"))
+	w.Header().Set("Retry-After", "10")
+	h.render(w, r, http.StatusServiceUnavailable, page, v)
+}
+
 // renderRefusedChange shows the form again when the account rules refused
 // the change (every problem next to its field) or throttled it, and tells
 // whether it did.
@@ -280,6 +290,8 @@ func (h *Handler) renderRefusedChange(w http.ResponseWriter, r *http.Request, v 
 	case errors.Is(err, account.ErrThrottled):
 		v.fieldError("current", msg("error.throttled"))
 		h.render(w, r, http.StatusTooManyRequests, page, v)
+	case errors.Is(err, account.ErrBusy):
+		h.renderBusy(w, r, page, v, err)
 	default:
 		return false
 	}

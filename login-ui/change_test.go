@@ -1,6 +1,8 @@
 package loginui
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -273,4 +275,62 @@ func TestChangeFormsThrottled(t *testing.T) {
 	res = b.submit(p, "/login/password", url.Values{"email": {agentEmail}, "current": {"x"}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
 	wantStatus(t, res, http.StatusTooManyRequests)
 	wantContains(t, res, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+}
+
+// busyMessage is the answer to a password attempt the account rules could
+// not check in time.
+const busyMessage = "Le service est momentanément très sollicité : votre mot de passe n'a pas pu être vérifié. Veuillez réessayer dans quelques instants."
+
+// wantBusy checks the answer to a shed attempt: 503 with Retry-After, the
+// form again with the message in its announced summary, what was typed
+// kept but the passwords.
+func wantBusy(t *testing.T, res *page, kept map[string]string, passwords ...string) {
+	t.Helper()
+	wantStatus(t, res, http.StatusServiceUnavailable)
+	if got := res.resp.Header.Get("Retry-After"); got != "10" {
+		t.Errorf("Retry-After %q, want 10", got)
+	}
+	if got := res.summary(); !slices.Equal(got, []string{busyMessage}) {
+		t.Errorf("summary %q, want the busy message alone", got)
+	}
+	for name, value := range kept {
+		if got := attr(res.input(t, name), "value"); got != value {
+			t.Errorf("%s %q not kept: %q", name, value, got)
+		}
+	}
+	for _, name := range passwords {
+		if hasAttr(res.input(t, name), "value") {
+			t.Errorf("password field %s kept", name)
+		}
+	}
+}
+
+// TestShedAttemptsAskToRetry: a login or a change whose password the
+// account rules could not check in time (account.ErrBusy) shows its form
+// again, asking to retry in a moment, and completes nothing.
+func TestShedAttemptsAskToRetry(t *testing.T) {
+	e := newEnv(t)
+	busy := fmt.Errorf("%w: %w", account.ErrBusy, context.DeadlineExceeded)
+
+	e.accounts.loginErr = busy
+	b := e.browser()
+	id := e.addAuthRequest(nil)
+	p := b.get("/login?authRequestID=" + id)
+	res := b.submit(p, "/login", url.Values{"email": {agentEmail}, "password": {agentPassword}})
+	wantBusy(t, res, map[string]string{"email": agentEmail}, "password")
+	if b.cookie(SessionCookieName(false)) != "" || len(e.requests.completions()) != 0 {
+		t.Error("a shed login opened a session or completed its request")
+	}
+	e.accounts.loginErr = nil
+
+	b, _, form := changingBrowser(t, e)
+	e.accounts.forcedErr = busy
+	res = b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantBusy(t, res, nil, "current", "new", "confirmation")
+
+	e.accounts.changeErr = busy
+	b = e.browser()
+	p = b.get("/login/password")
+	res = b.submit(p, "/login/password", url.Values{"email": {agentEmail}, "current": {"x"}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantBusy(t, res, map[string]string{"email": agentEmail}, "current", "new", "confirmation")
 }

@@ -62,9 +62,11 @@ type fakeAccounts struct {
 	forcedCalls   []string // user ids
 	changeCalls   []string // e-mails
 	endedSessions []string
-	// forcedErr / changeErr are what the change methods return.
+	// forcedErr / changeErr are what the change methods return; loginErr,
+	// when set, what LogIn returns.
 	forcedErr error
 	changeErr error
+	loginErr  error
 }
 
 func newFakeAccounts(clock *testClock) *fakeAccounts {
@@ -96,6 +98,9 @@ func (a *fakeAccounts) byEmail(email string) (storage.User, bool) {
 }
 
 func (a *fakeAccounts) LogIn(ctx context.Context, email, password string, meta account.Meta) (account.Login, string, storage.Session, error) {
+	if a.loginErr != nil {
+		return account.Login{}, "", storage.Session{}, a.loginErr
+	}
 	login, err := a.authenticate(email, password)
 	if err != nil {
 		return account.Login{}, "", storage.Session{}, err

@@ -197,6 +197,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusTooManyRequests, "login", v)
 		return
 	}
+	if errors.Is(err, account.ErrBusy) {
+		h.renderBusy(w, r, "login", v, err)
+		return
+	}
 	if err != nil {
 		h.internalError(w, r, "authenticating", err)
 		return

@@ -133,17 +133,20 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok bool, nee
 
 // DummyVerify costs what a Verify against a hash made with h's parameters
 // costs, and yields nothing. Call it when the account is unknown, so that the
-// response time does not tell whether an address is registered.
-func (h *Hasher) DummyVerify(ctx context.Context, password string) {
+// response time does not tell whether an address is registered. Like Verify,
+// it returns ctx's error when ctx ends before a slot is free: the caller
+// must then answer as it answers Verify's, or the answer would tell.
+func (h *Hasher) DummyVerify(ctx context.Context, password string) error {
 	// A zero salt is fine: the result is thrown away; only the work counts.
 	salt := make([]byte, h.params.SaltLen)
 	got, err := h.run(ctx, []byte(password), salt, h.params)
 	if err != nil {
-		return
+		return err
 	}
 	// Mirror Verify's comparison so that the two paths do the same work.
 	want := make([]byte, len(got))
 	_ = subtle.ConstantTimeCompare(got, want)
+	return nil
 }
 
 // run derives a key with p in the working memory of a free slot.

@@ -212,7 +212,7 @@ func TestConcurrencyBound(t *testing.T) {
 				if i%2 == 0 {
 					_, _ = h.Hash(context.Background(), "pw")
 				} else {
-					h.DummyVerify(context.Background(), "pw")
+					_ = h.DummyVerify(context.Background(), "pw")
 				}
 			}()
 		}
@@ -251,7 +251,9 @@ func TestWaitHonoursContext(t *testing.T) {
 	if ok, _, err := h.Verify(cancelled, "pw", phc); !errors.Is(err, context.Canceled) || ok {
 		t.Fatalf("Verify while full: %v, %v; want false, Canceled", ok, err)
 	}
-	h.DummyVerify(cancelled, "pw") // must return, not block
+	if err := h.DummyVerify(cancelled, "pw"); !errors.Is(err, context.Canceled) { // must return, not block
+		t.Fatalf("DummyVerify while full: %v; want Canceled, as Verify", err)
+	}
 	if n := derived.Load(); n != 0 {
 		t.Fatalf("%d derivations ran while the slot was taken", n)
 	}
@@ -296,7 +298,7 @@ func TestDummyVerifyCostsLikeVerify(t *testing.T) {
 		return best
 	}
 	real := measure(func() { _, _, _ = h.Verify(ctx, "wrong", phc) })
-	dummy := measure(func() { h.DummyVerify(ctx, "wrong") })
+	dummy := measure(func() { _ = h.DummyVerify(ctx, "wrong") })
 	if dummy < real/3 || dummy > real*3 {
 		t.Fatalf("DummyVerify took %v, Verify %v: not comparable", dummy, real)
 	}
