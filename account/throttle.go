@@ -110,11 +110,13 @@ const addressReservationLife = time.Minute
 //   - on its account's key, as a failure: a compare-and-set on the state
 //     read; a lost one is judged again.
 //
-// An attempt refused for want of room, or by its account's delay within a
-// second of another's charge, first waits (settleWait in all) for the
-// attempts before it to be settled, and is judged again, as of its arrival,
-// once there may be room, or if its account's key changed: in turn, it
-// would have come after them.
+// An attempt refused for want of room waits for it, within its budget
+// (Config.AttemptBudget): the attempts before it are settled in turn, and
+// guesses among them soon bring the address's delay, which then refuses it.
+// One refused by its account's delay within a second of another's charge
+// waits (settleWait) for that one's verdict. Either is judged again, as of
+// its arrival, once there may be room, or if its account's key changed: in
+// turn, it would have come after them.
 //
 // The caller settles the charge: a failure keeps the account's and counts
 // one on the address (failed); a success resets the account's key
@@ -139,8 +141,11 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			s.settleAddress(ctx, k, reservation, false)
 		}
 	}()
-	w := waiter{budget: settleWait}
-	for range chargeTries {
+	// Waiting for room is waiting in line (the office's logins queued behind
+	// a full house), for as long as the attempt's budget; waiting for an
+	// account's verdict is not, and gets a second.
+	room, settle := waiter{budget: s.cfg.AttemptBudget}, waiter{budget: settleWait}
+	for tries := 0; tries < chargeTries; {
 		states, err := s.store.GetThrottles(ctx, keys...)
 		if err != nil {
 			return charge{}, fmt.Errorf("account: reading throttle: %w", err)
@@ -162,7 +167,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			if !ok {
 				// The address's room is taken by attempts in flight: try
 				// again once one may have been settled.
-				if err := w.pause(ctx); err != nil {
+				if err := room.pause(ctx); err != nil {
 					return charge{}, err
 				}
 				continue
@@ -178,9 +183,10 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		}
 		acct := states[1]
 		if acct.LockedAt == nil && TooSoon(acct.LastFailureAt, now, ThrottleDelay(acct.Failures, freeFailures)) {
-			if err := s.awaitChange(ctx, &w, k.account, acct, now.Add(settleWait).Sub(acct.LastFailureAt)); err != nil {
+			if err := s.awaitChange(ctx, &settle, k.account, acct, now.Add(settleWait).Sub(acct.LastFailureAt)); err != nil {
 				return charge{}, err
 			}
+			tries++
 			continue // judged again, as of its arrival, after the one before it
 		}
 		charged, ok, err := s.store.ChargeThrottle(write, k.account, acct, acct.Failures+1, lockAfter, now)
@@ -188,6 +194,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
 		if !ok {
+			tries++
 			continue // another attempt was charged meanwhile: judge again
 		}
 		if acct.LockedAt == nil && charged.LockedAt != nil {
@@ -198,23 +205,23 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 	return charge{}, ErrThrottled
 }
 
-// settleWait bounds how long an attempt that its address has no room for,
-// or that its account's delay refuses, waits for the attempts before it to
-// be settled. One may still be in flight: the agent clicked « Valider »
-// twice after some typos, and the first click's right password is being
-// checked. When they come in turn, its success resets the count and the
-// second is checked; it must not be refused for a failure that never was.
-// A second or so covers a hash queued behind a full house of logins.
+// settleWait bounds how long an attempt that its account's delay refuses
+// waits for the attempt before it to be settled. That one may still be in
+// flight: the agent clicked « Valider » twice after some typos, and the
+// first click's right password is being checked. When they come in turn,
+// its success resets the count and the second is checked; it must not be
+// refused for a failure that never was. A second or so covers a hash queued
+// behind a full house of logins.
 const settleWait = time.Second
 
 // waiter paces an attempt's waits for the attempts before it: pauses
-// doubling from 20 ms to 100 ms, each drawn between half and all of its
-// step, so that an agent is answered soon after the one before settles,
-// agents waiting together for room do not all come back at once and each
-// gets its turn within the budget (settleWait for the attempt), and a
-// guess sent with many others costs a few dozen reads at most.
+// doubling from 20 ms to 100 ms, and to 250 ms after a second of waiting,
+// each drawn between half and all of its step, so that an agent is answered
+// soon after the one before settles, agents waiting together for room do
+// not all come back at once, and a guess sent with many others, or an
+// office's login queued for long, costs a few reads a second.
 type waiter struct {
-	budget, step time.Duration
+	budget, step, waited time.Duration
 }
 
 // pause waits for the next step, or returns ErrThrottled once the budget is
@@ -223,9 +230,14 @@ func (w *waiter) pause(ctx context.Context) error {
 	if w.budget <= 0 {
 		return ErrThrottled
 	}
-	w.step = min(max(2*w.step, 20*time.Millisecond), 100*time.Millisecond)
+	longest := 100 * time.Millisecond
+	if w.waited >= time.Second {
+		longest = 250 * time.Millisecond
+	}
+	w.step = min(max(2*w.step, 20*time.Millisecond), longest)
 	d := min(w.step/2+mrand.N(w.step/2+1), w.budget)
 	w.budget -= d
+	w.waited += d
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

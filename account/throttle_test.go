@@ -468,14 +468,28 @@ func (s slowLogins) GetUserWithProvisional(ctx context.Context, email string) (s
 	return s.Store.GetUserWithProvisional(ctx, email)
 }
 
+// saturatedLogins makes each login last as long as a real one on an
+// instance whose cores are all hashing: two at a time, 30 ms each.
+type saturatedLogins struct {
+	storage.Store
+	cores chan struct{}
+}
+
+func (s saturatedLogins) GetUserWithProvisional(ctx context.Context, email string) (storage.User, *storage.ProvisionalPassword, error) {
+	s.cores <- struct{}{}
+	time.Sleep(30 * time.Millisecond)
+	<-s.cores
+	return s.Store.GetUserWithProvisional(ctx, email)
+}
+
 // officeLogsInTogether has n agents of the office log in at once with
-// their right password, each login lasting as long as a real one, and
-// fails the test for any refused.
-func officeLogsInTogether(t *testing.T, f *fixture, office account.Meta, n int) {
+// their right password through st (f's store, wrapped to make each login
+// last as long as a real one), and fails the test for any refused.
+func officeLogsInTogether(t *testing.T, f *fixture, office account.Meta, n int, st storage.Store) {
 	for i := range n {
 		f.agent(fmt.Sprintf("agent%d@mairie.fr", i), "secret12")
 	}
-	svc := f.serviceOn(slowLogins{f.st})
+	svc := f.serviceOn(st)
 	var refused atomic.Int32
 	var wg sync.WaitGroup
 	for i := range n {
@@ -503,7 +517,7 @@ func TestOfficeNearItsLimitStillLogsIn(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		officeLogsInTogether(t, f, office, 30)
+		officeLogsInTogether(t, f, office, 30, slowLogins{f.st})
 	})
 }
 
@@ -519,7 +533,18 @@ func TestOfficePastItsFreeFailuresStillLogsIn(t *testing.T) {
 			}
 		}
 		f.advance(5 * time.Minute)
-		officeLogsInTogether(t, f, office, 30)
+		officeLogsInTogether(t, f, office, 30, slowLogins{f.st})
+	})
+}
+
+// TestOfficeQueuedPastASecondStillLogsIn: 120 agents of one office log in
+// at once on an instance that checks two passwords at a time: the last
+// wait almost two seconds, well past their turn for room on the address
+// (30 in flight), and all get in.
+func TestOfficeQueuedPastASecondStillLogsIn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		officeLogsInTogether(t, f, account.Meta{ClientIP: "198.51.100.11"}, 120,
+			saturatedLogins{Store: f.st, cores: make(chan struct{}, 2)})
 	})
 }
 
