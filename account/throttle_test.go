@@ -716,3 +716,53 @@ func TestAttemptsPastTheirBudgetAreShedAlike(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalsCostTheSameForAgentsWithCheaperHashes: an agent whose stored
+// hash was made with cheaper parameters than the instance's (imported from
+// a legacy directory, or hashed before password.hash.* was raised) is
+// refused, by the login and by the voluntary change, at the cost of an
+// address without an account: the time taken does not tell who has one.
+func TestRefusalsCostTheSameForAgentsWithCheaperHashes(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		u := f.agent("importe@mairie.fr", "secret12")
+		legacy, err := passhash.NewHasher(passhash.Params{MemoryKiB: 256, Iterations: 1, Parallelism: 1}, 1).Hash(f.ctx, "ancien12")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.UpdatePasswordHash(f.ctx, u.ID, u.PasswordHash, legacy, f.clock()); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		work := func(refuse func(m account.Meta) error) uint64 {
+			n++
+			f.advance(16 * time.Minute) // past any delay: every attempt is checked
+			before := f.hasher.Work()
+			if err := refuse(account.Meta{ClientIP: fmt.Sprintf("198.51.100.%d", n)}); err == nil {
+				t.Fatal("a wrong password was accepted")
+			}
+			return f.hasher.Work() - before
+		}
+		for _, form := range []struct {
+			name   string
+			refuse func(email string, m account.Meta) error
+		}{
+			{"login", func(email string, m account.Meta) error {
+				_, err := logIn(f.svc, f.ctx, email, "mauvais1", m)
+				return err
+			}},
+			{"change", func(email string, m account.Meta) error {
+				return f.svc.ChangePassword(f.ctx, email, "mauvais1", "nouveau2026", "nouveau2026", m)
+			}},
+		} {
+			unknown := work(func(m account.Meta) error { return form.refuse("inconnu@mairie.fr", m) })
+			imported := work(func(m account.Meta) error { return form.refuse("importe@mairie.fr", m) })
+			if unknown == 0 || imported != unknown {
+				t.Errorf("%s: a refusal cost %d KiB-passes for the agent with a cheaper hash, %d for an unknown address", form.name, imported, unknown)
+			}
+		}
+		// The old password still opens the account, which is then rehashed.
+		if _, err := logIn(f.svc, f.ctx, "importe@mairie.fr", "ancien12", meta); err != nil {
+			t.Fatalf("the legacy hash's password: %v", err)
+		}
+	})
+}

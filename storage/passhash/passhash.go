@@ -50,14 +50,27 @@ type Hasher struct {
 	// derive is (*argon2id.Memory).Key; tests replace it to observe
 	// concurrency.
 	derive func(m *argon2id.Memory, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
-	// derivations counts the derivations started (Derivations).
-	derivations atomic.Uint64
+	// derivations counts the derivations started (Derivations); work sums
+	// their cost (Work).
+	derivations, work atomic.Uint64
 }
 
 // Derivations is the number of derivations this Hasher has started: what a
 // caller's answers must not let an observer tell apart (an unknown address
 // must cost what a known one costs) is checked against it.
 func (h *Hasher) Derivations() uint64 { return h.derivations.Load() }
+
+// Work is the cost of the derivations this Hasher has run, in KiB-passes
+// (memory × iterations, padding included): Argon2id's time and memory
+// traffic grow with it, so two answers of equal Work take the same time.
+func (h *Hasher) Work() uint64 { return h.work.Load() }
+
+// minMemoryKiB is the least memory Argon2id takes with one lane: a padding
+// below it is a few microseconds' work, not worth a derivation.
+const minMemoryKiB = 8
+
+// cost is p's work in KiB-passes.
+func cost(p Params) uint64 { return uint64(p.MemoryKiB) * uint64(p.Iterations) }
 
 // NewHasher returns a Hasher for p. Zero fields of p take DefaultParams'
 // values. maxConcurrent bounds how many hashes run at once (each costs
@@ -164,6 +177,7 @@ func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]by
 	}
 	defer func() { h.slots <- m }()
 	h.derivations.Add(1)
+	h.work.Add(cost(p))
 	if p.MemoryKiB > h.params.MemoryKiB {
 		// A stored hash made with more memory than this instance's (an
 		// imported one, or older parameters) is verified in memory of its
@@ -172,5 +186,28 @@ func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]by
 		// parameters.
 		return h.derive(new(argon2id.Memory), password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
 	}
-	return h.derive(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
+	key := h.derive(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
+	h.pad(m, p)
+	return key, nil
+}
+
+// pad brings a derivation with parameters cheaper than h's (an agent
+// imported with a legacy hash, or hashed before the parameters were
+// raised) up to what one with h's costs: an address without an account
+// costs a dummy derivation with h's parameters, and the time taken must
+// not tell the two apart until the agent's next login rehashes. The
+// padding is a throwaway derivation with h's passes over the memory that
+// makes up the difference.
+func (h *Hasher) pad(m *argon2id.Memory, p Params) {
+	want, done := cost(h.params), cost(p)
+	if done >= want {
+		return
+	}
+	memory := uint32((want - done) / uint64(h.params.Iterations))
+	if memory < minMemoryKiB {
+		return // within a few microseconds' work
+	}
+	h.work.Add(uint64(memory) * uint64(h.params.Iterations))
+	var zero [16]byte
+	h.derive(m, zero[:], zero[:], h.params.Iterations, memory, 1, 32)
 }

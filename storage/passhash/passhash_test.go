@@ -376,3 +376,49 @@ func TestSlotsKeepTheConfiguredMemory(t *testing.T) {
 		t.Fatal("the slot holds no memory after a hash with the configured parameters: it is not reused")
 	}
 }
+
+// TestCheaperHashIsPaddedToTheConfiguredCost: verifying a hash made with
+// cheaper parameters than the Hasher's runs a throwaway derivation that
+// makes up the difference (h's passes over the missing memory), and leaves
+// the verdict alone; a hash as costly or costlier is not padded.
+func TestCheaperHashIsPaddedToTheConfiguredCost(t *testing.T) {
+	ctx := context.Background()
+	configured := Params{MemoryKiB: 1024, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	legacy := Params{MemoryKiB: 256, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	costlier := Params{MemoryKiB: 2048, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	h := NewHasher(configured, 1)
+	type call struct{ time, memory uint32 }
+	var calls []call
+	h.derive = func(m *argon2id.Memory, password, salt []byte, time_, memory uint32, threads uint8, keyLen uint32) []byte {
+		calls = append(calls, call{time_, memory})
+		return m.Key(password, salt, time_, memory, threads, keyLen)
+	}
+	for _, c := range []struct {
+		name  string
+		p     Params
+		calls []call
+	}{
+		{"cheaper", legacy, []call{{1, 256}, {2, 896}}}, // 256 + 2 × 896 = 2 × 1024
+		{"same", configured, []call{{2, 1024}}},
+		{"costlier", costlier, []call{{2, 2048}}},
+	} {
+		phc, err := NewHasher(c.p, 1).Hash(ctx, "ancien12")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pw := range []string{"ancien12", "mauvais1"} {
+			calls = nil
+			before := h.Work()
+			ok, _, err := h.Verify(ctx, pw, phc)
+			if err != nil || ok != (pw == "ancien12") {
+				t.Fatalf("%s, %s: Verify = %v, %v", c.name, pw, ok, err)
+			}
+			if fmt.Sprint(calls) != fmt.Sprint(c.calls) {
+				t.Errorf("%s, %s: derivations %v, want %v", c.name, pw, calls, c.calls)
+			}
+			if got, want := h.Work()-before, max(cost(c.p), cost(configured)); got != want {
+				t.Errorf("%s, %s: work %d, want %d", c.name, pw, got, want)
+			}
+		}
+	}
+}
