@@ -307,13 +307,15 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) // newest first
 
-	// PurgeExpired deletes expired auth requests, codes (expired more than an
-	// hour ago), sessions, challenges, provisional passwords, tokens expired
-	// or revoked, rate-limit counters whose window has ended, unlocked
-	// throttles whose last failure is older than ThrottleForgetAfter,
-	// reservations older than ReservationForgetAfter, sent
-	// mails older than mailBefore, and audit events older than auditBefore
-	// (zero: keep). Habilitations are never purged. Returns how many rows
-	// went.
+	// PurgeExpired deletes expired auth requests once every code issued from
+	// them has expired too (a code is issued by a login up to the request's
+	// expiry and lives its own TTL from then; its exchange needs the
+	// request), codes (expired more than an hour ago), sessions, challenges,
+	// provisional passwords, tokens expired or revoked, rate-limit counters
+	// whose window has ended, unlocked throttles whose last failure is older
+	// than ThrottleForgetAfter, reservations older than
+	// ReservationForgetAfter, sent mails older than mailBefore, and audit
+	// events older than auditBefore (zero: keep). Habilitations are never
+	// purged. Returns how many rows went.
 	PurgeExpired(ctx context.Context, now, mailBefore, auditBefore time.Time) (int64, error)
 }

@@ -121,6 +121,34 @@ func TestJanitorPurges(t *testing.T) {
 	})
 }
 
+// TestJanitorKeepsTheRequestOfAValidCode: a login completed near the end of
+// its auth request's life (an agent who went through « Mot de passe oublié ? »,
+// waited for the mail and changed the provisional password) gets a code valid
+// for tokens.code_ttl from then; the janitor passing after the request has
+// expired, but before the code has, must leave the exchange working.
+func TestJanitorKeepsTheRequestOfAValidCode(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil)
+		e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+		secret := e.addClient("app1", app1Redirect, false)
+		rp := newRP(t, e, "app1", secret, app1Redirect)
+		b := newBrowser(t, e.issuer)
+		p := b.get(rp.authURL())
+		e.clock.advance(e.cfg.Tokens.AuthRequestTTL - 20*time.Second)
+		out := login(t, b, p, agentEmail, agentPass)
+		code := rp.callback(out.Location())
+		// 30 s later the request has expired, the code (code_ttl 1 min) has
+		// not, and the janitor passes (every 10 minutes, on every instance).
+		e.clock.advance(30 * time.Second)
+		if _, err := e.srv.janitor.runOnce(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rp.exchange(code); err != nil {
+			t.Fatalf("exchange of a code issued 30 s ago (code_ttl %s): %v", e.cfg.Tokens.CodeTTL, err)
+		}
+	})
+}
+
 // TestJanitorRunsInTheBackground: the loop `idp serve` starts purges
 // without being asked.
 func TestJanitorRunsInTheBackground(t *testing.T) {

@@ -24,7 +24,11 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		args []any
 	}
 	purges := []purge{
-		{"auth requests", `DELETE FROM auth_requests WHERE expires_at <= $1`, []any{now}},
+		// A request outlives its expiry while a code issued from it is still
+		// valid (see storage.Store.PurgeExpired); auth_codes_auth_request_id_idx
+		// serves the look-up.
+		{"auth requests", `DELETE FROM auth_requests r WHERE r.expires_at <= $1 AND NOT EXISTS (
+			SELECT 1 FROM auth_codes c WHERE c.auth_request_id = r.id AND c.expires_at > $1)`, []any{now}},
 		{"auth codes", `DELETE FROM auth_codes WHERE expires_at <= $1`, []any{now.Add(-codeReplayWindow)}},
 		{"sessions", `DELETE FROM sessions WHERE LEAST(idle_expires_at, absolute_expires_at) <= $1`, []any{now}},
 		{"challenges", `DELETE FROM challenges WHERE expires_at <= $1`, []any{now}},

@@ -16,9 +16,10 @@ const codeReuseWindow = time.Hour
 // released between batches and logins do not wait behind a long purge.
 const purgeBatch = 2000
 
-// PurgeExpired deletes expired auth requests, codes (expired more than an
-// hour ago), sessions, challenges, provisional passwords, tokens expired or
-// revoked, counters whose window has ended, unlocked throttles idle for
+// PurgeExpired deletes expired auth requests (once every code issued from
+// them has expired too), codes (expired more than an hour ago), sessions,
+// challenges, provisional passwords, tokens expired or revoked, counters
+// whose window has ended, unlocked throttles idle for
 // storage.ThrottleForgetAfter, reservations older than
 // storage.ReservationForgetAfter, sent mails older than mailBefore and audit
 // events older than auditBefore (a zero time keeps them). Returns how many
@@ -34,7 +35,11 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		args  []any
 	}
 	purges := []purge{
-		{"auth requests", "auth_requests", `expires_at <= ?`, []any{ms(now)}},
+		// A request outlives its expiry while a code issued from it is still
+		// valid (see storage.Store.PurgeExpired); auth_codes_auth_request_id_idx
+		// serves the look-up.
+		{"auth requests", "auth_requests", `expires_at <= ? AND NOT EXISTS (SELECT 1 FROM auth_codes c
+			WHERE c.auth_request_id = auth_requests.id AND c.expires_at > ?)`, []any{ms(now), ms(now)}},
 		{"auth codes", "auth_codes", `expires_at <= ?`, []any{ms(now.Add(-codeReuseWindow))}},
 		// The expression of sessions_expiry_idx.
 		{"sessions", "sessions", `min(idle_expires_at, absolute_expires_at) <= ?`, []any{ms(now)}},

@@ -11,6 +11,7 @@ func purgeBehaviours() []behaviour {
 	return []behaviour{
 		{"RemovesExpiredKeepsLive", testPurge},
 		{"CodesKeptAnHourAfterExpiry", testPurgeCodes},
+		{"AuthRequestKeptWhileItsCodeIsValid", testPurgeAuthRequestOfValidCode},
 		{"ZeroBeforeKeepsMailsAndAudit", testPurgeZeroBefore},
 		{"CountersWhoseWindowEnded", testPurgeCounters},
 		{"ThrottlesIdleUnlessLocked", testPurgeThrottles},
@@ -195,6 +196,51 @@ func testPurgeCodes(t *testing.T, s storage.Store) {
 	if n != 1 {
 		t.Errorf("PurgeExpired later removed %d rows, want 1 (the code expired 61 minutes ago)", n)
 	}
+}
+
+// A login near the end of its auth request's life gets a code that outlives
+// the request: the request stays until its codes have expired, for their
+// exchange needs it. Requests checked gone are read at a time when they were
+// still valid: only a deletion explains ErrNotFound then.
+func testPurgeAuthRequestOfValidCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addSignedIn(t, s, now.Add(-time.Hour))
+	// Each request expires at now (newAuthRequest: ten minutes), and was
+	// completed at its last moment, or never.
+	created := now.Add(-10 * time.Minute)
+	completed := func(id string, codeExpiresAt time.Time) storage.AuthRequest {
+		t.Helper()
+		ar := addCompletedAuthRequest(t, s, id, "portail", "u-1", "sess-1", created)
+		code := storage.AuthCode{CodeHash: "code-" + id, AuthRequestID: id, ExpiresAt: codeExpiresAt}
+		mustOK(t, s.SaveAuthCode(ctx, code), "SaveAuthCode "+code.CodeHash)
+		return ar
+	}
+	read := completed("ar-read", now.Add(time.Minute))
+	exchanged := completed("ar-exchanged", now.Add(time.Minute))
+	expiredCode := completed("ar-expired-code", now.Add(-time.Second))
+	noCode := newAuthRequest("ar-no-code", "portail", created)
+	mustOK(t, s.CreateAuthRequest(ctx, noCode), "CreateAuthRequest "+noCode.ID)
+
+	mid := now.Add(30 * time.Second)
+	_, err := s.PurgeExpired(ctx, mid, time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired while the codes are valid")
+	for _, ar := range []storage.AuthRequest{expiredCode, noCode} {
+		_, err = s.GetAuthRequest(ctx, ar.ID, created)
+		wantErr(t, err, storage.ErrNotFound, "expired auth request without a valid code, after purge: "+ar.ID)
+	}
+	got, _, err := s.AuthRequestByCode(ctx, "code-"+read.ID, mid)
+	mustOK(t, err, "AuthRequestByCode of a valid code whose request expired, after purge")
+	assertSame(t, "auth request of the valid code", got, read)
+	at, rt := codeTokens(exchanged, "1", mid)
+	mustOK(t, s.ExchangeAuthCode(ctx, "code-"+exchanged.ID, at, &rt, mid),
+		"ExchangeAuthCode of a valid code whose request expired, after purge")
+
+	// Once its code has expired, the request goes.
+	_, err = s.PurgeExpired(ctx, now.Add(time.Minute), time.Time{}, time.Time{})
+	mustOK(t, err, "PurgeExpired once the codes expired")
+	_, err = s.GetAuthRequest(ctx, read.ID, created)
+	wantErr(t, err, storage.ErrNotFound, "auth request after its code expired, after purge")
 }
 
 func testPurgeZeroBefore(t *testing.T, s storage.Store) {
