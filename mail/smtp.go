@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -67,31 +68,61 @@ func (e *ReplyError) Error() string {
 }
 
 // IsPermanent tells whether retrying err is pointless: the message cannot be
-// built, or the server refused this message with a 5xx reply to MAIL, RCPT or
-// DATA. A 4xx reply, a network failure or a timeout is temporary. So is a 5xx
-// to the greeting, EHLO, STARTTLS or AUTH: it says the relay refuses us (a
-// configuration matter an operator can fix), not that this mail is
-// undeliverable, so the mail waits until the sender gives up on it. The
-// same goes for RFC 4954's replies on authentication and encryption (530
+// built, or the server refused this mail with a 5xx reply to RCPT (the
+// recipient: 5.1.1 user unknown...) or DATA (the message). A 4xx reply, a
+// network failure or a timeout is temporary.
+//
+// So is every refusal that says the relay refuses us rather than this mail,
+// a configuration matter an operator can fix; the mail then waits until the
+// sender gives up on it, and fixing the configuration in time delivers it:
+// a 5xx to the greeting, EHLO, STARTTLS or AUTH; a 5xx to MAIL, whose only
+// argument is our own sender address (mail.from), the same for every mail;
+// a 5xx to RCPT with a security or policy status (enhanced code 5.7.x,
+// RFC 3463), which is how relays refuse our sender or relaying for us
+// (Postfix: "5.7.1 Sender address rejected", "5.7.1 Relay access denied");
+// and RFC 4954's replies on authentication and encryption (530
 // authentication or STARTTLS required, 534 mechanism too weak, 535 bad
-// credentials, 538 encryption required), which some relays give only to
-// MAIL or RCPT.
+// credentials, 538 encryption required), whichever command gets them.
 func IsPermanent(err error) bool {
 	if errors.Is(err, ErrInvalidMessage) {
 		return true
 	}
 	var re *ReplyError
-	if errors.As(err, &re) {
-		switch re.Code {
-		case 530, 534, 535, 538:
-			return false
-		}
-		switch re.Command {
-		case "MAIL", "RCPT", "DATA":
-			return re.Code >= 500 && re.Code <= 599
-		}
+	if !errors.As(err, &re) || re.Code < 500 || re.Code > 599 {
+		return false
+	}
+	switch re.Code {
+	case 530, 534, 535, 538:
+		return false
+	}
+	switch re.Command {
+	case "RCPT":
+		return !isPolicyStatus(re.Message)
+	case "DATA":
+		return true
 	}
 	return false
+}
+
+// isPolicyStatus tells whether a reply's text carries the enhanced status
+// code 5.7.x ("security or policy status", RFC 3463). RFC 2034 puts the code
+// at the start of every line of the reply; its last line is read, the one
+// servers that write it only once write it on.
+func isPolicyStatus(msg string) bool {
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		msg = msg[i+1:]
+	}
+	code, _, _ := strings.Cut(msg, " ")
+	detail, ok := strings.CutPrefix(code, "5.7.")
+	if !ok || len(detail) == 0 || len(detail) > 3 {
+		return false
+	}
+	for _, c := range detail {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // SMTPTransport sends each message in its own SMTP session: mails are rare,

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 var testMessage = []byte("From: a@example.fr\r\nTo: b@example.fr\r\nSubject: test\r\n\r\nbody\r\n")
@@ -119,35 +122,53 @@ func TestSMTPTransportPlainAuthToLocalhost(t *testing.T) {
 }
 
 func TestSMTPErrorClassification(t *testing.T) {
+	generic := smtp.EnhancedCodeNotSet // the server sends the reply's class, .0.0
 	for _, tc := range []struct {
 		stage     string
 		code      int
+		enhanced  smtp.EnhancedCode // RFC 3463
 		permanent bool
 	}{
-		{"session", 421, false},
-		{"session", 554, false},
-		{"mail", 421, false},
-		{"mail", 451, false},
-		{"mail", 550, true},
-		{"rcpt", 450, false},
-		{"rcpt", 550, true},
-		{"rcpt", 553, true},
-		{"data", 451, false},
-		{"data", 552, true},
-		{"data", 554, true},
+		{"session", 421, generic, false},
+		{"session", 554, generic, false},
+		{"mail", 421, generic, false},
+		{"mail", 451, generic, false},
+		{"rcpt", 450, generic, false},
+		{"rcpt", 550, generic, true},
+		{"rcpt", 553, generic, true},
+		// The recipient: no retry brings an unknown mailbox back.
+		{"rcpt", 550, smtp.EnhancedCode{5, 1, 1}, true},
+		{"rcpt", 553, smtp.EnhancedCode{5, 1, 3}, true},
+		{"data", 451, generic, false},
+		{"data", 552, generic, true},
+		{"data", 554, generic, true},
+		// MAIL carries only our own sender address (mail.from): a 5xx to it
+		// refuses every mail alike, a configuration an operator can fix.
+		{"mail", 550, generic, false},
+		{"mail", 553, smtp.EnhancedCode{5, 1, 8}, false},
+		{"mail", 550, smtp.EnhancedCode{5, 7, 1}, false},
+		// A policy refusal at RCPT (5.7.x): Postfix's "Sender address
+		// rejected" and "Relay access denied" refuse us, not the recipient.
+		{"rcpt", 553, smtp.EnhancedCode{5, 7, 1}, false},
+		{"rcpt", 554, smtp.EnhancedCode{5, 7, 1}, false},
+		{"rcpt", 550, smtp.EnhancedCode{5, 7, 26}, false},
 		// RFC 4954's replies about our authentication or encryption, to
 		// MAIL by relays that ask for them only there: the relay's
 		// configuration, not this mail.
-		{"mail", 530, false},
-		{"mail", 534, false},
-		{"mail", 535, false},
-		{"mail", 538, false},
-		{"rcpt", 530, false},
+		{"mail", 530, generic, false},
+		{"mail", 534, generic, false},
+		{"mail", 535, generic, false},
+		{"mail", 538, generic, false},
+		{"rcpt", 530, generic, false},
 	} {
+		name := fmt.Sprintf("%s %d", tc.stage, tc.code)
+		if tc.enhanced != generic {
+			name += fmt.Sprintf(" %d.%d.%d", tc.enhanced[0], tc.enhanced[1], tc.enhanced[2])
+		}
 		srv := startSMTPServer(t, smtpServerOptions{})
 		srv.setReject(func(stage string, _ int) error {
 			if stage == tc.stage {
-				return smtpReply(tc.code, "scripted refusal")
+				return &smtp.SMTPError{Code: tc.code, EnhancedCode: tc.enhanced, Message: "scripted refusal"}
 			}
 			return nil
 		})
@@ -155,14 +176,37 @@ func TestSMTPErrorClassification(t *testing.T) {
 		err := tr.Send(context.Background(), "no-reply@example.fr", "agent@example.fr", testMessage)
 		var re *ReplyError
 		if !errors.As(err, &re) || re.Code != tc.code || !strings.Contains(re.Message, "scripted refusal") {
-			t.Errorf("%s %d: Send = %v, want that reply", tc.stage, tc.code, err)
+			t.Errorf("%s: Send = %v, want that reply", name, err)
 			continue
 		}
 		if got := IsPermanent(err); got != tc.permanent {
-			t.Errorf("%s %d: IsPermanent = %v, want %v", tc.stage, tc.code, got, tc.permanent)
+			t.Errorf("%s: IsPermanent(%v) = %v, want %v", name, err, got, tc.permanent)
 		}
 		if n := len(srv.Messages()); n != 0 {
-			t.Errorf("%s %d: the message was accepted", tc.stage, tc.code)
+			t.Errorf("%s: the message was accepted", name)
+		}
+	}
+}
+
+// The enhanced status code is read where servers put it: at the start of
+// every line (RFC 2034), or of the last line only.
+func TestSMTPPolicyStatusOfMultilineReplies(t *testing.T) {
+	for _, tc := range []struct {
+		message   string
+		permanent bool
+	}{
+		{"5.7.1 <claire@mairie.fr>: Relay access denied", false},
+		{"5.7.1 Relay access denied\n5.7.1 see https://relay.example.fr/policy", false},
+		{"Relay access denied\n5.7.1 see https://relay.example.fr/policy", false},
+		{"5.1.1 <claire@mairie.fr>: Recipient address rejected: User unknown", true},
+		{"5.1.1 User unknown\n5.1.1 see https://relay.example.fr/bounces", true},
+		{"5.7 relay denied", true},    // not an enhanced code: no detail
+		{"5.7.1x relay denied", true}, // nor this
+		{"Relay access denied", true}, // no enhanced code: the reply's class
+	} {
+		err := &ReplyError{Command: "RCPT", Code: 554, Message: tc.message}
+		if got := IsPermanent(err); got != tc.permanent {
+			t.Errorf("IsPermanent(%v) = %v, want %v", err, got, tc.permanent)
 		}
 	}
 }
