@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,6 +226,41 @@ func TestRecoveryThrottlesAndSilence(t *testing.T) {
 		}
 		if len(jobs) != 20 {
 			t.Fatalf("%d jobs recorded from one IP in an hour, want 20", len(jobs))
+		}
+	})
+}
+
+// TestRecoveryQuotaCountsAnIPv6NetworkAsOneAddress: the per-address hourly
+// quota of recovery requests holds for a client changing the low 64 bits of
+// its IPv6 address at each request; the audit trail keeps each address.
+func TestRecoveryQuotaCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		for i := range 25 {
+			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: fmt.Sprintf("2001:db8:1:2::%x", i+1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		jobs, err := f.st.ClaimRecoveryJobs(f.ctx, f.clock(), time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 20 {
+			t.Fatalf("%d jobs recorded from one /64 in an hour, want 20", len(jobs))
+		}
+		events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{Email: "claire@mairie.fr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var throttled []string
+		for _, e := range events {
+			if e.Type == "recovery.throttled" {
+				throttled = append(throttled, e.ClientIP)
+			}
+		}
+		slices.Sort(throttled)
+		if want := []string{"2001:db8:1:2::15", "2001:db8:1:2::16", "2001:db8:1:2::17", "2001:db8:1:2::18", "2001:db8:1:2::19"}; !slices.Equal(throttled, want) {
+			t.Fatalf("throttled requests in the audit trail from %q, want %q", throttled, want)
 		}
 	})
 }

@@ -28,7 +28,7 @@ func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) 
 		AuthRequestID: meta.AuthRequestID, RequestedAt: now,
 	}
 	// The per-address count, the job and its audit event in one write.
-	n, err := s.store.EnqueueRecoveryJob(ctx, "recovery:ip:"+meta.ClientIP, time.Hour, int64(s.cfg.MaxRequestsPerIPPerHour),
+	n, err := s.store.EnqueueRecoveryJob(ctx, "recovery:ip:"+ClientKey(meta.ClientIP), time.Hour, int64(s.cfg.MaxRequestsPerIPPerHour),
 		job, s.auditEvent("recovery.requested", storage.User{Email: email}, meta, ""))
 	if err != nil {
 		return fmt.Errorf("account: recording recovery request: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/caf-extranet/idp/storage"
@@ -16,7 +17,8 @@ import (
 // reaches lockAfter consecutive failures is locked until a successful
 // recovery. The state is in the database, so attempts spread over several
 // instances count together. Keys are the typed e-mail (known or not, so the
-// answer never tells whether an account exists) and the client IP.
+// answer never tells whether an account exists) and the client's address
+// (ClientKey).
 const (
 	freeFailures  = 5
 	ipFreeFailure = 30 // an office behind one NAT address shares it
@@ -43,11 +45,32 @@ type throttleKeys struct {
 // (kind: login, change); the address's is shared by both forms, each a
 // password oracle: a spray through both together meets one count.
 func keysFor(kind, email, ip string) throttleKeys {
-	k := throttleKeys{ip: "password:ip:" + ip}
+	k := throttleKeys{ip: "password:ip:" + ClientKey(ip)}
 	if email != "" {
 		k.account = kind + ":account:" + storage.NormaliseEmail(email)
 	}
 	return k
+}
+
+// ClientKey is the name of a client address in every per-address counter
+// (the password attempts' here, the recovery requests', the login pages'
+// CAPTCHA counters): an IPv4 address is itself, an IPv6 one its /64. An
+// IPv6 client holds at least a /64 (usually a /56 or /48) and picks the low
+// 64 bits freely: keyed by the full address, each counter would be reset by
+// changing them. An IPv4-mapped address is its IPv4 address, so that one
+// client has one key however its address was written. Anything that is no
+// address (an admin command's "cli") names itself. Only the keys use it:
+// the audit trail and the logs keep the full address.
+func ClientKey(clientIP string) string {
+	a, err := netip.ParseAddr(clientIP)
+	if err != nil {
+		return clientIP
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // TooSoon reports whether an attempt at now comes within delay of the last

@@ -369,6 +369,48 @@ func TestSprayFromOneAddressIsDelayed(t *testing.T) {
 	})
 }
 
+// TestSprayFromOneIPv6NetworkIsDelayed: an IPv6 client holds a whole /64
+// (usually a /56 or /48). Keyed by the full 128-bit address, the address's
+// counter would be reset by changing the interface identifier, and a spray
+// over many accounts never delayed: the /64 counts as one address. The next
+// /64 is another client (a carrier gives each device its own).
+func TestSprayFromOneIPv6NetworkIsDelayed(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		for i := range 30 { // one failure on each of 30 accounts, each from a new address of one /64
+			m := account.Meta{ClientIP: fmt.Sprintf("2001:db8:1:2::%x", i+1)}
+			if _, err := logIn(f.svc, f.ctx, fmt.Sprintf("agent%d@mairie.fr", i), "mauvais", m); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("guess %d: %v", i+1, err)
+			}
+		}
+		m := account.Meta{ClientIP: "2001:db8:1:2:a:b:c:d"}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", m); !errors.Is(err, account.ErrThrottled) {
+			t.Fatalf("the 31st attempt of a spray from one IPv6 /64 was checked (%v): the address counter never sees the spray", err)
+		}
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "secret12", account.Meta{ClientIP: "2001:db8:1:3::1"}); err != nil {
+			t.Fatalf("from the next /64: %v", err)
+		}
+	})
+}
+
+// TestClientKey: what names a client address in the per-address counters.
+func TestClientKey(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"203.0.113.66", "203.0.113.66"},
+		{"::ffff:203.0.113.66", "203.0.113.66"}, // IPv4-mapped: the IPv4 client
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"2001:DB8:1:2:0:0:0:7", "2001:db8:1:2::/64"}, // however it is written
+		{"fe80::1%eth0", "fe80::/64"},
+		{"cli", "cli"}, // the admin commands
+		{"", ""},
+	} {
+		if got := account.ClientKey(c.in); got != c.want {
+			t.Errorf("ClientKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
 // reservedButLost writes the reservation and then fails, as when the
 // database committed it and the answer was lost.
 type reservedButLost struct{ storage.Store }

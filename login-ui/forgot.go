@@ -91,7 +91,7 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(f.get("email"))
 	v := h.forgotView(id, email)
 	v.markBad(f.bad)
-	wrongKey := "captcha:wrong:" + h.clientIP(r)
+	wrongKey := "captcha:wrong:" + h.clientKey(r)
 	// The challenge is spent, whatever comes next, in the read of the
 	// address's wrong-answer throttle.
 	challenge, wrong, err := h.challenges.TakeChallenge(ctx, challengeParam(f.get("challenge")), wrongKey, h.now())
@@ -185,7 +185,7 @@ func (h *Handler) newChallenge(ctx context.Context, r *http.Request, kind, token
 	// The per-address count and the challenge it allows in one write; the
 	// image is drawn only once the challenge is stored, so that an address
 	// over its count costs no drawing.
-	n, err := h.challenges.CreateCountedChallenge(ctx, "captcha:new:"+h.clientIP(r), captchaWindow, maxChallengesPerWindow,
+	n, err := h.challenges.CreateCountedChallenge(ctx, "captcha:new:"+h.clientKey(r), captchaWindow, maxChallengesPerWindow,
 		storage.Challenge{
 			ID: ch.ID, Kind: kind, AnswerHash: h.captcha.answerHash(answer),
 			BindingHash: h.captcha.bindingHash(token), CreatedAt: now, ExpiresAt: now.Add(h.cfg.CaptchaTTL),

@@ -1,12 +1,14 @@
 package loginui
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,6 +347,34 @@ func TestForgotThrottlesWrongAnswers(t *testing.T) {
 	p = b.get("/login/forgot")
 	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
 	wantRedirect(t, p, "/login/forgot/sent")
+}
+
+// TestForgotCountsAnIPv6NetworkAsOneAddress: a client changing the low 64
+// bits of its IPv6 address at each request (it holds the whole /64) meets
+// the CAPTCHA throttles as one address, drawing and answering alike.
+func TestForgotCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
+	var n atomic.Int64
+	rotating := func(*http.Request) string { return fmt.Sprintf("2001:db8:1:2::%x", n.Add(1)) }
+
+	e := newEnvBehind(t, rotating)
+	b := e.browser()
+	for i := 0; i < maxChallengesPerWindow; i++ {
+		wantStatus(t, b.get("/login/forgot"), http.StatusOK)
+	}
+	wantStatus(t, b.get("/login/forgot"), http.StatusTooManyRequests)
+
+	e = newEnvBehind(t, rotating)
+	b = e.browser()
+	p := b.get("/login/forgot")
+	for i := 0; i < freeWrongAnswers; i++ {
+		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+		wantStatus(t, p, http.StatusOK)
+	}
+	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantStatus(t, p, http.StatusTooManyRequests)
+	if n := len(e.accounts.recoveryCalls()); n != 0 {
+		t.Fatalf("%d recovery requests recorded while throttled", n)
+	}
 }
 
 // The answer refused by the throttle spent its challenge all the same: once

@@ -342,6 +342,13 @@ const (
 
 func newEnv(t *testing.T, configure ...func(*Config)) *env {
 	t.Helper()
+	return newEnvBehind(t, nil, configure...)
+}
+
+// newEnvBehind is newEnv with clientIP as the client address of each
+// request (nil: the peer's, as newEnv).
+func newEnvBehind(t *testing.T, clientIP func(*http.Request) string, configure ...func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
@@ -368,6 +375,7 @@ func newEnv(t *testing.T, configure ...func(*Config)) *env {
 	h, err := New(Deps{
 		Accounts: accounts, AuthRequests: requests, Challenges: store, Config: cfg,
 		Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ChallengeKey: key,
+		ClientIP: clientIP,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -192,6 +192,13 @@ func remoteHost(r *http.Request) string {
 	return host
 }
 
+// clientKey names the request's client in the CAPTCHA counters, as the
+// account rules name it in theirs (account.ClientKey: an IPv6 client counts
+// by its /64).
+func (h *Handler) clientKey(r *http.Request) string {
+	return account.ClientKey(h.clientIP(r))
+}
+
 // meta describes a request for the audit trail and the throttles. The
 // User-Agent is cut and made valid UTF-8 whatever its length: Go's server
 // passes a header's bytes through, and PostgreSQL refuses invalid UTF-8 in
