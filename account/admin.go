@@ -35,6 +35,10 @@ type NewUser struct {
 	Password string
 }
 
+// maxEmailBytes is the longest e-mail address (RFC 5321's path limit): no
+// account has a longer one.
+const maxEmailBytes = 254
+
 // ValidateEmail accepts a bare address (no display name), without control
 // characters, in ASCII, and returns its normalised form. ASCII because the
 // mails go out 7-bit, without SMTPUTF8: an address with accents would be
@@ -50,7 +54,7 @@ func ValidateEmail(email string) (string, error) {
 			return "", &InputError{"email", fmt.Sprintf("%q has characters outside ASCII, which the mails cannot carry: give its ASCII form (a domain with accents in punycode, e.g. xn--socit-esab.fr)", email)}
 		}
 	}
-	if strings.ContainsAny(e, "\r\n\x00 <>,;\"") || !utf8.ValidString(e) || len(e) > 254 {
+	if strings.ContainsAny(e, "\r\n\x00 <>,;\"") || !utf8.ValidString(e) || len(e) > maxEmailBytes {
 		return "", &InputError{"email", fmt.Sprintf("%q is not a valid e-mail address", email)}
 	}
 	a, err := mail.ParseAddress(e)

@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -47,9 +49,25 @@ type throttleKeys struct {
 func keysFor(kind, email, ip string) throttleKeys {
 	k := throttleKeys{ip: "password:ip:" + ClientKey(ip)}
 	if email != "" {
-		k.account = kind + ":account:" + storage.NormaliseEmail(email)
+		k.account = kind + ":account:" + keyPart(storage.NormaliseEmail(email))
 	}
 	return k
+}
+
+// keyPart is what a key takes of its caller's input: s, or past
+// maxEmailBytes its SHA-256. PostgreSQL's index on the keys refuses a row
+// over a third of a page (about 2.7 kB): a 5 kB address typed into a form,
+// or passed by any other caller, must not make the attempt a database
+// error. Every account's key is still its address, and one long input
+// still has one key, so that its attempts count together; a short input
+// that happens to read as such a hash only shares the count of an address
+// nobody has.
+func keyPart(s string) string {
+	if len(s) <= maxEmailBytes {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // ClientKey is the name of a client address in every per-address counter
@@ -59,12 +77,12 @@ func keysFor(kind, email, ip string) throttleKeys {
 // 64 bits freely: keyed by the full address, each counter would be reset by
 // changing them. An IPv4-mapped address is its IPv4 address, so that one
 // client has one key however its address was written. Anything that is no
-// address (an admin command's "cli") names itself. Only the keys use it:
-// the audit trail and the logs keep the full address.
+// address (an admin command's "cli") names itself (keyPart). Only the keys
+// use it: the audit trail and the logs keep the full address.
 func ClientKey(clientIP string) string {
 	a, err := netip.ParseAddr(clientIP)
 	if err != nil {
-		return clientIP
+		return keyPart(clientIP)
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() {

@@ -2,10 +2,14 @@ package account_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -409,6 +413,62 @@ func TestClientKey(t *testing.T) {
 			t.Errorf("ClientKey(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
+	// Whatever a caller passes, the key stays within what the index takes,
+	// one per input.
+	long := strings.Repeat("x", 5000)
+	if k := account.ClientKey(long); len(k) > 254 || k != account.ClientKey(long) || k == account.ClientKey(long+"y") {
+		t.Errorf("ClientKey of 5000 bytes: %d bytes, %.40q…", len(k), k)
+	}
+}
+
+// TestOverlongAddressIsAnUnknownOne: the account rules take an address
+// longer than any account's (from an admin command, or a caller that did
+// not bound it) as an unknown one, on both engines: its attempts fail,
+// count on one key and meet the delay, its recovery request is recorded
+// and dropped, and the audit trail keeps each event with the address cut.
+// On PostgreSQL its 5 kB throttle key was too large for the index of the
+// throttles, and the address for the trail's: the attempt was an error.
+func TestOverlongAddressIsAnUnknownOne(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		raw := make([]byte, 2500)
+		_, _ = rand.Read(raw)
+		long := hex.EncodeToString(raw) + "@mairie.fr" // 5010 bytes, incompressible
+		for i := range 5 {
+			if _, err := logIn(f.svc, f.ctx, long, "mauvais", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("login %d: %v", i+1, err)
+			}
+		}
+		if _, err := logIn(f.svc, f.ctx, long, "mauvais", meta); !errors.Is(err, account.ErrThrottled) {
+			t.Fatalf("sixth login at once: %v, want ErrThrottled", err)
+		}
+		var ce *account.ChangeError
+		if err := f.svc.ChangePassword(f.ctx, long, "mauvais", "nouveau12", "nouveau12", meta); !errors.As(err, &ce) || !ce.CurrentWrong {
+			t.Fatalf("voluntary change: %v, want the current password wrong", err)
+		}
+		if err := f.svc.RequestRecovery(f.ctx, long, meta); err != nil {
+			t.Fatalf("recovery request: %v", err)
+		}
+		if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := long[:254] + "…"
+		got := map[string]int{}
+		for _, e := range events {
+			if e.Email == cut {
+				got[e.Type]++
+			}
+		}
+		want := map[string]int{"login.failure": 5, "login.throttled": 1, "password.change_refused": 1,
+			"recovery.requested": 1, "recovery.ignored": 1}
+		if !maps.Equal(got, want) {
+			t.Fatalf("events of the address in the trail, cut to 254 bytes: %v, want %v", got, want)
+		}
+	})
 }
 
 // reservedButLost writes the reservation and then fails, as when the

@@ -256,6 +256,15 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "password", v)
 		return
 	}
+	if overlongEmail(email) {
+		// No account has it: the service's answer for an unknown address,
+		// without asking the service.
+		p := h.accounts.Policy()
+		ce := &account.ChangeError{CurrentWrong: true, Violations: p.Check(newPassword, confirmation, current, storage.NormaliseEmail(email))}
+		h.changeErrors(v, ce, current, "password.current_wrong")
+		h.render(w, r, http.StatusOK, "password", v)
+		return
+	}
 
 	err := h.accounts.ChangePassword(ctx, email, current, newPassword, confirmation, h.meta(r, id))
 	switch {

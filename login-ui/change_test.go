@@ -238,6 +238,32 @@ func TestVoluntaryChangeWithoutAddress(t *testing.T) {
 	}
 }
 
+// TestVoluntaryChangeOverlongAddressNeverReachesService: an address longer
+// than any account's gets the service's answer for an unknown one (the
+// current password wrong, the new one checked against the policy), with the
+// address kept, without asking the service: no hash, no throttle key too
+// long for the database.
+func TestVoluntaryChangeOverlongAddressNeverReachesService(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	long := strings.Repeat("a", maxEmailBytes) + "@caf.example"
+	res := b.submit(b.get("/login/password"), "/login/password", url.Values{"email": {long}, "current": {agentPassword}, "new": {"abcdef"}, "confirmation": {"abcdef"}})
+	wantStatus(t, res, http.StatusOK)
+	if got := res.fieldErrors(t, "current"); !slices.Equal(got, []string{"Adresse e-mail ou mot de passe actuel incorrect."}) {
+		t.Errorf("current: %q", got)
+	}
+	if got := res.fieldErrors(t, "new"); !slices.Equal(got, []string{"Le nouveau mot de passe doit contenir au moins un chiffre."}) {
+		t.Errorf("new: %q", got)
+	}
+	if attr(res.input(t, "email"), "value") != long {
+		t.Error("address not kept")
+	}
+	wantNoPasswordKept(t, res)
+	if len(e.accounts.changeCalls) != 0 {
+		t.Error("service asked about an over-long address")
+	}
+}
+
 func TestPolicyHelpFollowsTheActivePolicy(t *testing.T) {
 	c := catalogFR()
 	render := func(p policy.Policy) []string {

@@ -120,6 +120,15 @@ func (v *view) markBad(bad []string) {
 	}
 }
 
+// overlongEmail reports an address longer than any account's
+// (account.ValidateEmail caps them at maxEmailBytes once normalised). The
+// password forms answer it as wrong credentials without asking the account
+// rules: nothing can match it, and its throttle key would be too long for
+// PostgreSQL's index.
+func overlongEmail(s string) bool {
+	return len(strings.TrimSpace(s)) > maxEmailBytes
+}
+
 // plausibleEmail is the only check made on an address before it is used:
 // something@something, within the length limit, without spaces or control
 // characters. Whether an account has it is never asked here.

@@ -180,7 +180,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "login", v)
 		return
 	}
-	if len(password) > maxPasswordBytes {
+	if len(password) > maxPasswordBytes || overlongEmail(email) {
 		v.fieldError("password", msg("login.invalid"))
 		h.render(w, r, http.StatusOK, "login", v)
 		return

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -573,5 +575,48 @@ func TestUserAgentNotUTF8(t *testing.T) {
 				t.Errorf("%s: recorded %v with User-Agent %q, want it with %q", typ, ok, ua, "Mozilla/5.0 (X11)")
 			}
 		}
+	})
+}
+
+// TestOverlongAddressIsAnsweredAsWrongCredentials: an address far beyond
+// any real one (RFC 5321 caps a path at 254 bytes, and the forgot form
+// refuses longer) typed into the login form or the voluntary change form
+// gets, on both engines, the very page an unknown address gets, with what
+// was typed kept; never « Erreur technique » (on PostgreSQL the throttle
+// key built from it was too large for the index of the throttles).
+func TestOverlongAddressIsAnsweredAsWrongCredentials(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		raw := make([]byte, 2500)
+		_, _ = rand.Read(raw)
+		long := hex.EncodeToString(raw) + "@partenaire.fr" // 5014 bytes, incompressible
+		const unknown = "inconnu@partenaire.fr"
+
+		// sameAnswer compares the page for the long address with the one
+		// for an unknown address: status and visible text (the typed
+		// values are in attributes, not text).
+		sameAnswer := func(form string, got, want *page, button string) {
+			t.Helper()
+			if got.Status != want.Status || got.text() != want.text() {
+				t.Errorf("%s with a 5 kB address: status %d, page %.300s; an unknown address gets status %d, page %.300s",
+					form, got.Status, got.text(), want.Status, want.text())
+			}
+			if v := got.form(button).value("Adresse e-mail"); v != long {
+				t.Errorf("%s: the address typed was not kept (%d bytes kept)", form, len(v))
+			}
+		}
+
+		b := newBrowser(t, e.issuer)
+		login := func(email string) *page {
+			return b.submit(b.get(rp1.authURL()).form("Valider").set("Adresse e-mail", email).set("Mot de passe", "mauvais1"))
+		}
+		sameAnswer("login", login(long), login(unknown), "Valider")
+
+		change := func(email string) *page {
+			return b.submit(b.get("/login/password").form("Valider").
+				set("Adresse e-mail", email).set("Mot de passe actuel", "mauvais1").
+				set("Nouveau mot de passe", "nouveau12").set("Confirmation mot de passe", "nouveau12"))
+		}
+		sameAnswer("voluntary change", change(long), change(unknown), "Valider")
 	})
 }
