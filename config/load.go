@@ -12,24 +12,30 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// EnvConfigFile is the environment variable a command may read the
-// configuration file's path from. Load ignores it (it is not a key), so that
-// it is not reported as unknown.
+// EnvConfigFile names the configuration file when no path is given (no
+// --config): a service's environment can then point every command, serve
+// and the administrative ones alike, at the same file. It is not a key, so
+// it is never reported as an unknown variable.
 const EnvConfigFile = "IDP_CONFIG"
 
 // envTestPrefix marks variables read by tests, not by the provider.
 const envTestPrefix = "IDP_TEST_"
 
-// Load builds the configuration: Default, then the YAML file at path (when
-// path is not empty), then the IDP_* variables of environ (pass
+// Load builds the configuration: Default, then the YAML file at
+// FilePath(path, environ) if any, then the IDP_* variables of environ (pass
 // os.Environ()), then Validate. Every problem found on the way is returned
 // together in one *Error; the Config returned with an error is the best
 // effort and must not be used to start.
 func Load(path string, environ []string) (Config, error) {
 	cfg := Default()
 	var ps problems
-	if path != "" {
-		loadFile(path, &cfg, &ps)
+	if file := FilePath(path, environ); file != "" {
+		what := "the configuration file"
+		if path == "" {
+			// An operator may not know the variable is set in this shell.
+			what += " named by " + EnvConfigFile
+		}
+		loadFile(file, what, &cfg, &ps)
 	}
 	loadEnv(environ, &cfg, &ps)
 	if err := cfg.Validate(); err != nil {
@@ -41,10 +47,27 @@ func Load(path string, environ []string) (Config, error) {
 	return cfg, ps.err()
 }
 
-func loadFile(path string, cfg *Config, ps *problems) {
+// FilePath is the configuration file Load reads: path when given, else the
+// one IDP_CONFIG names in environ, else none (""). Reading IDP_CONFIG here
+// rather than in each command means no command can forget it and start on
+// the defaults while the operator believes it runs on the file.
+func FilePath(path string, environ []string) string {
+	if path != "" {
+		return path
+	}
+	file := ""
+	for _, kv := range environ { // the last one wins, as with the IDP_* keys
+		if v, ok := strings.CutPrefix(kv, EnvConfigFile+"="); ok {
+			file = v
+		}
+	}
+	return file
+}
+
+func loadFile(path, what string, cfg *Config, ps *problems) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		ps.add("", fmt.Sprintf("reading the configuration file: %v", err))
+		ps.add("", fmt.Sprintf("reading %s: %v", what, err))
 		return
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))

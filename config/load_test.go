@@ -126,7 +126,7 @@ func TestEnvOverridesFile(t *testing.T) {
 		"IDP_PROVISIONAL_LENGTH=16",
 		"PATH=/usr/bin",                  // not ours
 		"IDP_TEST_POSTGRES_URL=whatever", // read by tests, ignored
-		EnvConfigFile + "=" + path,       // read by the command, ignored
+		EnvConfigFile + "=" + path,       // names the file, not a key
 		"NOEQUALSIGN",
 	})
 	if err != nil {
@@ -148,6 +148,26 @@ func TestEnvOverridesFile(t *testing.T) {
 	cfg, err = Load(writeConfig(t, "http:\n  trusted_proxies: [10.0.0.1]\n"), []string{"IDP_HTTP_TRUSTED_PROXIES="})
 	if err != nil || len(cfg.HTTP.TrustedProxies) != 0 {
 		t.Errorf("empty env list: %q, %v", cfg.HTTP.TrustedProxies, err)
+	}
+}
+
+// TestFileNamedByIDPConfig: without --config, the file IDP_CONFIG names is
+// read, so that a service's environment points every command at it; an
+// explicit path wins; a missing file says where its name came from.
+func TestFileNamedByIDPConfig(t *testing.T) {
+	fromEnv := writeConfig(t, "log:\n  level: debug\n")
+	cfg, err := Load("", []string{EnvConfigFile + "=" + fromEnv})
+	if err != nil || cfg.Log.Level != "debug" {
+		t.Fatalf("IDP_CONFIG's file not read: log.level %q, %v", cfg.Log.Level, err)
+	}
+	cfg, err = Load(writeConfig(t, "log:\n  level: warn\n"), []string{EnvConfigFile + "=" + fromEnv})
+	if err != nil || cfg.Log.Level != "warn" {
+		t.Fatalf("--config must win over IDP_CONFIG: log.level %q, %v", cfg.Log.Level, err)
+	}
+	_, err = Load("", []string{EnvConfigFile + "=" + filepath.Join(t.TempDir(), "absent.yaml")})
+	requireProblem(t, problemsOf(t, err), "", "named by IDP_CONFIG", "absent.yaml")
+	if cfg, err := Load("", []string{EnvConfigFile + "="}); err != nil || !reflect.DeepEqual(cfg, Default()) {
+		t.Fatalf("an empty IDP_CONFIG names no file: %v", err)
 	}
 }
 

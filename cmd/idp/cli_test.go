@@ -146,6 +146,27 @@ func TestCLIErrors(t *testing.T) {
 	down.fails("PostgreSQL", "user", "list")
 }
 
+// TestCommandsReadTheFileNamedByIDPConfig: `IDP_CONFIG=/etc/idp.yaml idp
+// ...` reads that file as --config would, rather than starting on the
+// defaults (SQLite in ./data) without a word.
+func TestCommandsReadTheFileNamedByIDPConfig(t *testing.T) {
+	dir := t.TempDir()
+	invalid := writeFile(t, "invalid.yaml", "listen: not-a-host-port\nlog:\n  level: loud\n")
+	c := &cli{t: t, environ: []string{"IDP_CONFIG=" + invalid}}
+	c.fails("log.level", "config", "check")
+
+	dbPath := filepath.Join(dir, "from-the-file.db")
+	valid := writeFile(t, "idp.yaml", "database_url: sqlite:"+dbPath+"\ndata_dir: "+filepath.Join(dir, "data")+"\n")
+	c = &cli{t: t, environ: []string{"IDP_CONFIG=" + valid}}
+	if out := c.ok("config", "check"); !strings.Contains(out, "file "+valid) {
+		t.Fatalf("config check does not say it read %s: %q", valid, out)
+	}
+	c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+	if _, err := os.Stat(dbPath); err != nil {
+		t.Fatalf("user add did not use the database_url of IDP_CONFIG's file: %v", err)
+	}
+}
+
 // TestREADMEConfigReference keeps the README's configuration table equal to
 // the configuration struct (regenerate with `go run ./cmd/idp config reference`).
 func TestREADMEConfigReference(t *testing.T) {

@@ -30,7 +30,12 @@ func cmdConfig(_ context.Context, args, environ []string, stdout io.Writer) erro
 		if _, err := loadConfig(*configPath, environ); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "configuration valid")
+		// Which file was read: --config, IDP_CONFIG, or none at all.
+		from := "no file: defaults and IDP_* variables"
+		if file := config.FilePath(*configPath, environ); file != "" {
+			from = "file " + file + " and IDP_* variables"
+		}
+		fmt.Fprintf(stdout, "configuration valid (%s)\n", from)
 		return nil
 	case "reference":
 		fmt.Fprint(stdout, configReference())

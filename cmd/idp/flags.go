@@ -12,7 +12,7 @@ import (
 func newFlagSet(name, usage string, stdout io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	configPath := fs.String("config", "", "YAML configuration file")
+	configPath := fs.String("config", "", "YAML configuration file (default: the one IDP_CONFIG names, if set)")
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: idp %s\n\nFlags:\n", usage)
 		fs.SetOutput(stdout)

@@ -44,8 +44,8 @@ Commands:
   bench       drive a running provider over HTTP and measure it (docs/performance.md)
   version     print the version
 
-Every command accepts --config FILE (YAML) and reads IDP_* environment
-variables; "idp <command> --help" describes its flags.
+Every command accepts --config FILE (YAML; default: $IDP_CONFIG, if set) and
+reads IDP_* environment variables; "idp <command> --help" describes its flags.
 `
 
 // run executes one command line and returns the exit status. Every error is
