@@ -24,14 +24,21 @@ func cmdMigrate(ctx context.Context, args, environ []string, stdout io.Writer) e
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
-		v, err := s.SchemaVersion(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "schema at version %d\n", v)
-		return nil
-	})
+	c, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	s, err := openMigrated(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", v)
+	return nil
 }
 
 const userUsage = `Usage: idp user <subcommand> [flags]
@@ -396,11 +403,15 @@ func cmdKeys(ctx context.Context, args, environ []string, stdout io.Writer) erro
 		if err != nil {
 			return err
 		}
-		srv, err := newServer(ctx, c, time.Now, newLogger(c, io.Discard))
+		store, err := openCurrent(ctx, c.DatabaseURL)
 		if err != nil {
 			return err
 		}
-		defer srv.store.Close()
+		defer store.Close()
+		srv, err := newServerOn(ctx, c, store, time.Now, newLogger(c, io.Discard))
+		if err != nil {
+			return err
+		}
 		rotated, err := srv.provider.RotateKeys(ctx, true)
 		if err != nil {
 			return err

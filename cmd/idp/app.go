@@ -55,14 +55,14 @@ func newAccounts(c config.Config, store storage.Store, now func() time.Time, log
 // issuerIsLocal tells whether the issuer's host is localhost or loopback.
 func issuerIsLocal(issuer string) bool { return config.OnLoopback(issuer) }
 
-// withStore loads the configuration and opens the migrated store, for the
-// administrative commands.
+// withStore loads the configuration and opens the store, for the
+// administrative commands: its schema must be this binary's (openCurrent).
 func withStore(ctx context.Context, configPath string, environ []string, fn func(config.Config, migratingStore) error) error {
 	c, err := loadConfig(configPath, environ)
 	if err != nil {
 		return err
 	}
-	store, err := openMigrated(ctx, c.DatabaseURL)
+	store, err := openCurrent(ctx, c.DatabaseURL)
 	if err != nil {
 		return err
 	}

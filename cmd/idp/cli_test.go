@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caf-extranet/idp/mail"
+	"github.com/caf-extranet/idp/migrations"
 	"github.com/caf-extranet/idp/storage"
 )
 
@@ -165,6 +167,95 @@ func TestCommandsReadTheFileNamedByIDPConfig(t *testing.T) {
 	if _, err := os.Stat(dbPath); err != nil {
 		t.Fatalf("user add did not use the database_url of IDP_CONFIG's file: %v", err)
 	}
+}
+
+// TestAdminCommandsLeaveTheSchemaToMigrate: only `idp migrate` (and `idp
+// serve`) move an existing schema. A newer binary run for `idp user list`
+// against the servers' database would otherwise migrate it, and every
+// running server would answer /readyz 503; the other commands refuse a
+// schema at another version, naming `idp migrate`.
+func TestAdminCommandsLeaveTheSchemaToMigrate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "idp.db")
+	dbURL := "sqlite:" + path
+	latest := migrateAllButLast(t, path)
+	version := func() int {
+		t.Helper()
+		s, err := openStore(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	c := newCLI(t, dbURL)
+	for _, args := range [][]string{
+		{"user", "list"},
+		{"user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12"},
+		{"client", "list"},
+		{"keys", "rotate"},
+		{"audit", "list"},
+	} {
+		c.fails("idp migrate", args...)
+		if v := version(); v != latest-1 {
+			t.Fatalf("idp %s moved the schema from %d to %d", strings.Join(args, " "), latest-1, v)
+		}
+	}
+	c.ok("migrate")
+	if v := version(); v != latest {
+		t.Fatalf("idp migrate left the schema at %d, want %d", v, latest)
+	}
+	c.ok("user", "list")
+
+	// A database newer than this binary (the servers were upgraded) is
+	// refused as well: this binary does not know its tables.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from_the_future', 0)`, latest+1); err != nil {
+		t.Fatal(err)
+	}
+	c.fails("idp migrate", "user", "list")
+
+	// A brand-new database has no server yet: the first command sets it
+	// up, so `idp user add` works on a fresh machine before `idp serve`.
+	fresh := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "fresh.db"))
+	fresh.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+}
+
+// migrateAllButLast gives the SQLite database at path every migration but
+// the last, as a server of the previous version left it, and returns the
+// version this binary expects.
+func migrateAllButLast(t *testing.T, path string) int {
+	t.Helper()
+	ms, err := migrations.Load(migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:len(ms)-1] {
+		if _, err := db.Exec(m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return len(ms)
 }
 
 // TestREADMEConfigReference keeps the README's configuration table equal to

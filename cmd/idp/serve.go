@@ -72,16 +72,27 @@ type server struct {
 	certCheckEvery time.Duration
 }
 
-// newServer builds the whole application from the configuration.
+// newServer builds the whole application from the configuration, on the
+// database it migrates first.
 func newServer(ctx context.Context, c config.Config, now func() time.Time, log *slog.Logger) (*server, error) {
 	store, err := openMigrated(ctx, c.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	s, err := newServerOn(ctx, c, store, now, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServerOn builds the application on an open store, which the caller
+// closes: `idp keys rotate` needs the provider without migrating.
+func newServerOn(ctx context.Context, c config.Config, store migratingStore, now func() time.Time, log *slog.Logger) (*server, error) {
 	log = slog.New(withRequestIDs(log.Handler()))
 	s := &server{cfg: c, log: log, store: store, certCheckEvery: defaultCertCheck}
 	if err := s.build(ctx, now); err != nil {
-		store.Close()
 		return nil, err
 	}
 	return s, nil

@@ -38,7 +38,8 @@ func openStore(ctx context.Context, databaseURL string) (migratingStore, error) 
 	return nil, fmt.Errorf("database_url must be sqlite:PATH or a postgres:// URL")
 }
 
-// openMigrated opens the store and applies pending migrations.
+// openMigrated opens the store and applies pending migrations: only for
+// `idp migrate` and `idp serve`, whose job it is to move the schema.
 func openMigrated(ctx context.Context, databaseURL string) (migratingStore, error) {
 	s, err := openStore(ctx, databaseURL)
 	if err != nil {
@@ -49,6 +50,41 @@ func openMigrated(ctx context.Context, databaseURL string) (migratingStore, erro
 		return nil, fmt.Errorf("applying migrations: %w", err)
 	}
 	return s, nil
+}
+
+// openCurrent opens the store for every other command, which must not move
+// an existing schema: a newer binary run for `idp user list` would migrate
+// the shared database under the running servers, and every one of them
+// would then answer /readyz 503. A schema at another version than this
+// binary's is refused. A brand-new database (no migration applied) is
+// migrated, as nothing can run on it yet: a first `idp user add` on a fresh
+// machine works before any `idp serve`.
+func openCurrent(ctx context.Context, databaseURL string) (migratingStore, error) {
+	s, err := openStore(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireCurrentSchema(ctx, databaseURL, s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func requireCurrentSchema(ctx context.Context, databaseURL string, s migratingStore) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if v == 0 {
+		if err := s.Migrate(ctx); err != nil {
+			return fmt.Errorf("applying migrations to the new database: %w", err)
+		}
+	}
+	if err := checkSchema(ctx, databaseURL, s); err != nil {
+		return fmt.Errorf("%w: only `idp migrate` (or `idp serve`) moves the schema, when every server is upgraded; until then use the servers' idp", err)
+	}
+	return nil
 }
 
 // secretKey returns a 32-byte key: the configured one (base64) if set, else
