@@ -45,7 +45,7 @@ type Log struct {
 
 // SMTP configures the mail relay.
 type SMTP struct {
-	Addr     string        `yaml:"addr" desc:"host:port of the SMTP relay; empty: mails go to the log and to DATA_DIR/mail as .eml files"`
+	Addr     string        `yaml:"addr" desc:"host:port of the SMTP relay; empty: idp serve writes mails to the log and to DATA_DIR/mail as .eml files, and the other commands leave theirs to it"`
 	Username string        `yaml:"username" desc:"SMTP user (set with smtp.password, or neither)"`
 	Password string        `yaml:"password" secret:"true" desc:"SMTP password (set with smtp.username, or neither)"`
 	StartTLS bool          `yaml:"starttls" desc:"require STARTTLS before sending; must be true when smtp.username is set and the relay is not on localhost"`

@@ -155,18 +155,19 @@ func withAccounts(ctx context.Context, configPath string, environ []string, fn f
 	})
 }
 
-// deliverNow tries to send the mails queued for to at once, so that an
-// administrator on a single machine need not wait for `idp serve`; what
-// fails stays in the outbox for the server's sender. Only to's mails: the
-// command may run on a machine without the servers' mail settings, where
-// the others would be written to its disk and marked sent.
+// deliverNow sends the mails queued for to at once through the SMTP relay,
+// so that the agent need not wait for idp serve's next poll; what fails
+// stays in the outbox for the servers. Only to's mails, and only through
+// smtp.addr: without it this machine's idp serve would write mails to files,
+// but the command cannot know the servers' settings (an operator's shell
+// often has only IDP_DATABASE_URL), and writing the provisional password to
+// this disk would mark it sent, audit it as mailed, and the agent would
+// never get it. Left pending, the servers send it as they send every mail.
 func deliverNow(ctx context.Context, c config.Config, s migratingStore, to string, stdout io.Writer) {
-	var t mail.Transport = mail.NewFileTransport(c.MailDir(), newLogger(c, io.Discard))
-	where := "written to " + c.MailDir()
-	if c.SMTP.Addr != "" {
-		t = mail.NewSMTPTransport(mail.SMTPConfig{Addr: c.SMTP.Addr, Username: c.SMTP.Username,
-			Password: c.SMTP.Password, Helo: c.SMTP.Helo, StartTLS: c.SMTP.StartTLS, Timeout: c.SMTP.Timeout})
-		where = "sent through " + c.SMTP.Addr
+	t := smtpTransport(c)
+	if t == nil {
+		fmt.Fprintln(stdout, "provisional password mail queued; idp serve will send it (no smtp.addr here)")
+		return
 	}
 	log := newLogger(c, io.Discard)
 	audit := &mailAuditor{store: s, now: time.Now, log: log}
@@ -174,7 +175,7 @@ func deliverNow(ctx context.Context, c config.Config, s migratingStore, to strin
 		Lease: time.Minute, BatchSize: 10, GiveUpAfter: c.Mail.GiveUpAfter, Now: time.Now, Logger: log,
 		OnDelivery: audit.onDelivery})
 	if n, err := sender.RunOnce(ctx); err == nil && n > 0 {
-		fmt.Fprintf(stdout, "provisional password mail %s\n", where)
+		fmt.Fprintf(stdout, "provisional password mail sent through %s\n", c.SMTP.Addr)
 		return
 	}
 	fmt.Fprintln(stdout, "provisional password mail queued; idp serve will send it")

@@ -52,6 +52,20 @@ func newAccounts(c config.Config, store storage.Store, now func() time.Time, log
 	}, now, log, wakeMailer), nil
 }
 
+// smtpTransport is the relay smtp.* configures, or nil when smtp.addr is
+// empty. idp serve then writes mails to files; the administrative commands
+// leave them to idp serve (deliverNow). One builder, so that a command
+// that sends does so exactly as the servers do.
+func smtpTransport(c config.Config) mail.Transport {
+	if c.SMTP.Addr == "" {
+		return nil
+	}
+	return mail.NewSMTPTransport(mail.SMTPConfig{
+		Addr: c.SMTP.Addr, Username: c.SMTP.Username, Password: c.SMTP.Password,
+		Helo: c.SMTP.Helo, StartTLS: c.SMTP.StartTLS, Timeout: c.SMTP.Timeout,
+	})
+}
+
 // issuerIsLocal tells whether the issuer's host is localhost or loopback.
 func issuerIsLocal(issuer string) bool { return config.OnLoopback(issuer) }
 

@@ -5,11 +5,17 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/caf-extranet/idp/mail"
 	"github.com/caf-extranet/idp/migrations"
@@ -276,16 +282,52 @@ func TestREADMEConfigReference(t *testing.T) {
 	}
 }
 
-// TestAdminResetDeliversOnlyItsOwnMail: `idp user reset` run where the
-// servers' mail settings are not (only the shared database) writes the
-// mail it queued, and leaves the rest of the outbox to the servers; its
-// delivery is audited as the servers' are.
-func TestAdminResetDeliversOnlyItsOwnMail(t *testing.T) {
+// TestAdminResetWithoutSMTPLeavesTheMailToTheServers: `idp user reset` run
+// where the servers' mail settings are not (an operator's shell with only
+// the shared database) must not write the provisional password to its own
+// disk and mark it sent: it leaves it in the outbox, and a server sends it
+// with its own transport.
+func TestAdminResetWithoutSMTPLeavesTheMailToTheServers(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		server := newEnv(t, dbURL, nil)
 		c := newCLI(t, dbURL)
-		c.ok("migrate")
+		c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+		if out := c.ok("user", "reset", "--email", "claire@mairie.fr"); !strings.Contains(out, "idp serve will send it") {
+			t.Fatalf("user reset without smtp.addr: %q", out)
+		}
+		pending, err := server.srv.store.ListMails(ctx, storage.MailPending, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) != 1 || pending[0].To != "claire@mairie.fr" {
+			t.Fatalf("pending mails after the reset: %+v, want the agent's provisional password", pending)
+		}
+		if n := provisionalMailedEvents(t, server.srv.store, "claire@mairie.fr"); n != 0 {
+			t.Fatalf("%d provisional.mailed events before any server sent the mail", n)
+		}
+
+		server.deliverMail()
+		if server.provisionalPassword("claire@mairie.fr") == "" {
+			t.Fatal("the server did not send the provisional password")
+		}
+		if n := provisionalMailedEvents(t, server.srv.store, "claire@mairie.fr"); n != 1 {
+			t.Fatalf("%d provisional.mailed events once the server sent it, want 1", n)
+		}
+	})
+}
+
+// TestAdminResetSendsOnlyItsOwnMailThroughSMTP: with smtp.addr, `idp user
+// reset` sends the mail it queued at once, as the servers would, and
+// leaves the rest of the outbox to them; its delivery is audited as theirs.
+func TestAdminResetSendsOnlyItsOwnMailThroughSMTP(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		relay := startRelay(t)
+		c := newCLI(t, dbURL)
+		c.environ = append(c.environ, "IDP_SMTP_ADDR="+relay.addr)
 		c.ok("user", "add", "--email", "cible@partenaire.fr", "--name", "Cible", "--password", "secret12")
-		s, err := openStore(context.Background(), dbURL)
+		s, err := openStore(ctx, dbURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,42 +336,110 @@ func TestAdminResetDeliversOnlyItsOwnMail(t *testing.T) {
 		for _, id := range []string{"other-1", "other-2"} {
 			m := storage.OutboxMail{ID: id, To: id + "@partenaire.fr", Subject: mail.SubjectPassword, TextBody: "x",
 				Status: storage.MailPending, NextAttemptAt: queued, CreatedAt: queued}
-			if err := s.EnqueueMail(context.Background(), m); err != nil {
+			if err := s.EnqueueMail(ctx, m); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if out := c.ok("user", "reset", "--email", "cible@partenaire.fr"); !strings.Contains(out, "provisional password mail written to") {
+		if out := c.ok("user", "reset", "--email", "cible@partenaire.fr"); !strings.Contains(out, "sent through "+relay.addr) {
 			t.Fatalf("user reset: %q", out)
 		}
-		pending, err := s.ListMails(context.Background(), storage.MailPending, 0)
+		if got := relay.recipients(); len(got) != 1 || got[0] != "cible@partenaire.fr" {
+			t.Fatalf("the relay received mails for %q, want only cible@partenaire.fr", got)
+		}
+		pending, err := s.ListMails(ctx, storage.MailPending, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(pending) != 2 {
 			t.Fatalf("%d mails left pending, want the 2 of other agents", len(pending))
 		}
-		sent, err := s.ListMails(context.Background(), storage.MailSent, 0)
+		sent, err := s.ListMails(ctx, storage.MailSent, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(sent) != 1 || sent[0].To != "cible@partenaire.fr" {
 			t.Fatalf("mails sent by the command: %+v", sent)
 		}
-		events, err := s.ListAudit(context.Background(), storage.AuditFilter{Email: "cible@partenaire.fr"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mailed := 0
-		for _, e := range events {
-			if e.Type == "provisional.mailed" {
-				mailed++
-			}
-		}
-		if mailed != 1 {
-			t.Fatalf("%d provisional.mailed events for the agent, want 1: %+v", mailed, events)
+		if n := provisionalMailedEvents(t, s, "cible@partenaire.fr"); n != 1 {
+			t.Fatalf("%d provisional.mailed events for the agent, want 1", n)
 		}
 	})
 }
+
+func provisionalMailedEvents(t *testing.T, s storage.Store, email string) int {
+	t.Helper()
+	events, err := s.ListAudit(context.Background(), storage.AuditFilter{Email: email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.Type == "provisional.mailed" {
+			n++
+		}
+	}
+	return n
+}
+
+// relay is an SMTP server on a loopback port that records each envelope
+// recipient of the mails it accepts.
+type relay struct {
+	addr string
+	mu   sync.Mutex
+	to   []string
+}
+
+func startRelay(t *testing.T) *relay {
+	t.Helper()
+	r := &relay{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
+	srv.Domain = "relay.test"
+	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = l.Addr().String()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		l.Close() // in case Serve has not registered it yet
+		<-done
+	})
+	return r
+}
+
+func (r *relay) recipients() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.to)
+}
+
+type relaySession struct {
+	r  *relay
+	to []string
+}
+
+func (s *relaySession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *relaySession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.to = append(s.r.to, s.to...)
+	return nil
+}
+func (s *relaySession) Reset()        { s.to = nil }
+func (s *relaySession) Logout() error { return nil }
 
 // TestConfiguredKeyWithSpaces: a secrets key that `idp config check`
 // accepts (spaces around the base64, as a YAML block or an env file may

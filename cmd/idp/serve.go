@@ -122,13 +122,8 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	store := &observedStore{Store: s.store, m: s.metrics}
 	mailAudit := &mailAuditor{store: store, now: now, log: s.log}
 
-	var transport mail.Transport
-	if c.SMTP.Addr != "" {
-		transport = mail.NewSMTPTransport(mail.SMTPConfig{
-			Addr: c.SMTP.Addr, Username: c.SMTP.Username, Password: c.SMTP.Password,
-			Helo: c.SMTP.Helo, StartTLS: c.SMTP.StartTLS, Timeout: c.SMTP.Timeout,
-		})
-	} else {
+	transport := smtpTransport(c)
+	if transport == nil {
 		transport = mail.NewFileTransport(c.MailDir(), s.log)
 	}
 	s.sender = mail.NewSender(store, transport, mail.SenderConfig{
