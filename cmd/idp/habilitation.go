@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -247,6 +246,9 @@ func listHabilitations(ctx context.Context, s storage.Store, email, clientID str
 	return tw.Flush()
 }
 
+// habilitationHeader is the header row of `habilitation import`'s file.
+const habilitationHeader = "email,client,roles,until"
+
 // importHabilitations validates every row first and grants nothing if one is
 // wrong, with each problem's line number.
 func importHabilitations(ctx context.Context, s storage.Store, path, by string, stdout io.Writer) error {
@@ -255,20 +257,25 @@ func importHabilitations(ctx context.Context, s storage.Store, path, by string, 
 		return err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	r, header, err := readCSVHeader(f)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: reading the header row: %w", path, err)
 	}
-	if len(rows) == 0 || strings.ToLower(strings.Join(rows[0], ",")) != "email,client,roles,until" {
-		return fmt.Errorf("%s: the first line must be the header email,client,roles,until", path)
+	if got := strings.Join(header, ","); got != habilitationHeader {
+		return fmt.Errorf("%s: the first line must be the header %s, not %q", path, habilitationHeader, got)
 	}
 	now := time.Now()
 	var hs []storage.Habilitation
 	var problems []string
-	for i, row := range rows[1:] {
-		line := i + 2
+	for {
+		row, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: nothing imported: %w", path, err)
+		}
+		line, _ := r.FieldPos(0)
 		if len(row) != 4 {
 			problems = append(problems, fmt.Sprintf("line %d: want 4 columns, got %d", line, len(row)))
 			continue

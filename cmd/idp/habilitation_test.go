@@ -170,3 +170,26 @@ func TestHabilitationCommands(t *testing.T) {
 		c.fails("no client with id", "client", "restrict", "--id", "nope")
 	})
 }
+
+// TestHabilitationImportReadsSpreadsheetExports: a spreadsheet's UTF-8
+// export (byte-order mark, CRLF, header cells as typed, semicolons in a
+// French one) is read as `user import` reads it.
+func TestHabilitationImportReadsSpreadsheetExports(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+	c.ok("client", "add", "--id", "caf-pro", "--name", "CAF Pro", "--redirect-uri", "https://pro.example.fr/cb", "--restricted")
+	for _, f := range []struct{ name, content, roles string }{
+		{"bom.csv", "\uFEFF Email ,Client,ROLES,until\r\nclaire@mairie.fr,caf-pro,consultation,2099-01-31\r\n", "consultation"},
+		{"semicolons.csv", "\uFEFFemail;client;roles;until\r\nclaire@mairie.fr;caf-pro;\"consultation;declaration\";2099-01-31\r\n",
+			"consultation;declaration"},
+	} {
+		if out := c.ok("habilitation", "import", "--file", writeFile(t, f.name, f.content)); !strings.Contains(out, "1 habilitations imported") {
+			t.Fatalf("%s: %q", f.name, out)
+		}
+		if list := c.ok("habilitation", "list", "--client", "caf-pro"); !strings.Contains(list, " "+f.roles+" ") {
+			t.Fatalf("%s: habilitation list:\n%s", f.name, list)
+		}
+	}
+	c.fails(`the first line must be the header email,client,roles,until, not "email,client,role,until"`,
+		"habilitation", "import", "--file", writeFile(t, "typo.csv", "email,client,role,until\n"))
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -162,43 +161,16 @@ func readImportFile(path string) iter.Seq2[importRow, error] {
 			return
 		}
 		defer f.Close()
-		br := bufio.NewReaderSize(f, 1<<16)
-		// Spreadsheets often start UTF-8 files with a byte-order mark.
-		if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
-			_, _ = br.Discard(3)
-		}
-		r := csv.NewReader(br)
-		r.FieldsPerRecord = -1
-		r.ReuseRecord = true
-		header, err := r.Read()
+		r, header, err := readCSVHeader(f)
 		if err != nil {
 			yield(importRow{}, fmt.Errorf("user import: %s: reading the header row: %w", path, err))
 			return
-		}
-		// French spreadsheets export with semicolons: a header that is one
-		// field holding semicolons says so.
-		if len(header) == 1 && strings.Contains(header[0], ";") {
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				yield(importRow{}, err)
-				return
-			}
-			br.Reset(f)
-			if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
-				_, _ = br.Discard(3)
-			}
-			r = csv.NewReader(br)
-			r.Comma, r.FieldsPerRecord, r.ReuseRecord = ';', -1, true
-			if header, err = r.Read(); err != nil {
-				yield(importRow{}, fmt.Errorf("user import: %s: reading the header row: %w", path, err))
-				return
-			}
 		}
 		col, err := importHeader(header)
 		if err != nil {
 			yield(importRow{}, fmt.Errorf("user import: %s: line 1: %w", path, err))
 			return
 		}
-		// The header's slice is reused by the next reads (ReuseRecord).
 		width := len(header)
 		for {
 			rec, err := r.Read()
@@ -229,14 +201,14 @@ func readImportFile(path string) iter.Seq2[importRow, error] {
 	}
 }
 
-// importHeader maps each known column to its index (-1 when absent).
+// importHeader maps each known column to its index (-1 when absent); the
+// header's cells are trimmed and lower-cased already (readCSVHeader).
 func importHeader(header []string) (map[string]int, error) {
 	col := map[string]int{}
 	for _, c := range importColumns {
 		col[c] = -1
 	}
 	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(h))
 		idx, known := col[h]
 		switch {
 		case !known:
