@@ -24,8 +24,9 @@ Subcommands:
   revoke  --email E --client C [--by NAME]
   list    [--email E | --client C]
   import  --file F.csv [--by NAME]   columns: email,client,roles,until
-          (roles separated by ';', until optional); nothing is imported if a
-          row is wrong
+          (roles separated by ';', until optional); every problem is listed
+          with its line, two rows for one agent and one application
+          included, and nothing is imported if a row is wrong
 
 Every change is written to the audit trail with who made it (--by, default
 the operating-system user).
@@ -267,6 +268,10 @@ func importHabilitations(ctx context.Context, s storage.Store, path, by string, 
 	now := time.Now()
 	var hs []storage.Habilitation
 	var problems []string
+	// A second row for an agent and an application would replace the
+	// first: the file is refused instead, for its author to say which.
+	// E-mails are compared as the store compares them.
+	first := map[[2]string]int{} // (normalised e-mail, client id) → line
 	for {
 		row, err := r.Read()
 		if err == io.EOF {
@@ -280,13 +285,24 @@ func importHabilitations(ctx context.Context, s storage.Store, path, by string, 
 			problems = append(problems, fmt.Sprintf("line %d: want 4 columns, got %d", line, len(row)))
 			continue
 		}
+		var msgs []string
+		if pair := [2]string{storage.NormaliseEmail(row[0]), row[1]}; pair[0] != "" && pair[1] != "" {
+			if l, dup := first[pair]; dup {
+				msgs = append(msgs, fmt.Sprintf("%s → %s already on line %d", pair[0], pair[1], l))
+			} else {
+				first[pair] = line
+			}
+		}
 		var roles []string
 		if strings.TrimSpace(row[2]) != "" {
 			roles = strings.Split(row[2], ";")
 		}
 		h, err := buildHabilitation(ctx, s, row[0], row[1], roles, strings.TrimSpace(row[3]), by, now)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("line %d: %v", line, err))
+			msgs = append(msgs, err.Error())
+		}
+		if len(msgs) > 0 {
+			problems = append(problems, fmt.Sprintf("line %d: %s", line, strings.Join(msgs, "; ")))
 			continue
 		}
 		hs = append(hs, h)

@@ -193,3 +193,39 @@ func TestHabilitationImportReadsSpreadsheetExports(t *testing.T) {
 	c.fails(`the first line must be the header email,client,roles,until, not "email,client,role,until"`,
 		"habilitation", "import", "--file", writeFile(t, "typo.csv", "email,client,role,until\n"))
 }
+
+// TestHabilitationImportRefusesDuplicateRows: two rows for one agent and
+// one application (e-mails compared as stored, whatever their case) would
+// leave only the second; the file is refused with both lines, along with
+// its other problems, and nothing is granted.
+func TestHabilitationImportRefusesDuplicateRows(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	for _, e := range []string{"claire@mairie.fr", "paul@mairie.fr"} {
+		c.ok("user", "add", "--email", e, "--name", "Agent", "--password", "secret12")
+	}
+	c.ok("client", "add", "--id", "caf-pro", "--name", "CAF Pro", "--redirect-uri", "https://pro.example.fr/cb", "--restricted")
+	file := writeFile(t, "habs.csv", "email,client,roles,until\n"+
+		"claire@mairie.fr,caf-pro,consultation,\n"+ // 2
+		"paul@mairie.fr,caf-pro,consultation,\n"+ // 3: fine
+		" Claire@Mairie.FR,caf-pro,declaration,\n"+ // 4: line 2's pair again
+		"paul@mairie.fr,caf-pro,,2020-01-01\n") // 5: line 3's pair again, and ended
+	code, _, errs := c.run("habilitation", "import", "--file", file)
+	if code == 0 {
+		t.Fatal("a file with duplicate rows was imported")
+	}
+	for _, want := range []string{
+		"nothing imported",
+		"line 4: claire@mairie.fr → caf-pro already on line 2",
+		"line 5: paul@mairie.fr → caf-pro already on line 3; --until \"2020-01-01\" is in the past",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q: %s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "line 2:") || strings.Contains(errs, "line 3:") {
+		t.Errorf("a first occurrence was reported as a problem: %s", errs)
+	}
+	if list := c.ok("habilitation", "list"); strings.Count(list, "\n") != 1 {
+		t.Fatalf("a refused file granted:\n%s", list)
+	}
+}
