@@ -6,9 +6,10 @@ import (
 )
 
 // BulkImporter is an optional capability of an engine: loading many records
-// at once, for `idp user import` (administrators migrating existing accounts)
-// and for seeding benchmark databases. It is not part of Store because no
-// request path needs it; callers find it with a type assertion.
+// at once, for `idp user import` (administrators migrating existing
+// accounts), `idp habilitation import` and for seeding benchmark databases.
+// It is not part of Store because no request path needs it; callers find it
+// with a type assertion.
 type BulkImporter interface {
 	// ImportUsers stores every user of the sequence in one transaction: all
 	// of them or, on any error (a duplicate e-mail or id gives ErrDuplicate,
@@ -23,4 +24,11 @@ type BulkImporter interface {
 	// AppendAuditBatch appends events in one transaction; the store assigns
 	// their IDs.
 	AppendAuditBatch(ctx context.Context, events []AuditEvent) error
+	// GrantHabilitations grants every habilitation of hs, in order, as
+	// successive GrantHabilitation calls would (a pair given twice ends
+	// with the later one), but in one transaction: all of them or, on any
+	// error (ErrNotFound when an agent or a client does not exist), none.
+	// For `idp habilitation import`, whose file is granted whole or not
+	// at all.
+	GrantHabilitations(ctx context.Context, hs []Habilitation) error
 }

@@ -26,7 +26,8 @@ Subcommands:
   import  --file F.csv [--by NAME]   columns: email,client,roles,until
           (roles separated by ';', until optional); every problem is listed
           with its line, two rows for one agent and one application
-          included, and nothing is imported if a row is wrong
+          included, and nothing is imported if a row is wrong; the file
+          is granted in one transaction, whole or not at all
 
 Every change is written to the audit trail with who made it (--by, default
 the operating-system user).
@@ -96,7 +97,11 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 			return &usageError{"habilitation import: --file is required"}
 		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
-			return importHabilitations(ctx, s, *file, *by, stdout)
+			bulk, ok := s.(storage.BulkImporter)
+			if !ok {
+				return errors.New("habilitation import: this database engine cannot import in bulk")
+			}
+			return importHabilitations(ctx, bulk, s, *file, *by, stdout)
 		})
 	}
 	return &usageError{fmt.Sprintf("habilitation: unknown subcommand %q (see idp habilitation --help)", sub)}
@@ -190,6 +195,11 @@ func buildHabilitation(ctx context.Context, s storage.Store, email, clientID str
 
 func auditHabilitation(ctx context.Context, s storage.Store, typ string, h storage.Habilitation, by string) {
 	u, _ := s.GetUser(ctx, h.UserID)
+	auditAdmin(ctx, s, typ, u, habilitationDetail(h, by))
+}
+
+// habilitationDetail is the audit trail's account of h, changed by by.
+func habilitationDetail(h storage.Habilitation, by string) string {
 	detail := fmt.Sprintf("client=%s by=%s", h.ClientID, by)
 	if len(h.Roles) > 0 {
 		detail += " roles=" + strings.Join(h.Roles, ";")
@@ -197,17 +207,22 @@ func auditHabilitation(ctx context.Context, s storage.Store, typ string, h stora
 	if h.Until != nil {
 		detail += " until=" + h.Until.Format(time.RFC3339)
 	}
-	auditAdmin(ctx, s, typ, u, detail)
+	return detail
 }
 
 // auditAdmin records an administrative action. A failure to record is
 // reported but does not undo the action, which has happened.
 func auditAdmin(ctx context.Context, s storage.Store, typ string, u storage.User, detail string) {
-	err := s.AppendAudit(ctx, storage.AuditEvent{Time: time.Now(), Type: typ, UserID: u.ID, Email: u.Email,
-		ClientIP: adminMeta.ClientIP, UserAgent: adminMeta.UserAgent, Detail: detail})
-	if err != nil {
+	if err := s.AppendAudit(ctx, adminEvent(typ, u, detail)); err != nil {
 		fmt.Fprintln(os.Stderr, "idp: warning: audit event not recorded:", err)
 	}
+}
+
+// adminEvent is the audit event of an administrative action on u (none when
+// u is the zero User).
+func adminEvent(typ string, u storage.User, detail string) storage.AuditEvent {
+	return storage.AuditEvent{Time: time.Now(), Type: typ, UserID: u.ID, Email: u.Email,
+		ClientIP: adminMeta.ClientIP, UserAgent: adminMeta.UserAgent, Detail: detail}
 }
 
 func listHabilitations(ctx context.Context, s storage.Store, email, clientID string, stdout io.Writer) error {
@@ -251,8 +266,11 @@ func listHabilitations(ctx context.Context, s storage.Store, email, clientID str
 const habilitationHeader = "email,client,roles,until"
 
 // importHabilitations validates every row first and grants nothing if one is
-// wrong, with each problem's line number.
-func importHabilitations(ctx context.Context, s storage.Store, path, by string, stdout io.Writer) error {
+// wrong, with each problem's line number. The rows are then granted in one
+// transaction: a failure while granting (a database error, an agent or an
+// application removed meanwhile, an interrupted command) grants none of
+// them either.
+func importHabilitations(ctx context.Context, bulk storage.BulkImporter, s storage.Store, path, by string, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -267,6 +285,7 @@ func importHabilitations(ctx context.Context, s storage.Store, path, by string, 
 	}
 	now := time.Now()
 	var hs []storage.Habilitation
+	var emails []string // hs[i]'s agent's, for the audit trail
 	var problems []string
 	// A second row for an agent and an application would replace the
 	// first: the file is refused instead, for its author to say which.
@@ -306,15 +325,24 @@ func importHabilitations(ctx context.Context, s storage.Store, path, by string, 
 			continue
 		}
 		hs = append(hs, h)
+		emails = append(emails, storage.NormaliseEmail(row[0]))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: nothing imported: %s", path, strings.Join(problems, "; "))
 	}
-	for _, h := range hs {
-		if err := s.GrantHabilitation(ctx, h); err != nil {
-			return err
+	if err := bulk.GrantHabilitations(ctx, hs); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("%s: nothing imported: an agent or an application of the file was removed meanwhile: %w", path, err)
 		}
-		auditHabilitation(ctx, s, "admin.habilitation_granted", h, by)
+		return fmt.Errorf("%s: nothing imported: %w", path, err)
+	}
+	events := make([]storage.AuditEvent, len(hs))
+	for i, h := range hs {
+		events[i] = adminEvent("admin.habilitation_granted", storage.User{ID: h.UserID, Email: emails[i]}, habilitationDetail(h, by))
+	}
+	// As auditAdmin: the habilitations are granted, recorded or not.
+	if err := bulk.AppendAuditBatch(ctx, events); err != nil {
+		fmt.Fprintln(os.Stderr, "idp: warning: audit events not recorded:", err)
 	}
 	fmt.Fprintf(stdout, "%d habilitations imported\n", len(hs))
 	return nil

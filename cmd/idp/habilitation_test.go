@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -228,4 +229,84 @@ func TestHabilitationImportRefusesDuplicateRows(t *testing.T) {
 	if list := c.ok("habilitation", "list"); strings.Count(list, "\n") != 1 {
 		t.Fatalf("a refused file granted:\n%s", list)
 	}
+}
+
+// clientRemovedMeanwhile is another administrator removing an application
+// of the file while it is imported, after its rows were checked.
+type clientRemovedMeanwhile struct {
+	storage.BulkImporter
+	store    storage.Store
+	clientID string
+}
+
+func (c clientRemovedMeanwhile) GrantHabilitations(ctx context.Context, hs []storage.Habilitation) error {
+	if err := c.store.DeleteClient(ctx, c.clientID); err != nil {
+		return err
+	}
+	return c.BulkImporter.GrantHabilitations(ctx, hs)
+}
+
+// TestHabilitationImportIsAllOrNothing: a failure while granting (here the
+// application of the last row removed once the rows were checked) grants
+// none of the file's rows, and the audit trail records none; the same file
+// imported afterwards is granted and recorded whole.
+func TestHabilitationImportIsAllOrNothing(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		ctx := t.Context()
+		c := newCLI(t, dbURL)
+		for _, e := range []string{"a@mairie.fr", "b@mairie.fr"} {
+			c.ok("user", "add", "--email", e, "--name", "Agent", "--password", "secret12")
+		}
+		addClients := func() {
+			for _, id := range []string{"caf-pro", "caf-partenaires"} {
+				c.ok("client", "add", "--id", id, "--name", id, "--redirect-uri", "https://pro.example.fr/cb", "--restricted")
+			}
+		}
+		addClients()
+		file := writeFile(t, "habs.csv", "email,client,roles,until\n"+
+			"a@mairie.fr,caf-pro,consultation,\n"+
+			"b@mairie.fr,caf-pro,consultation,\n"+
+			"a@mairie.fr,caf-partenaires,,\n")
+		granted := func(s storage.Store) (habilitations, events int) {
+			t.Helper()
+			hs, err := s.ListHabilitations(ctx, storage.HabilitationFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			audit, err := s.ListAudit(ctx, storage.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range audit {
+				if e.Type == "admin.habilitation_granted" {
+					events++
+				}
+			}
+			return len(hs), events
+		}
+
+		s, err := openMigrated(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		removed := clientRemovedMeanwhile{BulkImporter: s.(storage.BulkImporter), store: s, clientID: "caf-partenaires"}
+		var out strings.Builder
+		err = importHabilitations(ctx, removed, s, file, "test", &out)
+		if !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "nothing imported: an agent or an application of the file was removed meanwhile") {
+			t.Fatalf("import with an application removed meanwhile: %v (stdout %q)", err, out.String())
+		}
+		if hs, events := granted(s); hs != 0 || events != 0 {
+			t.Fatalf("a failed import left %d habilitation(s) and %d audit event(s) of grants", hs, events)
+		}
+
+		c.ok("client", "remove", "--id", "caf-pro")
+		addClients()
+		if out := c.ok("habilitation", "import", "--file", file); !strings.Contains(out, "3 habilitations imported") {
+			t.Fatalf("import: %q", out)
+		}
+		if hs, events := granted(s); hs != 3 || events != 3 {
+			t.Fatalf("after the import: %d habilitation(s) and %d audit event(s) of grants, want 3 and 3", hs, events)
+		}
+	})
 }

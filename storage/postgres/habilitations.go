@@ -34,13 +34,71 @@ func (s *Store) GrantHabilitation(ctx context.Context, h storage.Habilitation) e
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR SHARE`, h.ClientID).Scan(&one); err != nil {
 			return notFoundOr(what+": client", err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO habilitations (`+habilitationColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (user_id, client_id) DO UPDATE SET
-				roles = excluded.roles, until = excluded.until,
-				granted_at = excluded.granted_at, granted_by = excluded.granted_by`,
-			h.UserID, h.ClientID, list(h.Roles), h.Until, h.GrantedAt, h.GrantedBy)
-		if err != nil {
+		if _, err := tx.Exec(ctx, upsertHabilitation, habilitationArgs(h)...); err != nil {
+			return dbError(what, err)
+		}
+		return nil
+	})
+}
+
+// upsertHabilitation creates or replaces one habilitation, with the values
+// habilitationArgs gives.
+const upsertHabilitation = `INSERT INTO habilitations (` + habilitationColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (user_id, client_id) DO UPDATE SET
+		roles = excluded.roles, until = excluded.until,
+		granted_at = excluded.granted_at, granted_by = excluded.granted_by`
+
+func habilitationArgs(h storage.Habilitation) []any {
+	return []any{h.UserID, h.ClientID, list(h.Roles), h.Until, h.GrantedAt, h.GrantedBy}
+}
+
+// GrantHabilitations grants hs in one transaction. The agents and clients
+// are shared (FOR SHARE) first, as GrantHabilitation shares them, so that a
+// concurrent DeleteClient either waits for the commit and then deletes these
+// habilitations too, or has committed and the whole import fails. The rows
+// are then written with GrantHabilitation's statement, in one batch (one
+// round trip); any error rolls every row back.
+func (s *Store) GrantHabilitations(ctx context.Context, hs []storage.Habilitation) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	const what = "grant habilitations"
+	agents, clients := make([]string, len(hs)), make([]string, len(hs))
+	for i, h := range hs {
+		agents[i], clients[i] = h.UserID, h.ClientID
+	}
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		for _, parties := range []struct {
+			kind, query string
+			ids         []string
+		}{
+			{"agent", `SELECT id FROM users WHERE id = ANY($1) FOR SHARE`, agents},
+			{"client", `SELECT id FROM clients WHERE id = ANY($1) FOR SHARE`, clients},
+		} {
+			rows, err := tx.Query(ctx, parties.query, parties.ids)
+			if err != nil {
+				return dbError(what, err)
+			}
+			found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return dbError(what, err)
+			}
+			exists := make(map[string]bool, len(found))
+			for _, id := range found {
+				exists[id] = true
+			}
+			for _, id := range parties.ids {
+				if !exists[id] {
+					return notFound(what + ": " + parties.kind + " " + id)
+				}
+			}
+		}
+		b := &pgx.Batch{}
+		for _, h := range hs {
+			b.Queue(upsertHabilitation, habilitationArgs(h)...)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return dbError(what, err)
 		}
 		return nil

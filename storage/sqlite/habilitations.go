@@ -31,12 +31,50 @@ func (s *Store) GrantHabilitation(ctx context.Context, h storage.Habilitation) e
 		if err := requireRow(ctx, tx, what+": client", `SELECT 1 FROM clients WHERE id = ?`, h.ClientID); err != nil {
 			return err
 		}
-		return exec(ctx, tx, what, `INSERT INTO habilitations (`+habilitationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (user_id, client_id) DO UPDATE SET
-				roles = excluded.roles, until = excluded.until,
-				granted_at = excluded.granted_at, granted_by = excluded.granted_by`,
-			h.UserID, h.ClientID, jsonList(h.Roles), msPtr(h.Until), ms(h.GrantedAt), h.GrantedBy)
+		return exec(ctx, tx, what, upsertHabilitation, habilitationArgs(h)...)
+	})
+}
+
+// upsertHabilitation creates or replaces one habilitation, with the values
+// habilitationArgs gives.
+const upsertHabilitation = `INSERT INTO habilitations (` + habilitationColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (user_id, client_id) DO UPDATE SET
+		roles = excluded.roles, until = excluded.until,
+		granted_at = excluded.granted_at, granted_by = excluded.granted_by`
+
+func habilitationArgs(h storage.Habilitation) []any {
+	return []any{h.UserID, h.ClientID, jsonList(h.Roles), msPtr(h.Until), ms(h.GrantedAt), h.GrantedBy}
+}
+
+// GrantHabilitations grants hs in one write transaction, each as
+// GrantHabilitation does (its agent and client checked, each of them once,
+// then the same statement): any error rolls every row back.
+func (s *Store) GrantHabilitations(ctx context.Context, hs []storage.Habilitation) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	return s.writeTx(ctx, func(tx *txConn) error {
+		const what = "grant habilitations"
+		agents, clients := map[string]bool{}, map[string]bool{}
+		for _, h := range hs {
+			if !agents[h.UserID] {
+				if err := requireRow(ctx, tx, what+": agent "+h.UserID, `SELECT 1 FROM users WHERE id = ?`, h.UserID); err != nil {
+					return err
+				}
+				agents[h.UserID] = true
+			}
+			if !clients[h.ClientID] {
+				if err := requireRow(ctx, tx, what+": client "+h.ClientID, `SELECT 1 FROM clients WHERE id = ?`, h.ClientID); err != nil {
+					return err
+				}
+				clients[h.ClientID] = true
+			}
+			if err := exec(ctx, tx, what, upsertHabilitation, habilitationArgs(h)...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

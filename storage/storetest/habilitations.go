@@ -17,6 +17,8 @@ func habilitationBehaviours() []behaviour {
 		{"ListOrderedAndFiltered", testHabilitationList},
 		{"UserAccessOneRead", testUserAccess},
 		{"UserAccessEndsAtUntil", testUserAccessUntil},
+		{"GrantManyInOrder", testGrantHabilitations},
+		{"GrantManyAllOrNothing", testGrantHabilitationsAllOrNothing},
 	}
 }
 
@@ -281,5 +283,73 @@ func testUserAccessUntil(t *testing.T, s storage.Store) {
 		got, err = s.GetUserAccess(ctx, "u-1", "paie", at)
 		mustOK(t, err, "GetUserAccess at or after Until")
 		assertAccess(t, fmt.Sprintf("GetUserAccess at Until%+v", at.Sub(*h.Until)), got, u1, nil)
+	}
+}
+
+// bulkImporter is s's optional bulk capability; engines without one skip
+// the behaviour.
+func bulkImporter(t *testing.T, s storage.Store) storage.BulkImporter {
+	t.Helper()
+	b, ok := s.(storage.BulkImporter)
+	if !ok {
+		t.Skip("the engine has no storage.BulkImporter")
+	}
+	return b
+}
+
+// GrantHabilitations is GrantHabilitation for each, in order: new pairs are
+// created, an existing one is replaced, and a pair given twice ends with the
+// later one.
+func testGrantHabilitations(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	bulk := bulkImporter(t, s)
+	now := start()
+	habilitationWorld(t, s, now)
+	addHabilitation(t, s, "u-1", "paie", now)
+
+	mustOK(t, bulk.GrantHabilitations(ctx, nil), "GrantHabilitations of nothing")
+	later := now.Add(time.Hour)
+	u1paie := storage.Habilitation{UserID: "u-1", ClientID: "paie", Roles: []string{"lecture"},
+		GrantedAt: later, GrantedBy: "import"}
+	u2paie := newHabilitation("u-2", "paie", later)
+	firstU2portail := newHabilitation("u-2", "portail", later)
+	u2portail := storage.Habilitation{UserID: "u-2", ClientID: "portail", GrantedAt: later, GrantedBy: "import"}
+	mustOK(t, bulk.GrantHabilitations(ctx, []storage.Habilitation{u2paie, firstU2portail, u1paie, u2portail}),
+		"GrantHabilitations")
+
+	list, err := s.ListHabilitations(ctx, storage.HabilitationFilter{})
+	mustOK(t, err, "ListHabilitations")
+	assertHabilitations(t, "habilitations after GrantHabilitations", list,
+		[]storage.Habilitation{u1paie, u2paie, u2portail})
+}
+
+// A row that cannot be granted (its agent or client unknown, or removed
+// meanwhile) fails the whole call: the rows before it, new or replacing,
+// leave nothing behind.
+func testGrantHabilitationsAllOrNothing(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	bulk := bulkImporter(t, s)
+	now := start()
+	habilitationWorld(t, s, now)
+	addClient(t, s, "annuaire", now)
+	before := addHabilitation(t, s, "u-1", "paie", now)
+	mustOK(t, s.DeleteClient(ctx, "annuaire"), "DeleteClient")
+
+	later := now.Add(time.Hour)
+	good := []storage.Habilitation{
+		{UserID: "u-1", ClientID: "paie", Roles: []string{"lecture"}, GrantedAt: later, GrantedBy: "import"},
+		newHabilitation("u-2", "paie", later),
+		newHabilitation("u-1", "portail", later),
+	}
+	for _, bad := range []storage.Habilitation{
+		newHabilitation("u-9", "portail", later),
+		newHabilitation("u-2", "inconnu", later),
+		newHabilitation("u-2", "annuaire", later),
+	} {
+		what := fmt.Sprintf("GrantHabilitations with %s/%s last", bad.UserID, bad.ClientID)
+		wantErr(t, bulk.GrantHabilitations(ctx, append(good[:len(good):len(good)], bad)), storage.ErrNotFound, what)
+		list, err := s.ListHabilitations(ctx, storage.HabilitationFilter{})
+		mustOK(t, err, "ListHabilitations")
+		assertHabilitations(t, "habilitations after "+what, list, []storage.Habilitation{before})
 	}
 }
