@@ -98,10 +98,9 @@ func (s *fuzzStore) DeleteAuthRequest(_ context.Context, id string) error {
 	return nil
 }
 
-// newFuzzProvider is the real provider over a store holding one
-// confidential and one public client.
-func newFuzzProvider(tb testing.TB) *Provider {
-	tb.Helper()
+// newFuzzStore holds one confidential client, rh (secret "s"), and one
+// public client, spa.
+func newFuzzStore() *fuzzStore {
 	store := &fuzzStore{clients: map[string]storage.Client{}, requests: map[string]storage.AuthRequest{}}
 	for _, c := range []storage.Client{
 		{ID: "rh", Name: "RH", SecretHash: storage.HashSecret("s"), RedirectURIs: []string{fuzzRedirect}, AllowRefresh: true},
@@ -109,6 +108,15 @@ func newFuzzProvider(tb testing.TB) *Provider {
 	} {
 		store.clients[c.ID] = c
 	}
+	return store
+}
+
+// newFuzzProvider is the real provider over a newFuzzStore.
+func newFuzzProvider(tb testing.TB) *Provider { return newProviderOver(tb, newFuzzStore()) }
+
+// newProviderOver is the real provider over store.
+func newProviderOver(tb testing.TB, store storage.Store) *Provider {
+	tb.Helper()
 	p, err := New(context.Background(), store, Config{
 		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
 		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
