@@ -239,17 +239,38 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	return nil
 }
 
+// SetUserinfoFromToken answers invalid_token for a token that no longer
+// opens userinfo (unknown, revoked, expired, or refused by the gate) and
+// server_error when the database fails; userinfoAnswers gives both their
+// status.
 func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
 	t, err := s.store.GetAccessToken(ctx, tokenID, s.now())
-	if err != nil || t.UserID != subject {
-		return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked")
+	if err == nil && t.UserID != subject {
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return s.userinfoRefusal(ctx, err)
 	}
 	u, roles, err := s.allowedFor(ctx, t.UserID, t.ClientID)
 	if err != nil {
-		return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked").WithParent(err)
+		return s.userinfoRefusal(ctx, err)
 	}
 	fillUserinfo(info, u, roles, t.Scopes)
 	return nil
+}
+
+// userinfoRefusal is the OAuth error for why userinfo refuses a token. The
+// gate's refusals are invalid_token too: the client then refreshes, is
+// refused as well, and sends the agent to the login, where the change form
+// (or the refusal) waits. A database fault is not the token's: saying
+// invalid_token would make the client throw away a token that works again
+// a minute later.
+func (s *opStorage) userinfoRefusal(ctx context.Context, err error) *oidc.Error {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, errGate) || errors.Is(err, storage.ErrNotHabilitated) {
+		return (&oidc.Error{ErrorType: invalidToken}).WithDescription("access token invalid, expired or revoked").WithParent(err)
+	}
+	s.log.ErrorContext(ctx, "userinfo: reading the token or its agent failed", "error", err)
+	return oidc.ErrServerError().WithDescription("temporary fault, try again").WithParent(err)
 }
 
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {

@@ -26,26 +26,15 @@ func (p *Provider) tokenOutage(next http.Handler) http.Handler {
 		}
 		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusBadRequest && p.refusedGrant(rec.body.Bytes()) && !p.databaseAnswers(r.Context()) {
+		if rec.status == http.StatusBadRequest && errorCode(rec.body.Bytes()) == string(oidc.InvalidGrant) && !p.databaseAnswers(r.Context()) {
 			p.log.WarnContext(r.Context(), "token request refused while the database is unreachable: answered server_error")
 			rec.header.Set("Content-Type", "application/json")
 			rec.status = http.StatusInternalServerError
 			rec.body.Reset()
 			_ = json.NewEncoder(&rec.body).Encode(oidc.ErrServerError().WithDescription("temporary fault, try again"))
 		}
-		for k, v := range rec.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		rec.writeTo(w)
 	})
-}
-
-func (p *Provider) refusedGrant(body []byte) bool {
-	var e struct {
-		Error string `json:"error"`
-	}
-	return json.Unmarshal(body, &e) == nil && e.Error == string(oidc.InvalidGrant)
 }
 
 func (p *Provider) databaseAnswers(ctx context.Context) bool {
@@ -65,3 +54,12 @@ type bufferedResponse struct {
 func (b *bufferedResponse) Header() http.Header         { return b.header }
 func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
 func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+
+// writeTo sends the answer held.
+func (b *bufferedResponse) writeTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}

@@ -100,7 +100,8 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 			AllowedHeaders:         []string{"Authorization", "Content-Type", "Accept"},
 			AllowOriginRequestFunc: p.corsAllowed,
 		}),
-		op.WithHttpInterceptors(p.endSessionCookie, p.documents.intercept, p.revocationWithoutHint, withGateMemo, p.tokenOutage),
+		op.WithHttpInterceptors(p.endSessionCookie, p.documents.intercept, p.revocationWithoutHint, p.userinfoAnswers,
+			withGateMemo, p.tokenOutage),
 	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())

@@ -1,0 +1,72 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// invalidToken is RFC 6750's error for an access token that is unknown,
+// revoked, expired or otherwise no longer honoured.
+const invalidToken = "invalid_token"
+
+// challenge is a WWW-Authenticate value of the scheme, the issuer its realm.
+func (p *Provider) challenge(scheme string) string {
+	return fmt.Sprintf("%s realm=%q", scheme, p.cfg.Issuer)
+}
+
+// userinfoAnswers gives /userinfo's refusals the form RFC 6750 §3 and OIDC
+// Core 5.3.3 require. The library answers a missing or unreadable token 401
+// without WWW-Authenticate, and every refusal of SetUserinfoFromToken 403,
+// which tells a client its token is fine but not enough: it keeps a token
+// that will never work again instead of getting a new one. Here:
+//   - no token at all: 401 with a bare Bearer challenge (§3.1: no error
+//     code for a request without authentication);
+//   - a token that is unreadable or refused: 401 with error="invalid_token";
+//   - a database fault (server_error): 500, the token is not at fault.
+func (p *Provider) userinfoAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != p.op.UserinfoEndpoint().Relative() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		presented := tokenPresented(r)
+		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		switch {
+		case rec.status == http.StatusForbidden && errorCode(rec.body.Bytes()) == string(oidc.ServerError):
+			rec.status = http.StatusInternalServerError
+		case rec.status == http.StatusUnauthorized && !presented:
+			rec.header.Set("WWW-Authenticate", p.challenge("Bearer"))
+		case rec.status == http.StatusUnauthorized, rec.status == http.StatusForbidden:
+			rec.status = http.StatusUnauthorized
+			rec.header.Set("WWW-Authenticate", p.challenge("Bearer")+`, error="`+invalidToken+`"`)
+		}
+		rec.writeTo(w)
+	})
+}
+
+// tokenPresented tells whether the request carries an access token where
+// the library looks for one: the Authorization header with the Bearer
+// scheme, else the access_token parameter.
+func tokenPresented(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	if len(h) > len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer) {
+		return true
+	}
+	// ParseForm keeps what it parsed: the library's own call reads nothing
+	// again.
+	return r.ParseForm() == nil && r.Form.Get("access_token") != ""
+}
+
+// errorCode is the OAuth error of a JSON error answer ("" for any other).
+func errorCode(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error
+}
