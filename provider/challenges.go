@@ -70,3 +70,42 @@ func errorCode(body []byte) string {
 	_ = json.Unmarshal(body, &e)
 	return e.Error
 }
+
+// clientEndpointAnswers adds what OAuth requires of the answers of the
+// endpoints a client authenticates at (token, introspection, revocation),
+// which the library leaves out:
+//   - RFC 6749 §5.2 (which RFC 7662 and RFC 7009 refer to): a client that
+//     failed to authenticate with the Authorization header gets 401 with a
+//     WWW-Authenticate challenge of the scheme it used. HTTP wants a
+//     challenge with every 401 (RFC 9110 §15.5.2), and Basic is the only
+//     header scheme these endpoints take (client_secret_post is in the form,
+//     private_key_jwt is not offered), so every 401 of theirs gets Basic.
+//   - RFC 6749 §5.1: a token answer carries Pragma: no-cache besides
+//     Cache-Control: no-store, for HTTP/1.0 caches.
+func (p *Provider) clientEndpointAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case p.op.TokenEndpoint().Relative():
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Pragma", "no-cache")
+		case p.op.IntrospectionEndpoint().Relative(), p.op.RevocationEndpoint().Relative():
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&basicChallenger{ResponseWriter: w, p: p}, r)
+	})
+}
+
+// basicChallenger adds the Basic challenge to a 401.
+type basicChallenger struct {
+	http.ResponseWriter
+	p *Provider
+}
+
+func (b *basicChallenger) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		b.Header().Set("WWW-Authenticate", b.p.challenge("Basic"))
+	}
+	b.ResponseWriter.WriteHeader(status)
+}

@@ -101,7 +101,7 @@ func New(ctx context.Context, store storage.Store, cfg Config, now func() time.T
 			AllowOriginRequestFunc: p.corsAllowed,
 		}),
 		op.WithHttpInterceptors(p.endSessionCookie, p.documents.intercept, p.revocationWithoutHint, p.userinfoAnswers,
-			withGateMemo, p.tokenOutage),
+			p.clientEndpointAnswers, withGateMemo, p.tokenOutage),
 	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())

@@ -112,3 +112,72 @@ func TestUserinfoInvalidTokenIs401(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenResponsesAreNotCached: RFC 6749 §5.1, a token response carries
+// Cache-Control: no-store and Pragma: no-cache (for HTTP/1.0 caches), and so
+// does an error of the token endpoint.
+func TestTokenResponsesAreNotCached(t *testing.T) {
+	e, _, _, rp2 := twoApps(t, "sqlite:"+t.TempDir()+"/idp.db")
+	b := newBrowser(t, e.issuer)
+	code := rp2.callback(login(t, b, b.get(rp2.authURL()), agentEmail, agentPass).Location())
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {app2Redirect}, "client_id": {"app2"}, "code_verifier": {rp2.pkce}}
+	resp, body := postForm(t, e, "/oauth/token", "", "", form)
+	if resp.StatusCode != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("token: %d %v", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Pragma") != "no-cache" {
+		t.Fatalf("token response: Cache-Control %q, Pragma %q", resp.Header.Get("Cache-Control"), resp.Header.Get("Pragma"))
+	}
+	resp, body = postForm(t, e, "/oauth/token", "", "", form) // the code again
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Pragma") != "no-cache" {
+		t.Fatalf("token error: %d %v, Cache-Control %q, Pragma %q", resp.StatusCode, body,
+			resp.Header.Get("Cache-Control"), resp.Header.Get("Pragma"))
+	}
+}
+
+// TestClientAuthenticationFailureChallengesBasic: RFC 6749 §5.2 (and RFC
+// 7662 §2.3, RFC 7009 §2.2.1 which refer to it), a client that failed to
+// authenticate with the Authorization header gets 401 with a
+// WWW-Authenticate challenge of the scheme it used, Basic, at the token,
+// introspection and revocation endpoints; so does one that sent its secret
+// in the form (HTTP requires a challenge with every 401, and Basic is the
+// header scheme these endpoints take).
+func TestClientAuthenticationFailureChallengesBasic(t *testing.T) {
+	e, _, rp1, _ := twoApps(t, "sqlite:"+t.TempDir()+"/idp.db")
+	b := newBrowser(t, e.issuer)
+	code := rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location())
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {app1Redirect}, "code_verifier": {rp1.pkce}}
+	wantChallenge := func(what string, resp *http.Response, body map[string]any) {
+		t.Helper()
+		ch := resp.Header.Get("WWW-Authenticate")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(ch, "Basic realm=") {
+			t.Fatalf("%s: %d %v, WWW-Authenticate %q", what, resp.StatusCode, body, ch)
+		}
+	}
+
+	resp, body := postForm(t, e, "/oauth/token", "app1", "wrong-secret", exchange)
+	if body["error"] != "invalid_client" {
+		t.Fatalf("token with a wrong secret: %d %v", resp.StatusCode, body)
+	}
+	wantChallenge("token, wrong secret in the header", resp, body)
+	resp, body = postForm(t, e, "/oauth/introspect", "app1", "wrong-secret", url.Values{"token": {"x"}})
+	wantChallenge("introspection, wrong secret in the header", resp, body)
+	resp, body = postForm(t, e, "/revoke", "app1", "wrong-secret", url.Values{"token": {"x"}})
+	wantChallenge("revocation, wrong secret in the header", resp, body)
+
+	inForm := url.Values{"client_id": {"app1"}, "client_secret": {"wrong-secret"}}
+	for k, v := range exchange {
+		inForm[k] = v
+	}
+	resp, body = postForm(t, e, "/oauth/token", "", "", inForm)
+	wantChallenge("token, wrong secret in the form", resp, body)
+
+	// The code was not spent by the failures: the right secret still gets
+	// its tokens, without a challenge.
+	resp, body = postForm(t, e, "/oauth/token", "app1", rp1.oauth.ClientSecret, exchange)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("token with the right secret: %d %v, WWW-Authenticate %q", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
+	}
+}
