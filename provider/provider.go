@@ -131,16 +131,18 @@ func (p *Provider) RunKeyRotator(ctx context.Context) { p.keys.run(ctx, time.Min
 // with changes made anywhere, until ctx is done (see changeWatcher).
 func (p *Provider) RunChangeWatcher(ctx context.Context) { p.changes.run(ctx, changeWatchInterval) }
 
-// endSessionCookie hands the browser's session cookie to
-// TerminateSessionFromRequest, and clears it, on the end_session endpoint.
+// endSessionCookie hands the browser's logout to TerminateSessionFromRequest
+// on the end_session endpoint: the library calls it only once it has
+// accepted the request, so a refused request (an invalid id_token_hint, an
+// unregistered post_logout_redirect_uri) leaves the browser signed in.
 func (p *Provider) endSessionCookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == p.op.EndSessionEndpoint().Relative() {
+			l := &browserLogout{w: w, cookieName: p.cfg.SessionCookieName, secure: strings.HasPrefix(p.cfg.Issuer, "https://")}
 			if c, err := r.Cookie(p.cfg.SessionCookieName); err == nil {
-				r = r.WithContext(context.WithValue(r.Context(), sessionCookieKey{}, c.Value))
+				l.cookie = c.Value
 			}
-			http.SetCookie(w, &http.Cookie{Name: p.cfg.SessionCookieName, Value: "", Path: "/", MaxAge: -1,
-				HttpOnly: true, Secure: strings.HasPrefix(p.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode})
+			r = r.WithContext(context.WithValue(r.Context(), browserLogoutKey{}, l))
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -144,20 +145,41 @@ func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 	return nil // replaced by TerminateSessionFromRequest
 }
 
-// TerminateSessionFromRequest ends the browser's SSO session (its cookie
-// value was put in the context by the end-session middleware) and returns
-// the validated post-logout redirect.
+// TerminateSessionFromRequest ends the browser's SSO session (handed over
+// by the end-session interceptor) and returns the validated post-logout
+// redirect. The library calls it once the request is accepted: only then
+// are the session and its cookie gone.
 func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
-	if raw, ok := ctx.Value(sessionCookieKey{}).(string); ok && raw != "" {
-		err := s.store.DeleteSession(ctx, storage.HashSecret(raw))
+	l, _ := ctx.Value(browserLogoutKey{}).(*browserLogout)
+	if l == nil {
+		return req.RedirectURI, nil
+	}
+	if l.cookie != "" {
+		err := s.store.DeleteSession(ctx, storage.HashSecret(l.cookie))
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return "", err
 		}
 	}
+	l.clearCookie()
 	return req.RedirectURI, nil
 }
 
-type sessionCookieKey struct{}
+// browserLogout travels in the context from the end-session interceptor to
+// TerminateSessionFromRequest: the browser's session cookie, and the answer
+// on which to clear it.
+type browserLogout struct {
+	w          http.ResponseWriter
+	cookie     string // the session cookie's value; empty without one
+	cookieName string
+	secure     bool
+}
+
+type browserLogoutKey struct{}
+
+func (l *browserLogout) clearCookie() {
+	http.SetCookie(l.w, &http.Cookie{Name: l.cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: l.secure, SameSite: http.SameSiteLaxMode})
+}
 
 // refreshRef prefixes what GetRefreshTokenInfo hands back as a "token id",
 // so that RevokeToken can tell a refresh token from an access token id.

@@ -90,3 +90,35 @@ func TestLogoutWithoutHintAsksFirst(t *testing.T) {
 		b.get(rp1.authURL()).mustContain("Mot de passe oublié ?") // the login form again
 	})
 }
+
+// signedIn: single sign-on still answers a code at once.
+func signedIn(t *testing.T, b *browser, rp *relyingParty) bool {
+	t.Helper()
+	return strings.Contains(b.get(rp.authURL()).Location(), "code=")
+}
+
+// TestRefusedLogoutKeepsTheSession: an end-session request the provider
+// refuses (an id_token_hint that is no ID token of ours, a
+// post_logout_redirect_uri the application did not register) shows the
+// error page and leaves the browser signed in.
+func TestRefusedLogoutKeepsTheSession(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		b := newBrowser(t, e.issuer)
+		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		raw, _ := li.token.Extra("id_token").(string)
+		for what, q := range map[string]url.Values{
+			"invalid id_token_hint":        {"id_token_hint": {"not-a-token"}},
+			"unregistered post-logout URI": {"id_token_hint": {raw}, "post_logout_redirect_uri": {"https://evil.example/"}},
+		} {
+			p := b.get("/end_session?" + q.Encode())
+			if p.Status != http.StatusBadRequest || p.Location() != "" {
+				t.Fatalf("%s: status %d, location %q", what, p.Status, p.Location())
+			}
+			p.mustContain("Code technique : invalid_request")
+			if !signedIn(t, b, rp1) {
+				t.Fatalf("a refused end-session request (%s) logged the browser out", what)
+			}
+		}
+	})
+}
