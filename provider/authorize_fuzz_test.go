@@ -129,9 +129,10 @@ func newProviderOver(tb testing.TB, store storage.Store) *Provider {
 	return p
 }
 
-// FuzzAuthorizeRedirects sends any query to /authorize. Whatever it holds,
-// the browser is sent nowhere but to the hosted login page or to a
-// registered redirect URI, exactly as registered: never an open redirect.
+// FuzzAuthorizeRedirects sends any query to /authorize, behind OneValueEach
+// as served. Whatever it holds, repeated parameters included, the browser is
+// sent nowhere but to the hosted login page or to a registered redirect URI,
+// exactly as registered: never an open redirect.
 func FuzzAuthorizeRedirects(f *testing.F) {
 	for _, q := range []url.Values{
 		{"client_id": {"rh"}, "redirect_uri": {fuzzRedirect}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s"}},
@@ -146,12 +147,17 @@ func FuzzAuthorizeRedirects(f *testing.F) {
 	}
 	f.Add("client_id=rh&redirect_uri=https%3A%2F%2Frh.example.fr%2Fcallback%00&response_type=code&scope=openid")
 	f.Add("%zz&client_id=rh")
+	f.Add("client_id=rh&redirect_uri=https%3A%2F%2Frh.example.fr%2Fcallback&response_type=code&scope=openid&state=a&state=b")
+	f.Add("client_id=rh&redirect_uri=https%3A%2F%2Fevil.example%2F&redirect_uri=https%3A%2F%2Frh.example.fr%2Fcallback&response_type=code&scope=openid")
+	f.Add("client_id=rh&client_id=spa&redirect_uri=https%3A%2F%2Frh.example.fr%2Fcallback&response_type=code&scope=openid")
+	f.Add("client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.fr%2Fcb%3Fapp%3D1&response_type=code&scope=openid&response_mode=form_post&scope=openid")
 	p := newFuzzProvider(f)
+	h := p.OneValueEach(p.Handler())
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		req := httptest.NewRequest(http.MethodGet, fuzzIssuer+"/authorize", nil)
 		req.URL.RawQuery = rawQuery
 		rec := httptest.NewRecorder()
-		p.Handler().ServeHTTP(rec, req)
+		h.ServeHTTP(rec, req)
 		if loc := rec.Header().Get("Location"); loc != "" && !strings.HasPrefix(loc, "/login?authRequestID=") && !toRegistered(loc) {
 			t.Fatalf("query %q redirected to %q", rawQuery, loc)
 		}

@@ -219,11 +219,16 @@ func (p *Provider) answerError(w http.ResponseWriter, r *http.Request, ar storag
 	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	a := &authRequest{r: ar}
+	return p.sendAuthError(w, r, &authRequest{r: ar}, e)
+}
+
+// sendAuthError sends e to a's redirect URI, which the caller checked, as
+// a's response_mode asks.
+func (p *Provider) sendAuthError(w http.ResponseWriter, r *http.Request, a *authRequest, e *oidc.Error) error {
 	if a.GetResponseMode() == oidc.ResponseModeFormPost {
 		// The library's AuthRequestError puts even these in the query.
-		return writeFormPost(w, ar.RedirectURI, []formField{
-			{"error", oauthError}, {"error_description", e.Description}, {"state", ar.State},
+		return writeFormPost(w, a.r.RedirectURI, []formField{
+			{"error", string(e.ErrorType)}, {"error_description", e.Description}, {"state", a.r.State},
 		})
 	}
 	op.AuthRequestError(w, r, a, e, p.op)
