@@ -659,3 +659,12 @@ var (
 	_ Challenges = (*sqlite.Store)(nil)
 	_ Challenges = storage.Store(nil)
 )
+
+// fakeIDTokenPrefix makes a hint the fake provider takes for an ID token of
+// the agent whose id follows.
+const fakeIDTokenPrefix = "id-token-of:"
+
+func (f *fakeRequests) LogoutHintSubject(_ context.Context, hint string) (string, bool, error) {
+	sub, ok := strings.CutPrefix(hint, fakeIDTokenPrefix)
+	return sub, ok, nil
+}

@@ -73,6 +73,12 @@ type AuthRequests interface {
 	// query, fragment or form post. Before writing anything it returns
 	// storage.ErrNotFound when the request expired or went.
 	AnswerError(w http.ResponseWriter, r *http.Request, authRequestID, oauthError, description string) error
+	// LogoutHintSubject checks the id_token_hint of an end-session request:
+	// valid when it is an ID token of the provider (signed by one of its
+	// published keys, its issuer, a registered client as audience), expired
+	// or not; subject is then its agent's id. err only when it could not be
+	// checked.
+	LogoutHintSubject(ctx context.Context, hint string) (subject string, valid bool, err error)
 }
 
 // Challenges stores the CAPTCHA challenges and the throttling counters

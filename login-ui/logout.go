@@ -6,7 +6,9 @@ import (
 
 // endSessionParams are the parameters of the end-session endpoint a
 // confirmed logout carries on (OpenID Connect RP-Initiated Logout 1.0, §2).
-var endSessionParams = []string{"client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint"}
+// The hint among them: it names the application whose post-logout address
+// the library checks when the request gave no client_id.
+var endSessionParams = []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint"}
 
 // logoutPage is the confirmation page's content.
 type logoutPage struct {
@@ -16,16 +18,20 @@ type logoutPage struct {
 
 type hiddenField struct{ Name, Value string }
 
-// ConfirmLogout wraps the provider's end-session endpoint (next): a request
-// without an id_token_hint, from a browser with a session, is asked first
-// (RP-Initiated Logout 1.0, §2: the OP must ask when it cannot tell the
-// request came from an application the agent uses), so that a link or an
-// image on any site cannot log the agent out. The confirmation posts back
-// with the parameters and the CSRF token; the provider then ends the
-// session. A request with a hint goes on (the library checks it), and so
-// does one from a browser without a session: there is nothing to end.
+// ConfirmLogout wraps the provider's end-session endpoint (next), behind
+// the provider's one-value-per-parameter rule: a browser with a session
+// is asked first unless the request's id_token_hint is an ID token of the
+// provider naming the session's agent (RP-Initiated Logout 1.0, §2: the OP
+// must ask when the hint's subject is not the logged-in End-User), so that
+// a link or an image on any site, with no hint or with one of its author's
+// own ID tokens, cannot log the agent out. The confirmation posts back with
+// the parameters and the CSRF token; the provider then ends the session. A
+// hint that is no ID token of the provider is refused (the error page,
+// nothing ends); a browser without a session goes on: there is nothing to
+// end.
 func (h *Handler) ConfirmLogout(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
 			h.renderMessage(w, r, http.StatusBadRequest, msg("bad_form.title"), messagePage{
@@ -34,8 +40,31 @@ func (h *Handler) ConfirmLogout(next http.Handler) http.Handler {
 			})
 			return
 		}
+		var subject string
+		if hint := r.Form.Get("id_token_hint"); hint != "" {
+			sub, valid, err := h.requests.LogoutHintSubject(ctx, hint)
+			if err != nil {
+				h.internalError(w, r, "checking id_token_hint", err)
+				return
+			}
+			if !valid {
+				h.log.InfoContext(ctx, "end-session request refused: id_token_hint is no ID token of ours")
+				h.renderOAuthError(w, r, http.StatusBadRequest, "invalid_request")
+				return
+			}
+			subject = sub
+		}
 		confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "1" && h.validCSRF(r)
-		if r.Form.Get("id_token_hint") != "" || confirmed || !h.MayHaveSession(r) {
+		if confirmed || !h.MayHaveSession(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		b, err := h.currentSession(ctx, r)
+		if err != nil {
+			h.internalError(w, r, "reading the session at logout", err)
+			return
+		}
+		if !b.Found || (subject != "" && subject == b.Sess.UserID) {
 			next.ServeHTTP(w, r)
 			return
 		}

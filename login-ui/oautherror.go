@@ -32,10 +32,16 @@ func (h *Handler) OAuthErrorPages(next http.Handler) http.Handler {
 			code = body.Error
 		}
 		h.log.InfoContext(r.Context(), "authorization error page", "status", cw.status, "error", code)
-		h.renderMessage(w, r, cw.status, msg("oauth.error.title"), messagePage{
-			Paragraphs: []message{msg("oauth.error.text"), msg("oauth.error.advice"), msg("oauth.error.code", code)},
-			Links:      []pageLink{{Href: pathLogin, Text: msg("link.portal")}},
-		})
+		h.renderOAuthError(w, r, cw.status, code)
+	})
+}
+
+// renderOAuthError is the page of a request of an application that the
+// provider refuses: code is the OAuth error, never the request's own words.
+func (h *Handler) renderOAuthError(w http.ResponseWriter, r *http.Request, status int, code string) {
+	h.renderMessage(w, r, status, msg("oauth.error.title"), messagePage{
+		Paragraphs: []message{msg("oauth.error.text"), msg("oauth.error.advice"), msg("oauth.error.code", code)},
+		Links:      []pageLink{{Href: pathLogin, Text: msg("link.portal")}},
 	})
 }
 

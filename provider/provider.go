@@ -243,3 +243,34 @@ func (p *Provider) RunKeyRotatorOnce(ctx context.Context) error {
 	}
 	return p.keys.reload(ctx)
 }
+
+// LogoutHintSubject checks an end-session request's id_token_hint for the
+// login UI, which asks the agent first unless the hint names the agent of
+// the browser's session (RP-Initiated Logout 1.0, §2). valid: the hint is an
+// ID token of ours (signed by one of the published keys, our issuer) issued
+// to registered clients; it may have expired, as an application's ID token
+// at logout usually has. The library's own check at the endpoint does not
+// look at the audience. err only when the clients could not be read.
+func (p *Provider) LogoutHintSubject(ctx context.Context, hint string) (subject string, valid bool, err error) {
+	// Called in front of the library's handler, whose middleware would
+	// have put the issuer in the context.
+	verifier := p.op.IDTokenHintVerifier(op.ContextWithIssuer(ctx, p.cfg.Issuer))
+	claims, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, verifier)
+	if err != nil && !errors.As(err, &op.IDTokenHintExpiredError{}) {
+		return "", false, nil
+	}
+	aud := claims.GetAudience()
+	if len(aud) == 0 {
+		return "", false, nil
+	}
+	for _, clientID := range aud {
+		_, err := p.storage.clients.get(ctx, clientID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("provider: reading the id_token_hint's client: %w", err)
+		}
+	}
+	return claims.GetSubject(), true, nil
+}

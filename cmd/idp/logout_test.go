@@ -97,6 +97,45 @@ func signedIn(t *testing.T, b *browser, rp *relyingParty) bool {
 	return strings.Contains(b.get(rp.authURL()).Location(), "code=")
 }
 
+// TestLogoutWithTheHintOfAnotherAgentAsksFirst (RP-Initiated Logout 1.0,
+// §2): an ID token of another agent, here the attacker's own, valid or
+// expired, in a link does not end the agent's session: the confirmation
+// page asks, as for a link without a hint, and its form logs out.
+func TestLogoutWithTheHintOfAnotherAgentAsksFirst(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		const attackerEmail = "agent.martin@partenaire.fr"
+		e.addAgent(attackerEmail, "Paul Martin", "", agentPass)
+		attacker := newBrowser(t, e.issuer)
+		li := rp1.mustExchange(rp1.callback(login(t, attacker, attacker.get(rp1.authURL()), attackerEmail, agentPass).Location()))
+		hint, _ := li.token.Extra("id_token").(string)
+
+		victim := newBrowser(t, e.issuer)
+		rp1.mustExchange(rp1.callback(login(t, victim, victim.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		for _, when := range []string{"valid", "expired"} {
+			if when == "expired" {
+				e.clock.advance(e.cfg.Tokens.IDTokenTTL + time.Minute)
+			}
+			p := victim.get("/end_session?" + url.Values{"id_token_hint": {hint}}.Encode())
+			if p.Status != http.StatusOK || p.Location() != "" {
+				t.Fatalf("%s hint of another agent: status %d at %s, location %q", when, p.Status, p.URL, p.Location())
+			}
+			p.mustContain("Déconnexion", "Confirmez-vous la déconnexion ?")
+			if !signedIn(t, victim, rp1) {
+				t.Fatalf("a link with another agent's %s id_token_hint ended the session without asking", when)
+			}
+		}
+		// The agent who confirms is logged out.
+		out := victim.submit(victim.get("/end_session?" + url.Values{"id_token_hint": {hint}}.Encode()).form("Se déconnecter"))
+		if out.Status != http.StatusOK || out.URL.Path != "/login" || out.URL.RawQuery != "info=logged_out" {
+			t.Fatalf("confirmed logout: status %d at %s", out.Status, out.URL)
+		}
+		if signedIn(t, victim, rp1) {
+			t.Fatal("the confirmed logout left the session")
+		}
+	})
+}
+
 // TestRefusedLogoutKeepsTheSession: an end-session request the provider
 // refuses (an id_token_hint that is no ID token of ours, a
 // post_logout_redirect_uri the application did not register) shows the
