@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,6 +303,151 @@ func TestForcedChangeHasOneWinner(t *testing.T) {
 		}
 		if n := len(f.mailsTo("claire@mairie.fr")); n != 2 { // the provisional password, one notification
 			t.Fatalf("%d mails, want the provisional one and one notification", n)
+		}
+	})
+}
+
+// changedWhileChecked makes the first click's change (change, once) as soon
+// as the second has read what its current password is checked against: the
+// agent's personal hash (voluntary form) or the provisional password
+// (forced form). The second then verifies a password that was right, and
+// finds the change made when it saves its own.
+type changedWhileChecked struct {
+	storage.Store
+	once   *sync.Once
+	change func()
+}
+
+func (c changedWhileChecked) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	u, err := c.Store.GetUserByEmail(ctx, email)
+	c.once.Do(c.change)
+	return u, err
+}
+
+func (c changedWhileChecked) GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (storage.ProvisionalPassword, error) {
+	p, err := c.Store.GetProvisionalPassword(ctx, userID, now)
+	c.once.Do(c.change)
+	return p, err
+}
+
+// wantNothingCounted: the change form's counters of the agent and of meta's
+// address hold no failure.
+func (f *fixture) wantNothingCounted(email string) {
+	f.t.Helper()
+	th, err := f.st.GetThrottles(f.ctx, "change:account:"+email, "password:ip:"+meta.ClientIP)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, k := range th {
+		if k.Failures != 0 {
+			f.t.Errorf("%s counts %d failures, want none", k.Key, k.Failures)
+		}
+	}
+}
+
+// TestForcedChangeSubmittedTwiceGoesOn: « Valider » of the forced change
+// clicked twice; the second click's provisional password is verified while
+// the first makes the change. The second gets what the first got (nil: the
+// login page then opens the new session), not ErrNotPending, whose page
+// says the provisional password expired. A concurrent change to another
+// password still leaves it ErrNotPending.
+func TestForcedChangeSubmittedTwiceGoesOn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		for _, c := range []struct {
+			name, firstNew string
+			want           error
+		}{
+			{"same password", "nouveau2026", nil},
+			{"another password", "autre2026", account.ErrNotPending},
+		} {
+			email := strings.ReplaceAll(c.name, " ", ".") + "@mairie.fr"
+			u := f.agent(email, "secret12")
+			p := f.recover(email)
+			if _, err := logIn(f.svc, f.ctx, email, p, meta); err != nil {
+				t.Fatal(err)
+			}
+			second := f.serviceOn(changedWhileChecked{Store: f.st, once: new(sync.Once), change: func() {
+				if err := f.svc.CompleteForcedChange(f.ctx, u.ID, p, c.firstNew, c.firstNew, meta); err != nil {
+					t.Errorf("%s: first click: %v", c.name, err)
+				}
+			}})
+			if err := second.CompleteForcedChange(f.ctx, u.ID, p, "nouveau2026", "nouveau2026", meta); !errors.Is(err, c.want) {
+				t.Errorf("%s: second click: %v, want %v", c.name, err, c.want)
+			}
+			if _, err := logIn(f.svc, f.ctx, email, c.firstNew, meta); err != nil {
+				t.Errorf("%s: the first click's password: %v", c.name, err)
+			}
+			if n := len(f.mailsTo(email)); n != 2 {
+				t.Errorf("%s: %d mails, want the provisional password and one notification", c.name, n)
+			}
+			f.wantNothingCounted(email)
+		}
+	})
+}
+
+// TestVoluntaryChangeSubmittedTwiceGoesOn: « Mettre à jour votre mot de
+// passe » posted twice; the second click's current password is verified
+// while the first makes the change. The second gets nil as the first did,
+// rather than « mot de passe actuel incorrect », and neither counts a
+// failure. A concurrent change to another password still makes the current
+// password typed no longer current, without counting a failure either.
+func TestVoluntaryChangeSubmittedTwiceGoesOn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		for _, c := range []struct {
+			name, firstNew string
+			currentWrong   bool
+		}{
+			{"same password", "nouveau2026", false},
+			{"another password", "autre2026", true},
+		} {
+			email := strings.ReplaceAll(c.name, " ", ".") + "@mairie.fr"
+			f.agent(email, "secret12")
+			second := f.serviceOn(changedWhileChecked{Store: f.st, once: new(sync.Once), change: func() {
+				if err := f.svc.ChangePassword(f.ctx, email, "secret12", c.firstNew, c.firstNew, meta); err != nil {
+					t.Errorf("%s: first click: %v", c.name, err)
+				}
+			}})
+			err := second.ChangePassword(f.ctx, email, "secret12", "nouveau2026", "nouveau2026", meta)
+			var ce *account.ChangeError
+			if got := errors.As(err, &ce) && ce.CurrentWrong; got != c.currentWrong || (!got && err != nil) {
+				t.Errorf("%s: second click: %v, want current password wrong: %v", c.name, err, c.currentWrong)
+			}
+			if _, err := logIn(f.svc, f.ctx, email, c.firstNew, meta); err != nil {
+				t.Errorf("%s: the first click's password: %v", c.name, err)
+			}
+			f.wantNothingCounted(email)
+		}
+	})
+}
+
+// TestChangeMadeIsToldOnlyToTheCurrentPassword: once a change is made, a
+// submission asking for the password now in force learns that only if its
+// current password is verified. Without it (a wrong one, or the password
+// the change replaced: the second click of a double click that came after
+// the first was saved) it is refused as any wrong password, after the same
+// two hashes, and counted: otherwise the form would tell whether a guess is
+// the agent's password.
+func TestChangeMadeIsToldOnlyToTheCurrentPassword(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		if err := f.svc.ChangePassword(f.ctx, "claire@mairie.fr", "secret12", "nouveau2026", "nouveau2026", meta); err != nil {
+			t.Fatal(err)
+		}
+		for _, current := range []string{"mauvais1", "secret12"} {
+			f.advance(time.Hour)
+			before := f.hasher.Derivations()
+			err := f.svc.ChangePassword(f.ctx, "claire@mairie.fr", current, "nouveau2026", "nouveau2026", meta)
+			var ce *account.ChangeError
+			if !errors.As(err, &ce) || !ce.CurrentWrong {
+				t.Errorf("current %q, new password the one in force: %v, want CurrentWrong", current, err)
+			}
+			if got := f.hasher.Derivations() - before; got != 2 {
+				t.Errorf("current %q: %d derivations, want 2 as for any wrong password", current, got)
+			}
+		}
+		th, err := f.st.GetThrottle(f.ctx, "change:account:claire@mairie.fr")
+		if err != nil || th.Failures != 2 {
+			t.Errorf("change counter %+v %v, want the 2 failures", th, err)
 		}
 	})
 }

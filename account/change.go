@@ -17,7 +17,8 @@ import (
 // password expired). On success the provisional password is consumed, the
 // pending flag cleared, every session and token of the agent revoked and the
 // notification queued, in one transaction: of two concurrent submissions,
-// even on two instances, exactly one wins.
+// even on two instances, exactly one makes the change. The other also gets
+// nil if it asked for the same password (see madeMeanwhile).
 func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, newPassword, confirmation string, meta Meta) (err error) {
 	ctx, end := s.attempt(ctx)
 	defer func() { err = end(err) }()
@@ -64,6 +65,10 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	}
 	err = s.savePassword(ctx, u, newPassword, storage.PasswordChange{ExpectProvisionalHash: prov.Hash})
 	if errors.Is(err, storage.ErrConflict) {
+		made, err := s.madeMeanwhile(ctx, u.ID, newPassword, "forced")
+		if err != nil || made {
+			return err
+		}
 		return ErrNotPending
 	}
 	if err != nil {
@@ -77,7 +82,10 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 // ChangePassword is the voluntary change « Mettre à jour votre mot de passe »:
 // e-mail, current password (personal, or an outstanding provisional one),
 // new password and confirmation. An unknown e-mail, a disabled account and a
-// wrong current password all report CurrentWrong, after the same work.
+// wrong current password all report CurrentWrong, after the same work. Of
+// two concurrent submissions with the same current password, one makes the
+// change; the other gets nil if it asked for the same password (see
+// madeMeanwhile).
 func (s *Service) ChangePassword(ctx context.Context, email, current, newPassword, confirmation string, meta Meta) (err error) {
 	ctx, end := s.attempt(ctx)
 	defer func() { err = end(err) }()
@@ -163,7 +171,12 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	}
 	err = s.savePassword(ctx, u, newPassword, precondition)
 	if errors.Is(err, storage.ErrConflict) {
-		// Changed concurrently: the current password typed is no longer current.
+		made, err := s.madeMeanwhile(ctx, u.ID, newPassword, "voluntary")
+		if err != nil || made {
+			return err
+		}
+		// Changed concurrently to another password: the current password
+		// typed is no longer current.
 		return &ChangeError{CurrentWrong: true}
 	}
 	if err != nil {
@@ -172,6 +185,34 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	s.unlockAfterRecovery(ctx, u.Email)
 	s.audit(ctx, "password.changed", u, meta, "voluntary")
 	return nil
+}
+
+// madeMeanwhile tells whether the change a form asked for, whose
+// precondition a concurrent change took, was made all the same: the agent,
+// still enabled and no longer pending, now has newPassword. That is the
+// second click of a double click on « Valider », the first having won: it
+// must go on as the first did, not report a current password that was
+// right a moment ago as wrong, nor a provisional password as expired. Only
+// a submission whose current password was verified gets here, so the
+// answer tells nothing to one that could not prove it (its extra hash is
+// spent only then as well).
+func (s *Service) madeMeanwhile(ctx context.Context, userID, newPassword, form string) (bool, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("account: re-reading %s after a concurrent change: %w", userID, err)
+	}
+	if u.Disabled || u.PendingPasswordChange || u.PasswordHash == "" {
+		return false, nil
+	}
+	same, err := s.verifyBounded(ctx, newPassword, u.PasswordHash)
+	if err != nil || !same {
+		return false, err
+	}
+	s.log.InfoContext(ctx, "password change submitted twice: the other submission made it", "user_id", u.ID, "form", form)
+	return true, nil
 }
 
 // savePassword hashes the new password and runs the one change transaction.

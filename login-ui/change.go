@@ -176,20 +176,7 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	case h.renderRefusedChange(w, r, v, "change", "change.current_wrong", current, err):
 		return
 	case errors.Is(err, account.ErrNotPending):
-		// Nothing left to change (provisional password expired or already
-		// used): the restricted session is of no further use.
-		if err := h.endBrowserSession(ctx, r); err != nil {
-			h.internalError(w, r, "ending session", err)
-			return
-		}
-		h.clearSessionCookie(w)
-		h.renderMessage(w, r, http.StatusOK, msg("change.not_pending.title"), messagePage{
-			Paragraphs: []message{msg("change.not_pending.text")},
-			Links: []pageLink{
-				{Href: link(pathForgot, id), Text: msg("link.forgot")},
-				{Href: link(pathLogin, id), Text: msg("link.back_login")},
-			},
-		})
+		h.nothingToChange(w, r, id)
 		return
 	case err != nil:
 		h.internalError(w, r, "forced change", err)
@@ -214,6 +201,40 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setSessionCookie(w, cookie)
 	h.continueToApplication(w, r, id, nil, sess)
+}
+
+// nothingToChange answers a forced change that found nothing left to change.
+// If the browser's restricted session is gone too, a password change ended
+// it while this request was on its way: most likely the first click of a
+// double click on « Valider », whose answer may already have given the
+// browser its new session under the same cookie name. That cookie is left
+// alone and the login page decides, as for a request that came after the
+// change: it goes on with the new session, or shows the form. Otherwise the
+// provisional password expired or was used elsewhere: the restricted
+// session is of no further use.
+func (h *Handler) nothingToChange(w http.ResponseWriter, r *http.Request, id string) {
+	ctx := r.Context()
+	b, err := h.currentSession(ctx, r)
+	if err != nil {
+		h.internalError(w, r, "change form", err)
+		return
+	}
+	if !b.changing() {
+		http.Redirect(w, r, link(pathLogin, id), http.StatusSeeOther)
+		return
+	}
+	if err := h.endBrowserSession(ctx, r); err != nil {
+		h.internalError(w, r, "ending session", err)
+		return
+	}
+	h.clearSessionCookie(w)
+	h.renderMessage(w, r, http.StatusOK, msg("change.not_pending.title"), messagePage{
+		Paragraphs: []message{msg("change.not_pending.text")},
+		Links: []pageLink{
+			{Href: link(pathForgot, id), Text: msg("link.forgot")},
+			{Href: link(pathLogin, id), Text: msg("link.back_login")},
+		},
+	})
 }
 
 // passwordView is the voluntary change form, with the address kept.

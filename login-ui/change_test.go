@@ -168,6 +168,25 @@ func TestForcedChangeNotPending(t *testing.T) {
 	}
 }
 
+// TestForcedChangeMadeMeanwhileGoesToTheLoginPage: the second click of a
+// double click on « Valider » finds nothing left to change, the first
+// having made the change and ended the restricted session while the second
+// was on its way. Its answer must neither say the provisional password
+// expired nor clear the session cookie, which the first answer may have
+// set to the new session: the login page decides, for the same request.
+func TestForcedChangeMadeMeanwhileGoesToTheLoginPage(t *testing.T) {
+	e := newEnv(t)
+	b, id, form := changingBrowser(t, e)
+	e.accounts.forcedErr, e.accounts.changedMeanwhile = account.ErrNotPending, true
+	res := b.submit(form, "/login/change", url.Values{"current": {provisional}, "new": {"nouveau1"}, "confirmation": {"nouveau1"}})
+	wantRedirect(t, res, "/login?authRequestID="+id)
+	if c := res.resp.Header.Values("Set-Cookie"); slices.ContainsFunc(c, func(v string) bool {
+		return strings.HasPrefix(v, SessionCookieName(false)+"=")
+	}) {
+		t.Errorf("the answer touched the session cookie: %q", c)
+	}
+}
+
 func TestForcedChangeOverlongPasswordNeverReachesService(t *testing.T) {
 	e := newEnv(t)
 	b, _, form := changingBrowser(t, e)

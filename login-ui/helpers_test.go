@@ -67,6 +67,10 @@ type fakeAccounts struct {
 	forcedErr error
 	changeErr error
 	loginErr  error
+	// changedMeanwhile: another submission made the forced change while
+	// this one was on its way; the agent's sessions are gone when
+	// forcedErr comes.
+	changedMeanwhile bool
 }
 
 func newFakeAccounts(clock *testClock) *fakeAccounts {
@@ -146,7 +150,7 @@ func (a *fakeAccounts) CompleteForcedChange(_ context.Context, userID, _, _, _ s
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.forcedCalls = append(a.forcedCalls, userID)
-	if a.forcedErr != nil {
+	if a.forcedErr != nil && !a.changedMeanwhile {
 		return a.forcedErr
 	}
 	u := a.users[userID]
@@ -158,7 +162,7 @@ func (a *fakeAccounts) CompleteForcedChange(_ context.Context, userID, _, _, _ s
 			delete(a.sessions, k)
 		}
 	}
-	return nil
+	return a.forcedErr
 }
 
 func (a *fakeAccounts) ChangePassword(_ context.Context, email, _, _, _ string, _ account.Meta) error {

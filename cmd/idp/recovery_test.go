@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,6 +232,64 @@ func TestPendingAgentGetsNothing(t *testing.T) {
 		}
 		if _, err := rp1.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(li.token)); err == nil {
 			t.Fatal("userinfo for a pending agent")
+		}
+	})
+}
+
+// TestForcedChangePostedTwice: a double click on « Valider » of the forced
+// change (two POSTs with the same restricted session, the second sent while
+// the first is being hashed) must not end with the browser showing
+// « Mot de passe provisoire expiré » — the password WAS changed — nor with
+// the new session's cookie cleared by the losing answer: each answer goes
+// on to the application, as the login form's do (TestLoginFormPostedTwice,
+// TestDoubleClickAfterTyposLogsIn), or to the login page, which goes on
+// with the session the browser holds.
+func TestForcedChangePostedTwice(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		// Slow enough hashes that the second click arrives during the first's work.
+		e := newEnv(t, dbURL, func(c *config.Config) {
+			withTestCaptcha(c)
+			c.Password.Hash.Iterations = 12
+		})
+		e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+		secret1 := e.addClient("app1", app1Redirect, false)
+		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
+		b := newBrowser(t, e.issuer)
+		loginPage := b.get(rp1.authURL())
+		requestRecovery(t, b, loginPage, agentEmail, testCaptcha)
+		e.deliverMail()
+		provisional := e.provisionalPassword(agentEmail)
+		change := login(t, b, b.get(rp1.authURL()), agentEmail, provisional)
+		change.mustContain("Par mesure de sécurité, veuillez maintenant personnaliser votre mot de passe.")
+		f := change.form("Valider").set("Mot de passe actuel", provisional).
+			set("Nouveau mot de passe", "nouveau2026").set("Confirmation mot de passe", "nouveau2026")
+
+		var wg sync.WaitGroup
+		answers := make([]*page, 2)
+		for i := range answers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers[i] = b.submit(f)
+			}()
+		}
+		wg.Wait()
+		for i, p := range answers {
+			cleared := false
+			for _, c := range p.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(c, "idp_session=;") {
+					cleared = true
+				}
+			}
+			t.Logf("answer %d: status %d, location %.60q, cleared session cookie %v", i, p.Status, p.Location(), cleared)
+			if strings.Contains(p.text(), "Mot de passe provisoire expiré") || cleared {
+				t.Errorf("answer %d to the double click says the provisional password expired (cookie cleared: %v), though the change was made: %.300s",
+					i, cleared, p.text())
+			}
+		}
+		// The agent, whose password is changed, still holds a session.
+		if sso := b.get(rp1.authURL()); sso.Status != http.StatusFound || !strings.Contains(sso.Location(), "code=") {
+			t.Errorf("after the double click the browser has no session: %d %q", sso.Status, sso.Location())
 		}
 	})
 }
