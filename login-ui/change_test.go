@@ -187,6 +187,73 @@ func TestForcedChangeMadeMeanwhileGoesToTheLoginPage(t *testing.T) {
 	}
 }
 
+// cancelButton is the forced change page's « Annuler »: a submit button of a
+// form of its own posting to /logout (no JavaScript), whose action it
+// returns.
+func cancelButton(t *testing.T, p *page) string {
+	t.Helper()
+	for _, f := range findAll(p.doc, "form") {
+		if !strings.HasPrefix(attr(f, "action"), "/logout") {
+			continue
+		}
+		if !slices.ContainsFunc(findAll(f, "button"), func(b *htmlNode) bool {
+			return attr(b, "type") == "submit" && text(b) == "Annuler"
+		}) {
+			t.Fatalf("the form posting to %s has no « Annuler » button", attr(f, "action"))
+		}
+		return attr(f, "action")
+	}
+	t.Fatalf("the forced change page has no way to end the restricted session (no form posting to /logout):\n%s", p.text())
+	return ""
+}
+
+// TestForcedChangePageOffersAWayOut: on a shared office PC, an agent who
+// logged in with a provisional password and left the forced change form
+// leaves its restricted session behind for up to 30 minutes. While it
+// lives, every way to the login form (GET /login with or without an auth
+// request, /espace) leads to that agent's change form: the next agent at the
+// PC could not log in. « Annuler » ends the restricted session and returns
+// to the login page, for the same auth request if there was one.
+func TestForcedChangePageOffersAWayOut(t *testing.T) {
+	t.Run("without an auth request", func(t *testing.T) {
+		e := newEnv(t)
+		b := e.browser()
+		wantRedirect(t, b.loginAs(provisional), "/login/change")
+		change := b.get("/login/change")
+		wantStatus(t, change, http.StatusOK)
+		wantRedirect(t, b.get("/login"), "/login/change")
+		wantRedirect(t, b.get("/espace"), "/login/change")
+		if action := cancelButton(t, change); action != "/logout" {
+			t.Errorf("« Annuler » posts to %q", action)
+		}
+		res := b.submit(change, "/logout", nil)
+		wantRedirect(t, res, "/login?info=logged_out")
+		if e.accounts.sessionCount() != 0 {
+			t.Error("the restricted session survived « Annuler »")
+		}
+		login := b.get("/login")
+		wantStatus(t, login, http.StatusOK)
+		login.input(t, "password")
+	})
+	t.Run("with an auth request", func(t *testing.T) {
+		e := newEnv(t)
+		b, id, change := changingBrowser(t, e)
+		wantRedirect(t, b.get("/login?authRequestID="+id), "/login/change?authRequestID="+id)
+		if action := cancelButton(t, change); action != "/logout?authRequestID="+id {
+			t.Errorf("« Annuler » posts to %q, losing the auth request", action)
+		}
+		res := b.submit(change, "/logout", nil)
+		wantRedirect(t, res, "/login?authRequestID="+id+"&info=logged_out")
+		login := b.get(res.resp.Header.Get("Location"))
+		wantStatus(t, login, http.StatusOK)
+		wantContains(t, login, "Vous êtes déconnecté.")
+		login.input(t, "password")
+		if len(e.requests.completions()) != 0 {
+			t.Error("« Annuler » completed the auth request")
+		}
+	})
+}
+
 func TestForcedChangeOverlongPasswordNeverReachesService(t *testing.T) {
 	e := newEnv(t)
 	b, _, form := changingBrowser(t, e)

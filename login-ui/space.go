@@ -40,15 +40,18 @@ func (h *Handler) spacePage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "space", v)
 }
 
-// logoutSubmit is POST /logout (« Se déconnecter »): the session ends here
-// and the login page says so.
+// logoutSubmit is POST /logout (« Se déconnecter » of the secure space,
+// « Annuler » of the forced change): the session ends here and the login
+// page says so, for the auth request the browser was on, if any, so that
+// « Annuler » leads back to the login of the same application.
 func (h *Handler) logoutSubmit(w http.ResponseWriter, r *http.Request) {
+	id, _ := authRequestParam(r)
 	if err := h.endBrowserSession(r.Context(), r); err != nil {
 		h.internalError(w, r, "logout", err)
 		return
 	}
 	h.clearSessionCookie(w)
-	http.Redirect(w, r, link(pathLogin, "", paramNotice, "logged_out"), http.StatusSeeOther)
+	http.Redirect(w, r, link(pathLogin, id, paramNotice, "logged_out"), http.StatusSeeOther)
 }
 
 //go:embed static/style.css

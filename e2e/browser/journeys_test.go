@@ -29,11 +29,13 @@ const (
 	fieldConfirm    = "Confirmation mot de passe"
 	buttonSubmit    = "Valider"
 	linkCancel      = "Annuler"
+	buttonCancel    = "Annuler"
 	linkForgot      = "Mot de passe oublié ?"
 	linkUpdate      = "Mettre à jour votre mot de passe"
 	linkBackToLogin = "Retour à la page de connexion"
 	captchaFailed   = "la vérification du texte a échoué"
 	loginRefused    = "Identifiant ou mot de passe incorrect"
+	loggedOut       = "Vous êtes déconnecté."
 	mailSubject     = "Votre mot de passe"
 	mailChanged     = "Votre mot de passe a été modifié"
 	sentText        = "Si cette adresse correspond à un compte, un e-mail contenant un mot de passe provisoire vient de vous être envoyé."
@@ -83,6 +85,7 @@ func TestBrowserJourneys(t *testing.T) {
 			t.Run("4_cancel", func(t *testing.T) { journeyCancel(t, s) })
 			t.Run("5_pending_agent_other_app", func(t *testing.T) { journeyPendingOtherApp(t, s) })
 			t.Run("6_voluntary_change", func(t *testing.T) { journeyVoluntaryChange(t, s) })
+			t.Run("7_shared_pc", func(t *testing.T) { journeySharedPC(t, s) })
 		})
 	}
 }
@@ -382,4 +385,39 @@ func journeyVoluntaryChange(t *testing.T, s *stack) {
 
 	a.logIn(email, renewed)
 	a.inApp(s.app1, email)
+}
+
+// Journey 7: on a shared PC, an agent logs in with a provisional password
+// and leaves the change form. The next agent, opening an application, gets
+// that change form; « Annuler » ends the restricted session and shows the
+// login page of the same request, where the next agent logs in.
+func journeySharedPC(t *testing.T, s *stack) {
+	first, next, nextPassword := "julien.moreau@mairie-lyon.fr", "ines.garnier@mairie-lyon.fr", "motdepasse1"
+	s.addAgent(t, first, "Julien Moreau", "ancien2024")
+	s.addAgent(t, next, "Inès Garnier", nextPassword)
+	a := newAgent(t, s)
+	a.toLoginPage(s.app1, "")
+	a.follow(linkForgot)
+	a.fill(fieldEmail, first)
+	a.fill(fieldCaptcha, captchaAnswer)
+	a.press(buttonSubmit)
+	a.onProvider("/login/forgot/sent", headingSent, titleSent, "")
+	provisional := provisionalPassword(t, s.mail.waitFor(t, first, mailSubject, 1))
+	a.toLoginPage(s.app1, "")
+	a.logIn(first, provisional)
+	a.onProvider("/login/change", headingChange, titleChange, "")
+
+	// The next agent at the PC.
+	a.open(s.app2.URL + "/")
+	a.follow(appLogin)
+	a.onProvider("/login/change", headingChange, titleChange, "")
+	change := a.location()
+	a.press(buttonCancel)
+	a.onProvider("/login", headingLogin, titleLogin, "")
+	a.sees(loggedOut)
+	if got, want := a.location().Query().Get("authRequestID"), change.Query().Get("authRequestID"); got == "" || got != want {
+		a.fatalf("« Annuler » lost the request: %q, want %q", got, want)
+	}
+	a.logIn(next, nextPassword)
+	a.inApp(s.app2, next)
 }
