@@ -78,7 +78,7 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request, e
 		op.AuthRequestError(w, r, nil, e, p.op)
 		return
 	}
-	if err := p.sendAuthError(w, r, a, e); err != nil {
+	if err := p.authRequestError(w, r, a, e); err != nil {
 		op.RequestError(w, r, oidc.ErrServerError().WithParent(err), p.log)
 	}
 }

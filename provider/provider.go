@@ -219,20 +219,27 @@ func (p *Provider) answerError(w http.ResponseWriter, r *http.Request, ar storag
 	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	return p.sendAuthError(w, r, &authRequest{r: ar}, e)
+	return p.authRequestError(w, r, &authRequest{r: ar}, e)
 }
 
-// sendAuthError sends e to a's redirect URI, which the caller checked, as
-// a's response_mode asks.
-func (p *Provider) sendAuthError(w http.ResponseWriter, r *http.Request, a *authRequest, e *oidc.Error) error {
-	if a.GetResponseMode() == oidc.ResponseModeFormPost {
-		// The library's AuthRequestError puts even these in the query.
-		return writeFormPost(w, a.r.RedirectURI, []formField{
-			{"error", string(e.ErrorType)}, {"error_description", e.Description}, {"state", a.r.State},
-		})
+// authRequestError answers the relying application with the OAuth error
+// err, as a's response_mode asks. The library's op.AuthRequestError knows
+// the query and the fragment only: it puts the error in the query for
+// form_post too, where an application listening for a POST never sees it.
+// An error the library would not redirect (no redirect URI, or one that
+// disables redirects) is left to it. Its error is writeFormPost's.
+func (p *Provider) authRequestError(w http.ResponseWriter, r *http.Request, a *authRequest, err error) error {
+	// Only an OAuth error's own words go to the application: anything else
+	// is a server_error without description, its cause only logged.
+	e := oidc.DefaultToServerError(err, "")
+	if a.GetResponseMode() != oidc.ResponseModeFormPost || a.GetRedirectURI() == "" || e.IsRedirectDisabled() {
+		op.AuthRequestError(w, r, a, err, p.op)
+		return nil
 	}
-	op.AuthRequestError(w, r, a, e, p.op)
-	return nil
+	p.log.Log(r.Context(), e.LogLevel(), "auth request error sent by form post", "oidc_error", e)
+	return writeFormPost(w, a.GetRedirectURI(), []formField{
+		{"error", string(e.ErrorType)}, {"error_description", e.Description}, {"state", a.GetState()},
+	})
 }
 
 // RunKeyRotatorOnce does one pass of the rotator (rotation when due, pruning

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -69,6 +70,14 @@ func ssoAttemptFrom(ctx context.Context) *ssoAttempt {
 // cross-site iframe, could not even reach the request there).
 func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Parsed here, the form is shared with the copies of r the library
+		// makes, and can be read again once the library has answered (a
+		// POST's body can be read only once): see heldErrorAsFormPost.
+		if err := r.ParseForm(); err != nil {
+			// What the library's Authorize answers to such a form.
+			op.AuthRequestError(w, r, nil, oidc.ErrInvalidRequest().WithDescription("cannot parse form").WithParent(err), p.op)
+			return
+		}
 		attempt := &ssoAttempt{finder: finder, r: r, w: w, session: finder.MayHaveSession(r)}
 		r = r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt))
 		rec := &heldResponse{header: http.Header{}}
@@ -82,10 +91,54 @@ func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Ha
 			if err := p.answerError(w, r, attempt.created.r, "login_required", ""); err != nil {
 				rec.sendTo(w) // the login page decides
 			}
+		case p.heldErrorAsFormPost(w, r, rec):
 		default:
 			rec.sendTo(w)
 		}
 	})
+}
+
+// heldErrorAsFormPost sends, as a form post, the OAuth error that the
+// library's answer held in rec redirects to the relying application, when
+// the request asked for response_mode=form_post: the library's own errors
+// (a parameter it refuses, or one CreateAuthRequest refused) go to the query
+// whatever the mode. It reports whether it answered; otherwise nothing is
+// written. The library redirects an error only to a redirect URI it has
+// checked against the client's, the one the form posts to.
+func (p *Provider) heldErrorAsFormPost(w http.ResponseWriter, r *http.Request, rec *heldResponse) bool {
+	if rec.status != http.StatusFound {
+		return false
+	}
+	// Decoded as the library decoded it (r.Form was parsed before).
+	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil || req.ResponseMode != oidc.ResponseModeFormPost {
+		return false
+	}
+	loc, err := url.Parse(rec.header.Get("Location"))
+	if err != nil {
+		return false
+	}
+	target, err := url.Parse(req.RedirectURI)
+	if err != nil || loc.Scheme != target.Scheme || loc.Host != target.Host || loc.Path != target.Path {
+		return false
+	}
+	q := loc.Query()
+	// The library adds its parameters after the redirect URI's own.
+	last := func(name string) string {
+		if v := q[name]; len(v) > 0 {
+			return v[len(v)-1]
+		}
+		return ""
+	}
+	if last("error") == "" {
+		return false
+	}
+	if err := writeFormPost(w, req.RedirectURI, []formField{
+		{"error", last("error")}, {"error_description", last("error_description")}, {"state", req.State},
+	}); err != nil {
+		p.log.WarnContext(r.Context(), "authorize: sending an error by form post failed", "error", err)
+	}
+	return true
 }
 
 // completeWithSession fills r with the session that completes it, when the
@@ -229,8 +282,7 @@ func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, ar storage.Aut
 		if err := p.store.CompleteAuthRequest(ctx, authRequestID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
 			return err
 		}
-		op.AuthRequestError(w, r, done, oidc.ErrInteractionRequired().WithDescription("the agent must set a personal password first"), p.op)
-		return nil
+		return p.authRequestError(w, r, done, oidc.ErrInteractionRequired().WithDescription("the agent must set a personal password first"))
 	}
 	code := storage.NewSecret()
 	if err := p.store.CompleteAuthRequestWithCode(ctx, authRequestID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR,

@@ -91,3 +91,35 @@ func TestDiscoveryListsWhatIsServed(t *testing.T) {
 		t.Errorf("device_authorization_endpoint advertised: %v", d["device_authorization_endpoint"])
 	}
 }
+
+// TestAuthorizeErrorsFollowFormPost (OAuth 2.0 Form Post Response Mode §2):
+// the errors /authorize itself refuses a request with, ours (a public
+// client without PKCE) and the library's (prompt=none with another value),
+// reach an application that asked for response_mode=form_post as a form
+// posted to it, never in a query string it does not read.
+func TestAuthorizeErrorsFollowFormPost(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, _, rp2 := twoApps(t, dbURL)
+		b := newBrowser(t, e.issuer)
+		// Each URL is made in turn: authURL draws the state the answer must carry.
+		for name, authURL := range map[string]func() string{
+			"public client without PKCE": func() string {
+				u := rp2.authURL(oauth2.SetAuthURLParam("response_mode", "form_post"))
+				return strings.NewReplacer("code_challenge=", "x=", "code_challenge_method=", "y=").Replace(u)
+			},
+			"prompt=none with login": func() string {
+				return rp2.authURL(oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.SetAuthURLParam("prompt", "none login"))
+			},
+		} {
+			u := authURL()
+			p := b.get(u)
+			if p.Location() != "" {
+				t.Fatalf("%s: response_mode=form_post error answered by a redirect: status %d, location %q", name, p.Status, p.Location())
+			}
+			fields := formPostFields(t, p, app2Redirect)
+			if fields["error"] != "invalid_request" || fields["state"] != rp2.state || fields["error_description"] == "" {
+				t.Fatalf("%s: form fields %v", name, fields)
+			}
+		}
+	})
+}
