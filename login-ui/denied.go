@@ -7,6 +7,10 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
+// notHabilitatedDescription is the error_description of the access_denied a
+// relying application gets for an agent without a habilitation.
+const notHabilitatedDescription = "the agent is not habilitated for this application"
+
 // renderNotHabilitated explains to an authenticated agent that the
 // application it came from is restricted and it holds no habilitation for
 // it, and whom to ask. The relying application learns it (access_denied)
@@ -39,7 +43,7 @@ func (h *Handler) deniedReturn(w http.ResponseWriter, r *http.Request) {
 	// Only the request's own browser may end it (its state goes back).
 	_, err := h.authRequest(r, id)
 	if err == nil {
-		err = h.requests.AnswerError(w, r, id, "access_denied", "the agent is not habilitated for this application")
+		err = h.requests.AnswerError(w, r, id, "access_denied", notHabilitatedDescription)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)

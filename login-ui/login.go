@@ -101,9 +101,9 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	case toChangeForm:
 		http.Redirect(w, r, link(pathChange, id), http.StatusSeeOther)
 	case failLoginRequired:
-		h.redirectWithOAuthError(w, r, id, "login_required")
+		h.redirectWithOAuthError(w, r, id, "login_required", "")
 	case failInteractionRequired:
-		h.redirectWithOAuthError(w, r, id, "interaction_required")
+		h.redirectWithOAuthError(w, r, id, "interaction_required", "")
 	default:
 		prefill(v, "email", ar.LoginHint)
 		h.render(w, r, http.StatusOK, "login", v)
@@ -112,8 +112,8 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // redirectWithOAuthError sends the browser back to the relying application
 // with an OAuth error (prompt=none that cannot be honoured).
-func (h *Handler) redirectWithOAuthError(w http.ResponseWriter, r *http.Request, id, oauthError string) {
-	err := h.requests.AnswerError(w, r, id, oauthError, "")
+func (h *Handler) redirectWithOAuthError(w http.ResponseWriter, r *http.Request, id, oauthError, description string) {
+	err := h.requests.AnswerError(w, r, id, oauthError, description)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -108,6 +109,13 @@ func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	if errors.Is(err, storage.ErrNotHabilitated) {
+		if slices.Contains(ar.Prompt, "none") {
+			// prompt=none shows no page (OIDC Core 3.1.2.1), and no
+			// interaction would let the agent in: the application gets at
+			// once what « Retourner à l'application » would send it.
+			h.redirectWithOAuthError(w, r, authRequestID, "access_denied", notHabilitatedDescription)
+			return
+		}
 		h.renderNotHabilitated(w, r, authRequestID)
 		return
 	}

@@ -310,3 +310,31 @@ func TestHabilitationImportIsAllOrNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestPromptNoneWithoutHabilitationAnswersTheClient (OIDC Core 3.1.2.1):
+// prompt=none must not display anything, so an agent signed in but not
+// habilitated for a restricted application gets no « Accès non autorisé »
+// page: the application gets access_denied, the answer the page's « Retourner
+// à l'application » would have sent it.
+func TestPromptNoneWithoutHabilitationAnswersTheClient(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		secret3 := e.addClient("app3", app3Redirect, false)
+		if err := e.srv.store.SetClientRestricted(e.ctx, "app3", true); err != nil {
+			t.Fatal(err)
+		}
+		rp3 := newRP(t, e, "app3", secret3, app3Redirect)
+		b := newBrowser(t, e.issuer)
+		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		p := b.get(rp3.authURL(oauth2.SetAuthURLParam("prompt", "none")))
+		if !strings.HasPrefix(p.Location(), app3Redirect) || !strings.Contains(p.Location(), "error=access_denied") ||
+			!strings.Contains(p.Location(), "state="+rp3.state) {
+			t.Fatalf("prompt=none, not habilitated: status %d at %s, location %q; want access_denied at the application", p.Status, p.URL.Path, p.Location())
+		}
+		// Without prompt=none the page still explains.
+		if p = b.get(rp3.authURL()); p.Status != http.StatusForbidden {
+			t.Fatalf("not habilitated, without prompt=none: status %d, location %q", p.Status, p.Location())
+		}
+		p.mustContain("Accès non autorisé")
+	})
+}
