@@ -35,9 +35,16 @@ const (
 	failInteractionRequired
 )
 
-// decideSSO applies OpenID Connect's prompt and max_age to the browser's
-// session, in one place and without I/O.
+// decideSSO applies OpenID Connect's prompt, max_age and id_token_hint to
+// the browser's session, in one place and without I/O.
 func decideSSO(ar storage.AuthRequest, b browserSession, now time.Time) ssoOutcome {
+	if ar.IDTokenHintSubject != "" && b.Found && b.User.ID != ar.IDTokenHintSubject {
+		// The application asks about the agent of its ID token (OIDC Core
+		// 3.1.2.1): another agent's session does not answer for that one,
+		// so it counts as none; prompt=none gets login_required, otherwise
+		// the login form asks.
+		b = browserSession{}
+	}
 	promptNone := slices.Contains(ar.Prompt, "none")
 	promptLogin := slices.Contains(ar.Prompt, "login")
 	// In float seconds: a huge max_age must not overflow a Duration.

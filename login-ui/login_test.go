@@ -450,3 +450,33 @@ func TestRenderErrorGivesCleanPage(t *testing.T) {
 		t.Fatal("secret in the log")
 	}
 }
+
+// TestSessionOfAnotherAgentThanTheHintIsNoSession: with an id_token_hint,
+// only the session of the hint's agent completes a request without a login;
+// another agent's counts as none (OIDC Core 3.1.2.1).
+func TestSessionOfAnotherAgentThanTheHintIsNoSession(t *testing.T) {
+	now := time.Now()
+	session := func(userID, kind string) browserSession {
+		return browserSession{Found: true, Sess: storage.Session{Kind: kind, AuthTime: now}, User: storage.User{ID: userID}}
+	}
+	for _, c := range []struct {
+		name   string
+		hint   string
+		prompt []string
+		b      browserSession
+		want   ssoOutcome
+	}{
+		{"the hint's agent", "u-a", nil, session("u-a", storage.SessionActive), completeWithSession},
+		{"the hint's agent, prompt=none", "u-a", []string{"none"}, session("u-a", storage.SessionActive), completeWithSession},
+		{"no hint", "", []string{"none"}, session("u-b", storage.SessionActive), completeWithSession},
+		{"another agent", "u-a", nil, session("u-b", storage.SessionActive), showLoginForm},
+		{"another agent, prompt=none", "u-a", []string{"none"}, session("u-b", storage.SessionActive), failLoginRequired},
+		{"another agent changing its password", "u-a", nil, session("u-b", storage.SessionPasswordChange), showLoginForm},
+		{"another agent changing its password, prompt=none", "u-a", []string{"none"}, session("u-b", storage.SessionPasswordChange), failLoginRequired},
+	} {
+		ar := storage.AuthRequest{IDTokenHintSubject: c.hint, Prompt: c.prompt}
+		if got := decideSSO(ar, c.b, now); got != c.want {
+			t.Errorf("%s: outcome %d, want %d", c.name, got, c.want)
+		}
+	}
+}

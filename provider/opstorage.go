@@ -45,8 +45,10 @@ func (s *opStorage) Health(ctx context.Context) error { return s.store.Ping(ctx)
 // CreateAuthRequest stores the request after our own rules on top of the
 // library's: PKCE is required for public clients and must be S256 (the
 // library would accept "plain", and a challenge without a method defaults to
-// plain).
-func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+// plain). hintSubject is the sub of the id_token_hint the library verified
+// ("" without one): kept with the request, so that only that agent's session
+// completes it without a login (see storage.AuthRequest.IDTokenHintSubject).
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	c, err := s.clients.get(ctx, req.ClientID)
 	if err != nil {
 		return nil, oidc.ErrInvalidClient().WithParent(err)
@@ -71,7 +73,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode),
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
 		Prompt: req.Prompt, LoginHint: req.LoginHint, UILocales: req.UILocales.String(),
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.AuthRequestTTL),
+		IDTokenHintSubject: hintSubject, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AuthRequestTTL),
 	}
 	if req.MaxAge != nil {
 		m := int64(*req.MaxAge)

@@ -192,6 +192,11 @@ type AuthRequest struct {
 	// /authorize (a hash of its random cookie, made by the login UI): only
 	// that browser's login completes it. "" when unbound.
 	BrowserBinding string
+	// IDTokenHintSubject is the sub of the id_token_hint the relying
+	// application sent, the agent it asks about: the session of another
+	// agent does not complete the request without a login. "" without a
+	// hint.
+	IDTokenHintSubject string
 	// Set by CompleteAuthRequest once the agent is authenticated.
 	UserID    string
 	SessionID string

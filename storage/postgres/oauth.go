@@ -14,13 +14,13 @@ import (
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales,
-	user_id, session_id, auth_time, amr, done, created_at, expires_at, browser_binding`
+	user_id, session_id, auth_time, amr, done, created_at, expires_at, browser_binding, id_token_hint_subject`
 
 func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, &r.Scopes, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &r.LoginHint,
-		&r.UILocales, &r.UserID, &r.SessionID, &r.AuthTime, &r.AMR, &r.Done, &r.CreatedAt, &r.ExpiresAt, &r.BrowserBinding)
+		&r.UILocales, &r.UserID, &r.SessionID, &r.AuthTime, &r.AMR, &r.Done, &r.CreatedAt, &r.ExpiresAt, &r.BrowserBinding, &r.IDTokenHintSubject)
 	r.AuthTime, r.CreatedAt, r.ExpiresAt = utc(r.AuthTime), utc(r.CreatedAt), utc(r.ExpiresAt)
 	return r, err
 }
@@ -28,10 +28,10 @@ func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 // CreateAuthRequest stores r.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, list(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
-		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt, r.BrowserBinding)
+		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt, r.BrowserBinding, r.IDTokenHintSubject)
 	if err != nil {
 		return dbError("create auth request", err)
 	}
@@ -63,13 +63,13 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 func (s *Store) CreateAuthRequestWithCode(ctx context.Context, r storage.AuthRequest, c storage.AuthCode) error {
 	_, err := s.pool.Exec(ctx, `WITH request AS (
 		INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 		RETURNING id
-	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $23, id, $24 FROM request`,
+	) INSERT INTO auth_codes (code_hash, auth_request_id, expires_at) SELECT $24, id, $25 FROM request`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, list(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
 		r.UserID, r.SessionID, r.AuthTime, list(r.AMR), r.Done, r.CreatedAt, r.ExpiresAt, r.BrowserBinding,
-		c.CodeHash, c.ExpiresAt)
+		r.IDTokenHintSubject, c.CodeHash, c.ExpiresAt)
 	if err != nil {
 		return dbError("create auth request with code", err)
 	}

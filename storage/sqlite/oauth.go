@@ -13,14 +13,14 @@ import (
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales,
-	user_id, session_id, auth_time, amr, done, created_at, expires_at, browser_binding`
+	user_id, session_id, auth_time, amr, done, created_at, expires_at, browser_binding, id_token_hint_subject`
 
 func scanAuthRequest(row rowScanner) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, (*jsonList)(&r.Scopes),
 		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, (*jsonList)(&r.Prompt),
 		&r.MaxAge, &r.LoginHint, &r.UILocales, &r.UserID, &r.SessionID, (*msTime)(&r.AuthTime),
-		(*jsonList)(&r.AMR), &r.Done, (*msTime)(&r.CreatedAt), (*msTime)(&r.ExpiresAt), &r.BrowserBinding)
+		(*jsonList)(&r.AMR), &r.Done, (*msTime)(&r.CreatedAt), (*msTime)(&r.ExpiresAt), &r.BrowserBinding, &r.IDTokenHintSubject)
 	return r, err
 }
 
@@ -31,11 +31,11 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) er
 
 func insertAuthRequest(ctx context.Context, q querier, r storage.AuthRequest) error {
 	return exec(ctx, q, "create auth request", `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, jsonList(r.Scopes), r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, jsonList(r.Prompt), r.MaxAge, r.LoginHint, r.UILocales,
 		r.UserID, r.SessionID, ms(r.AuthTime), jsonList(r.AMR), boolInt(r.Done), ms(r.CreatedAt), ms(r.ExpiresAt),
-		r.BrowserBinding)
+		r.BrowserBinding, r.IDTokenHintSubject)
 }
 
 // GetAuthRequest finds an auth request; ErrNotFound once it has expired.

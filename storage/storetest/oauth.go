@@ -29,6 +29,7 @@ func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
 	addSignedIn(t, s, now)
 	r := newAuthRequest("ar-sso", "portail", now)
 	r.UserID, r.SessionID, r.AuthTime, r.AMR, r.Done = "u-1", "sess-1", now.Add(-time.Hour), []string{"pwd"}, true
+	r.IDTokenHintSubject = "u-1" // the application asked about the session's agent
 	code := storage.AuthCode{CodeHash: "hash-sso", AuthRequestID: r.ID, ExpiresAt: now.Add(time.Minute)}
 	mustOK(t, s.CreateAuthRequestWithCode(ctx, r, code), "CreateAuthRequestWithCode")
 
@@ -139,6 +140,7 @@ func testAuthRequestRoundTrip(t *testing.T, s storage.Store) {
 	full.UILocales = "fr-FR en"
 	full.ResponseMode = "form_post"
 	full.BrowserBinding = "binding-of-the-browser"
+	full.IDTokenHintSubject = "u-of-the-hint"
 	full.CreatedAt = now.Add(456 * time.Microsecond).In(paris)
 	full.ExpiresAt = now.Add(10*time.Minute + 789*time.Microsecond).In(paris)
 
