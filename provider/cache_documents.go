@@ -12,22 +12,26 @@ import (
 
 // documentCache serves the discovery document and the key set (JWKS) from
 // memory: every relying application fetches them, and the library would
-// build and encode them again for each request. The discovery document is
-// fixed for the life of the process (static issuer, configured algorithm);
-// the key set is rendered again whenever the key manager loaded a new set
-// (a rotation, or its periodic reload), so it is never staler than the key
-// manager itself.
+// build and encode them again for each request. Both are rendered again
+// whenever the key manager loaded a new set of keys (a rotation, a pruning,
+// or its periodic reload), so they are never staler than the key manager
+// itself: the key set is those keys, and discovery lists their algorithms
+// (SignatureAlgorithms).
 type documentCache struct {
 	keys *keyManager
 	// The endpoints' paths, set once the library's router exists.
 	discoveryPath, keysPath string
 
 	mu        sync.RWMutex
-	discovery *renderedDocument
-	keySet    *renderedDocument
-	// keySetOf identifies the key manager's slice the key set was rendered
-	// from: reload always makes a new slice.
-	keySetOf *op.Key
+	discovery cachedDocument
+	keySet    cachedDocument
+}
+
+// cachedDocument is a document and the key manager's slice of keys it was
+// rendered from (reload always makes a new slice).
+type cachedDocument struct {
+	doc *renderedDocument
+	of  *op.Key
 }
 
 // renderedDocument is a successful response of the library, kept whole.
@@ -55,34 +59,18 @@ func (c *documentCache) intercept(next http.Handler) http.Handler {
 		}
 		switch r.URL.Path {
 		case c.discoveryPath:
-			c.mu.RLock()
-			d := c.discovery
-			c.mu.RUnlock()
-			if d == nil {
-				rec := render(next, r)
-				if d = rec.document(); d == nil {
-					rec.replay(w, r)
-					return
-				}
-				if body, err := ownDiscovery(d.body); err == nil {
-					d.body = body
-				}
-				c.mu.Lock()
-				c.discovery = d
-				c.mu.Unlock()
-			}
-			d.serve(w, r)
+			c.serve(w, r, next, &c.discovery, ownDiscovery)
 		case c.keysPath:
-			c.serveKeySet(w, r, next)
+			c.serve(w, r, next, &c.keySet, nil)
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
-// serveKeySet answers with the key set rendered from the key manager's
-// current keys, rendering it again when they changed.
-func (c *documentCache) serveKeySet(w http.ResponseWriter, r *http.Request, next http.Handler) {
+// serve answers with the document cached in slot, rendering it again (and
+// correcting it with adjust, if any) when the key manager's keys changed.
+func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.Handler, slot *cachedDocument, adjust func([]byte) ([]byte, error)) {
 	pubs, err := c.keys.publicKeys(r.Context())
 	if err != nil || len(pubs) == 0 {
 		next.ServeHTTP(w, r) // the library answers (and reports the error) itself
@@ -90,7 +78,7 @@ func (c *documentCache) serveKeySet(w http.ResponseWriter, r *http.Request, next
 	}
 	of := &pubs[0]
 	c.mu.RLock()
-	d, same := c.keySet, c.keySetOf == of
+	d, same := slot.doc, slot.of == of
 	c.mu.RUnlock()
 	if d == nil || !same {
 		rec := render(next, r)
@@ -98,8 +86,13 @@ func (c *documentCache) serveKeySet(w http.ResponseWriter, r *http.Request, next
 			rec.replay(w, r)
 			return
 		}
+		if adjust != nil {
+			if body, err := adjust(d.body); err == nil {
+				d.body = body
+			}
+		}
 		c.mu.Lock()
-		c.keySet, c.keySetOf = d, of
+		*slot = cachedDocument{doc: d, of: of}
 		c.mu.Unlock()
 	}
 	d.serve(w, r)

@@ -72,6 +72,11 @@ func TestDocumentCache(t *testing.T) {
 	if k3 := fetch(t, h, http.MethodGet, "/keys").Body.String(); k3 == k1 || lib.builds.Load() != 3 {
 		t.Fatalf("key set not rebuilt after the keys changed: %q, %d builds", k3, lib.builds.Load())
 	}
+	// Discovery lists the keys' algorithms: it is built again with them.
+	fetch(t, h, http.MethodGet, "/.well-known/openid-configuration")
+	if n := lib.builds.Load(); n != 4 {
+		t.Fatalf("discovery not rebuilt after the keys changed: %d builds, want 4", n)
+	}
 
 	// HEAD gets the headers without the body; other methods and paths go
 	// to the library every time.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -270,6 +271,33 @@ func (m *keyManager) signingKey(ctx context.Context) (op.SigningKey, error) {
 		}
 	}
 	return nil, errors.New("provider: no signing key is valid yet")
+}
+
+// algorithms are those of the published keys, oldest first, then the
+// configured one if no key has it yet. keys.algorithm applies to new keys
+// only: after it changes, the existing key goes on signing until the next
+// rotation, and a client that takes the algorithms it accepts from
+// discovery (go-oidc) must still accept that key's; the configured one is
+// listed before its first key, so that a client that read discovery before
+// the rotation accepts the tokens after it. Derived from the keys in the
+// database, the list is the same on every instance once their caches
+// follow a rotation (an instance still configured with the old algorithm
+// included), and an algorithm leaves it with its last key.
+func (m *keyManager) algorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
+	keys, _, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var algs []jose.SignatureAlgorithm
+	for _, k := range keys {
+		if alg := jose.SignatureAlgorithm(k.rec.Algorithm); !slices.Contains(algs, alg) {
+			algs = append(algs, alg)
+		}
+	}
+	if alg := jose.SignatureAlgorithm(m.alg); !slices.Contains(algs, alg) {
+		algs = append(algs, alg)
+	}
+	return algs, nil
 }
 
 func (m *keyManager) publicKeys(ctx context.Context) ([]op.Key, error) {

@@ -371,8 +371,11 @@ func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	return s.keys.signingKey(ctx)
 }
 
+// SignatureAlgorithms is discovery's id_token_signing_alg_values_supported:
+// the algorithms of the keys that sign, will sign or have signed, not only
+// the configured one (see keyManager.algorithms).
 func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.SignatureAlgorithm(s.keys.alg)}, nil
+	return s.keys.algorithms(ctx)
 }
 
 func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {

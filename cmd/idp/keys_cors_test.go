@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,66 @@ func TestES256Keys(t *testing.T) {
 		t.Fatalf("key set %v, want one ES256 key", kids)
 	}
 	rp.mustExchange(rp.callback(login(t, b, b.get(rp.authURL()), agentEmail, agentPass).Location()))
+}
+
+// discoveredAlgorithms is what the discovery document lists in
+// id_token_signing_alg_values_supported.
+func discoveredAlgorithms(t *testing.T, e *testEnv) []string {
+	t.Helper()
+	resp := e.get("/.well-known/openid-configuration")
+	defer resp.Body.Close()
+	var d struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Algs
+}
+
+// TestAlgorithmChangeKeepsIDTokensVerifiable: keys.algorithm applies to new
+// keys only, so after it changes the existing key goes on signing until the
+// next rotation. Discovery lists the algorithms of every published key and
+// the configured one: a client that takes the allowed algorithms from
+// discovery (go-oidc) verifies the ID tokens of the old key, then of the
+// new one, and the old algorithm leaves the list with the old key.
+func TestAlgorithmChangeKeepsIDTokensVerifiable(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		newEnv(t, dbURL, nil) // an existing deployment: its RS256 key
+		e := newEnv(t, dbURL, func(c *config.Config) { c.Keys.Algorithm = "ES256" })
+		e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+		secret := e.addClient("app1", app1Redirect, false)
+		if algs := discoveredAlgorithms(t, e); !slices.Equal(algs, []string{"RS256", "ES256"}) {
+			t.Fatalf("after keys.algorithm changed discovery lists %v, want [RS256 ES256]", algs)
+		}
+		rp := newRP(t, e, "app1", secret, app1Redirect)
+		b := newBrowser(t, e.issuer)
+		code := rp.callback(login(t, b, b.get(rp.authURL()), agentEmail, agentPass).Location())
+		if _, err := rp.exchange(code); err != nil {
+			t.Fatalf("a certified client rejects the ID token after keys.algorithm changed: %v (published keys %v)", err, jwksKids(t, e))
+		}
+
+		// The rotation brings an ES256 key, which signs after publish_ahead.
+		if rotated, err := e.srv.provider.RotateKeys(e.ctx, true); err != nil || !rotated {
+			t.Fatalf("rotate: %v %v", rotated, err)
+		}
+		e.clock.advance(e.cfg.Keys.PublishAhead + time.Minute)
+		if err := e.srv.provider.RunKeyRotatorOnce(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		li := rp.mustExchange(rp.callback(b.get(rp.authURL()).Location()))
+		if kid := headerKid(t, li); !slices.Contains(jwksKids(t, e), kid+"/ES256") {
+			t.Fatalf("signed with %s after the rotation, want the ES256 key of %v", kid, jwksKids(t, e))
+		}
+		// Once the RS256 key is retired, discovery no longer lists RS256.
+		e.clock.advance(e.cfg.Tokens.RefreshTTL + time.Minute)
+		if err := e.srv.provider.RunKeyRotatorOnce(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if algs := discoveredAlgorithms(t, e); !slices.Equal(algs, []string{"ES256"}) {
+			t.Fatalf("with only ES256 keys published discovery lists %v (keys %v)", algs, jwksKids(t, e))
+		}
+	})
 }
 
 // TestCORS: cross-origin calls only to token, userinfo, JWKS, revocation (a
