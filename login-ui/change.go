@@ -137,29 +137,34 @@ func (h *Handler) changeView(id string) *view {
 // provisional login and the forced change.
 func (h *Handler) changePage(w http.ResponseWriter, r *http.Request) {
 	id, _ := authRequestParam(r)
-	b, err := h.currentSession(r.Context(), r)
-	if err != nil {
-		h.internalError(w, r, "change page", err)
-		return
-	}
-	if !b.changing() {
-		http.Redirect(w, r, link(pathLogin, id), http.StatusSeeOther)
+	if _, ok := h.changingSession(w, r, id); !ok {
 		return
 	}
 	h.render(w, r, http.StatusOK, "change", h.changeView(id))
+}
+
+// changingSession is the browser's session between a provisional login and
+// the forced change. Any other browser is sent to the login page (which
+// decides where it belongs), and ok is false: the answer is written.
+func (h *Handler) changingSession(w http.ResponseWriter, r *http.Request, id string) (b browserSession, ok bool) {
+	b, err := h.currentSession(r.Context(), r)
+	if err != nil {
+		h.internalError(w, r, "change form", err)
+		return b, false
+	}
+	if !b.changing() {
+		http.Redirect(w, r, link(pathLogin, id), http.StatusSeeOther)
+		return b, false
+	}
+	return b, true
 }
 
 // changeSubmit is POST /login/change.
 func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := authRequestParam(r)
-	b, err := h.currentSession(ctx, r)
-	if err != nil {
-		h.internalError(w, r, "change form", err)
-		return
-	}
-	if !b.changing() {
-		http.Redirect(w, r, link(pathLogin, id), http.StatusSeeOther)
+	b, ok := h.changingSession(w, r, id)
+	if !ok {
 		return
 	}
 	f := readFields(r, "current", "new", "confirmation")
@@ -171,7 +176,7 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	err = h.accounts.CompleteForcedChange(ctx, b.Sess.UserID, current, newPassword, confirmation, h.meta(r, id))
+	err := h.accounts.CompleteForcedChange(ctx, b.Sess.UserID, current, newPassword, confirmation, h.meta(r, id))
 	switch {
 	case h.renderRefusedChange(w, r, v, "change", "change.current_wrong", current, err):
 		return
@@ -214,13 +219,7 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 // session is of no further use.
 func (h *Handler) nothingToChange(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
-	b, err := h.currentSession(ctx, r)
-	if err != nil {
-		h.internalError(w, r, "change form", err)
-		return
-	}
-	if !b.changing() {
-		http.Redirect(w, r, link(pathLogin, id), http.StatusSeeOther)
+	if _, ok := h.changingSession(w, r, id); !ok {
 		return
 	}
 	if err := h.endBrowserSession(ctx, r); err != nil {

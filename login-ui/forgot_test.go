@@ -319,10 +319,7 @@ func TestForgotThrottlesWrongAnswers(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	p := b.get("/login/forgot")
-	for i := 0; i < freeWrongAnswers; i++ {
-		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
-		wantStatus(t, p, http.StatusOK)
-	}
+	p = useFreeWrongAnswers(t, b, p)
 	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
 	wantStatus(t, p, http.StatusTooManyRequests)
 	wantContains(t, p, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
@@ -366,10 +363,7 @@ func TestForgotCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 	e = newEnvBehind(t, rotating)
 	b = e.browser()
 	p := b.get("/login/forgot")
-	for i := 0; i < freeWrongAnswers; i++ {
-		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
-		wantStatus(t, p, http.StatusOK)
-	}
+	p = useFreeWrongAnswers(t, b, p)
 	p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
 	wantStatus(t, p, http.StatusTooManyRequests)
 	if n := len(e.accounts.recoveryCalls()); n != 0 {
@@ -383,9 +377,7 @@ func TestForgotThrottledAnswerSpendsItsChallenge(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	p := b.get("/login/forgot")
-	for i := 0; i < freeWrongAnswers; i++ {
-		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
-	}
+	p = useFreeWrongAnswers(t, b, p)
 	wantStatus(t, b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}}), http.StatusTooManyRequests)
 	e.clock.Advance(1100 * time.Millisecond)
 	again := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
@@ -406,4 +398,16 @@ func TestForgotCSRFFailureSpendsNothing(t *testing.T) {
 	res := b.post("/login/forgot", url.Values{"csrf": {"faux"}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {challengeID(t, p)}})
 	wantStatus(t, res, http.StatusForbidden)
 	wantRedirect(t, b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}}), "/login/forgot/sent")
+}
+
+// useFreeWrongAnswers submits the forgot form from p with a wrong CAPTCHA
+// answer as many times as the free wrong answers allow, each answered with
+// the form again, and returns the last page.
+func useFreeWrongAnswers(t *testing.T, b *browser, p *page) *page {
+	t.Helper()
+	for range freeWrongAnswers {
+		p = b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {"faux"}})
+		wantStatus(t, p, http.StatusOK)
+	}
+	return p
 }
