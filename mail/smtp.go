@@ -69,17 +69,19 @@ func (e *ReplyError) Error() string {
 
 // IsPermanent tells whether retrying err is pointless: the message cannot be
 // built, or the server refused this mail with a 5xx reply to RCPT (the
-// recipient: 5.1.1 user unknown...) or DATA (the message). A 4xx reply, a
-// network failure or a timeout is temporary.
+// recipient: 5.1.1 user unknown...) or DATA (the message: 5.6.x...). A 4xx
+// reply, a network failure or a timeout is temporary.
 //
 // So is every refusal that says the relay refuses us rather than this mail,
 // a configuration matter an operator can fix; the mail then waits until the
 // sender gives up on it, and fixing the configuration in time delivers it:
 // a 5xx to the greeting, EHLO, STARTTLS or AUTH; a 5xx to MAIL, whose only
 // argument is our own sender address (mail.from), the same for every mail;
-// a 5xx to RCPT with a security or policy status (enhanced code 5.7.x,
-// RFC 3463), which is how relays refuse our sender or relaying for us
-// (Postfix: "5.7.1 Sender address rejected", "5.7.1 Relay access denied");
+// a 5xx to RCPT or DATA with a security or policy status (enhanced code
+// 5.7.x, RFC 3463), which is how relays refuse our sender or relaying for
+// us (Postfix: "5.7.1 Sender address rejected", "5.7.1 Relay access
+// denied") and receivers our domain's authentication (Gmail's "5.7.26
+// unauthenticated", DMARC), the same for every mail of ours;
 // and RFC 4954's replies on authentication and encryption (530
 // authentication or STARTTLS required, 534 mechanism too weak, 535 bad
 // credentials, 538 encryption required), whichever command gets them.
@@ -96,10 +98,8 @@ func IsPermanent(err error) bool {
 		return false
 	}
 	switch re.Command {
-	case "RCPT":
+	case "RCPT", "DATA":
 		return !isPolicyStatus(re.Message)
-	case "DATA":
-		return true
 	}
 	return false
 }

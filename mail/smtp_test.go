@@ -152,6 +152,13 @@ func TestSMTPErrorClassification(t *testing.T) {
 		{"rcpt", 553, smtp.EnhancedCode{5, 7, 1}, false},
 		{"rcpt", 554, smtp.EnhancedCode{5, 7, 1}, false},
 		{"rcpt", 550, smtp.EnhancedCode{5, 7, 26}, false},
+		// And at DATA: a DMARC or SPF refusal of our domain (Gmail's
+		// 5.7.26), or a filter's policy refusal of our template, is the
+		// same for every mail until an operator fixes the sending setup.
+		// A message refused for what it is (5.6.x) stays final.
+		{"data", 550, smtp.EnhancedCode{5, 7, 26}, false},
+		{"data", 554, smtp.EnhancedCode{5, 7, 1}, false},
+		{"data", 554, smtp.EnhancedCode{5, 6, 0}, true},
 		// RFC 4954's replies about our authentication or encryption, to
 		// MAIL by relays that ask for them only there: the relay's
 		// configuration, not this mail.

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,11 +23,15 @@ type revocationStore struct {
 	mu      sync.Mutex
 	refresh map[string]storage.RefreshToken // by hash
 	revoked []string                        // grant ids
+	fault   error                           // when set, what every token read returns
 }
 
 func (s *revocationStore) GetRefreshToken(_ context.Context, hash string, _ time.Time) (storage.RefreshToken, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fault != nil {
+		return storage.RefreshToken{}, s.fault
+	}
 	t, ok := s.refresh[hash]
 	if !ok {
 		return storage.RefreshToken{}, storage.ErrNotFound
@@ -35,6 +40,11 @@ func (s *revocationStore) GetRefreshToken(_ context.Context, hash string, _ time
 }
 
 func (s *revocationStore) GetAccessToken(context.Context, string, time.Time) (storage.AccessToken, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fault != nil {
+		return storage.AccessToken{}, s.fault
+	}
 	return storage.AccessToken{}, storage.ErrNotFound
 }
 
@@ -62,6 +72,49 @@ func (s *revocationStore) revokedGrants() []string {
 	return append([]string(nil), s.revoked...)
 }
 
+// revoke posts a revocation of raw with hint (none when empty) as client rh.
+func revoke(p *Provider, raw, hint string) *httptest.ResponseRecorder {
+	form := url.Values{"token": {raw}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	req := httptest.NewRequest(http.MethodPost, fuzzIssuer+"/revoke", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("rh", "s")
+	rec := httptest.NewRecorder()
+	p.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// RFC 7009 §2.2.1: a revocation the database could not look up is no 200,
+// which would tell the client a live token is dead; it is an error the
+// client may retry. A token the database does not know is a 200.
+func TestRevocationDatabaseFaultIsNotRevoked(t *testing.T) {
+	store := &revocationStore{fuzzStore: newFuzzStore(), refresh: map[string]storage.RefreshToken{}}
+	p := newProviderOver(t, store)
+	access, err := p.op.Crypto().Encrypt("at1:u1") // an access token as the library issues them
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := storage.NewSecret()
+	store.add(refresh, "g1")
+	store.fault = errors.New("connection refused")
+	for _, c := range []struct{ raw, hint string }{{refresh, ""}, {refresh, "refresh_token"}, {access, "access_token"}} {
+		if rec := revoke(p, c.raw, c.hint); rec.Code < 500 || !strings.Contains(rec.Body.String(), "server_error") {
+			t.Errorf("database down, token %.8s… hint %q: %d %s; want a server error", c.raw, c.hint, rec.Code, rec.Body)
+		}
+	}
+	if g := store.revokedGrants(); len(g) != 0 {
+		t.Fatalf("grants revoked while the database failed: %v", g)
+	}
+	store.fault = nil
+	for _, raw := range []string{access, storage.NewSecret()} {
+		if rec := revoke(p, raw, ""); rec.Code != http.StatusOK {
+			t.Errorf("unknown token %.8s…: %d %s; want 200", raw, rec.Code, rec.Body)
+		}
+	}
+}
+
 // RFC 7009 §2.1: a refresh token is revoked whatever token_type_hint says,
 // including one whose value the library's fallback decryption of access
 // tokens (AES-CFB, unauthenticated) reads as an id and a subject, as it
@@ -81,15 +134,7 @@ func TestRevocationFindsARefreshTokenWhateverItsHint(t *testing.T) {
 		for _, hint := range []string{"access_token", "refresh_token", ""} {
 			grant := storage.NewID()
 			store.add(raw, grant)
-			form := url.Values{"token": {raw}}
-			if hint != "" {
-				form.Set("token_type_hint", hint)
-			}
-			req := httptest.NewRequest(http.MethodPost, fuzzIssuer+"/revoke", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("rh", "s")
-			rec := httptest.NewRecorder()
-			p.Handler().ServeHTTP(rec, req)
+			rec := revoke(p, raw, hint)
 			revoked := store.revokedGrants()
 			if rec.Code != http.StatusOK || len(revoked) == 0 || revoked[len(revoked)-1] != grant {
 				t.Fatalf("refresh token %.8s… with hint %q: %d %s, grants revoked %v (want %s last)",

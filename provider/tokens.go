@@ -193,7 +193,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	if hash, ok := strings.CutPrefix(tokenOrID, refreshRef); ok {
 		t, err := s.store.GetRefreshToken(ctx, hash, s.now())
 		if err != nil {
-			return nil
+			return revocationLookupError(err)
 		}
 		if t.ClientID != clientID {
 			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
@@ -208,7 +208,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	}
 	t, err := s.store.GetAccessToken(ctx, tokenOrID, s.now())
 	if err != nil {
-		return nil
+		return revocationLookupError(err)
 	}
 	if t.ClientID != clientID {
 		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
@@ -219,10 +219,25 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	return nil
 }
 
+// revocationLookupError answers a revocation whose token could not be
+// read. A token unknown, expired, revoked or already rotated (whose family
+// the read revoked) is revoked as far as the client is concerned: 200
+// (RFC 7009 §2.2). A database that failed is no such answer: the client
+// must not believe a live token dead, and may retry (§2.2.1).
+func revocationLookupError(err error) *oidc.Error {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
+		return nil
+	}
+	return oidc.ErrServerError().WithParent(err)
+}
+
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, raw string) (string, string, error) {
 	t, err := s.store.GetRefreshToken(ctx, storage.HashSecret(raw), s.now())
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
+		return "", "", op.ErrInvalidRefreshToken // perhaps an access token
+	}
 	if err != nil {
-		return "", "", op.ErrInvalidRefreshToken
+		return "", "", err // the library answers server_error
 	}
 	return t.UserID, refreshRef + t.TokenHash, nil
 }
