@@ -136,6 +136,7 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	} else if err := s.dummyVerifies(ctx, current, 1); err != nil {
 		return err
 	}
+	ctx = checked(ctx)
 	if !matched {
 		provHash := ""
 		if known {

@@ -110,6 +110,7 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 		if err != nil {
 			return Login{}, storage.AuditEvent{}, fmt.Errorf("account: verifying password of %s: %w", u.ID, err)
 		}
+		ctx = checked(ctx)
 		personalOK = ok
 		if ok && !u.Disabled {
 			provHash := ""
@@ -123,6 +124,8 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 		}
 	} else if err := s.dummyVerifies(ctx, pw, 1); err != nil {
 		return Login{}, storage.AuditEvent{}, err
+	} else {
+		ctx = checked(ctx)
 	}
 
 	provisionalOK := false

@@ -131,13 +131,25 @@ func (s *Service) attempt(ctx context.Context) (actx context.Context, end func(e
 	}
 }
 
+// checked is the context of an attempt whose first hash has run: the guess
+// has been checked against the agent's hash (or the dummy's work done, which
+// must look the same), so the attempt now reaches its verdict and is
+// counted, whether the browser leaves or the budget ends. Otherwise a guess
+// could be checked for free: leave once one hash's time has passed without
+// a success (a right password would have logged in by then), and the
+// attempt would be refunded as one without a verdict. Only an attempt still
+// waiting for its first hash is shed.
+func checked(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // dummyVerifies costs n hashes, as many as the path it stands for, and
-// fails as a real Verify would if the budget ends while it waits.
+// fails as a real Verify would if ctx ends while the first waits for a
+// slot; the others run on checked(ctx), as a real path's second would.
 func (s *Service) dummyVerifies(ctx context.Context, password string, n int) error {
 	for range n {
 		if err := s.hasher.DummyVerify(ctx, password); err != nil {
 			return fmt.Errorf("account: hashing: %w", err)
 		}
+		ctx = checked(ctx)
 	}
 	return nil
 }

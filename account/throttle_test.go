@@ -868,3 +868,84 @@ func TestRefusalsCostTheSameForAgentsWithCheaperHashes(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginLeftDuringItsFirstHashIsCounted: a guess whose first hash has
+// started is checked (a right password would log in a hash's time later),
+// so leaving then must not make it free: it reaches its verdict and counts,
+// as a guess that stayed does.
+func TestLoginLeftDuringItsFirstHashIsCounted(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		// Hashes of several milliseconds: time to leave during the first.
+		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 16 * 1024, Iterations: 2, Parallelism: 1}, 1)
+		svc := account.New(f.st, hasher, policy.Default(), account.Config{
+			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
+			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
+		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		const guesses = 3 // within the free failures: no delay in the way
+		for i := range guesses {
+			ctx, leave := context.WithCancel(f.ctx)
+			started := hasher.Derivations()
+			go func() {
+				for hasher.Derivations() == started {
+					time.Sleep(50 * time.Microsecond)
+				}
+				leave() // the first hash is running: the browser goes
+			}()
+			_, err := logIn(svc, ctx, "claire@mairie.fr", "mauvais1", meta)
+			leave()
+			if !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("guess %d, left during its first hash: %v, want its verdict (ErrInvalidCredentials)", i+1, err)
+			}
+		}
+		th, err := f.st.GetThrottle(f.ctx, "login:account:claire@mairie.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Failures != guesses {
+			t.Fatalf("%d guesses checked and left, %d failures counted", guesses, th.Failures)
+		}
+	})
+}
+
+// slowBetweenTheHashes answers the read between the change form's two
+// hashes only after the attempt's budget (50 ms in the test) has passed,
+// as a long queue for the second hash would.
+type slowBetweenTheHashes struct{ storage.Store }
+
+func (s slowBetweenTheHashes) GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (storage.ProvisionalPassword, error) {
+	time.Sleep(80 * time.Millisecond)
+	return s.Store.GetProvisionalPassword(ctx, userID, now)
+}
+
+// TestChangeCheckedPastItsBudgetIsCounted: a voluntary change whose current
+// password was checked against the agent's hash, and whose budget then ends
+// before its second hash, still reaches its verdict and counts: shedding it
+// then would check guesses for free.
+func TestChangeCheckedPastItsBudgetIsCounted(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		svc := account.New(slowBetweenTheHashes{f.st}, f.hasher, policy.Default(), account.Config{
+			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
+			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
+			AttemptBudget: 50 * time.Millisecond,
+		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		const guesses = 3
+		for i := range guesses {
+			before := f.hasher.Derivations()
+			err := svc.ChangePassword(f.ctx, "claire@mairie.fr", "mauvais1", "nouveau12", "nouveau12", meta)
+			var ce *account.ChangeError
+			if !errors.As(err, &ce) || !ce.CurrentWrong || f.hasher.Derivations()-before != 2 {
+				t.Fatalf("guess %d, its budget spent after its first hash: %v after %d hashes, want CurrentWrong after 2",
+					i+1, err, f.hasher.Derivations()-before)
+			}
+		}
+		th, err := f.st.GetThrottle(f.ctx, "change:account:claire@mairie.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Failures != guesses {
+			t.Fatalf("%d wrong current passwords checked, %d failures counted", guesses, th.Failures)
+		}
+	})
+}

@@ -178,16 +178,18 @@ func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]by
 	defer func() { h.slots <- m }()
 	h.derivations.Add(1)
 	h.work.Add(cost(p))
+	var key []byte
 	if p.MemoryKiB > h.params.MemoryKiB {
 		// A stored hash made with more memory than this instance's (an
 		// imported one, or older parameters) is verified in memory of its
 		// own, left to the collector: the slot keeps the configured size,
 		// and the login that follows rehashes with the configured
 		// parameters.
-		return h.derive(new(argon2id.Memory), password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen), nil
+		key = h.derive(new(argon2id.Memory), password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
+	} else {
+		key = h.derive(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
 	}
-	key := h.derive(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
-	h.pad(m, p)
+	h.pad(m, p) // more memory is not more work: fewer passes may cost less
 	return key, nil
 }
 
@@ -195,19 +197,22 @@ func (h *Hasher) run(ctx context.Context, password, salt []byte, p Params) ([]by
 // imported with a legacy hash, or hashed before the parameters were
 // raised) up to what one with h's costs: an address without an account
 // costs a dummy derivation with h's parameters, and the time taken must
-// not tell the two apart until the agent's next login rehashes. The
-// padding is a throwaway derivation with h's passes over the memory that
-// makes up the difference.
+// not tell the two apart until the agent's next login rehashes. What an
+// observer times is the longest lane (lanes run in parallel), so the
+// padding is a throwaway derivation with h's passes and lanes over the
+// memory that makes the longest lanes equal (rounded up to a KiB per
+// pass); it is never more than h's memory.
 func (h *Hasher) pad(m *argon2id.Memory, p Params) {
-	want, done := cost(h.params), cost(p)
+	lanes, passes := uint64(h.params.Parallelism), uint64(h.params.Iterations)
+	want, done := cost(h.params)/lanes, cost(p)/uint64(p.Parallelism)
 	if done >= want {
 		return
 	}
-	memory := uint32((want - done) / uint64(h.params.Iterations))
-	if memory < minMemoryKiB {
+	memory := uint32(((want-done)*lanes + passes - 1) / passes)
+	if memory < minMemoryKiB*uint32(lanes) {
 		return // within a few microseconds' work
 	}
-	h.work.Add(uint64(memory) * uint64(h.params.Iterations))
+	h.work.Add(uint64(memory) * passes)
 	var zero [16]byte
-	h.derive(m, zero[:], zero[:], h.params.Iterations, memory, 1, 32)
+	h.derive(m, zero[:], zero[:], h.params.Iterations, memory, h.params.Parallelism, 32)
 }

@@ -427,3 +427,56 @@ func TestCheaperHashIsPaddedToTheConfiguredCost(t *testing.T) {
 		}
 	}
 }
+
+// TestCheaperHashWithMoreMemoryIsPadded: a stored hash with more memory but
+// fewer passes than the configured parameters (47 MiB × 1 before a move to
+// 19 MiB × 3, say) is cheaper all the same, and padded like any cheaper one
+// (to within a KiB per pass).
+func TestCheaperHashWithMoreMemoryIsPadded(t *testing.T) {
+	ctx := context.Background()
+	configured := Params{MemoryKiB: 1024, Iterations: 3, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	legacy := Params{MemoryKiB: 2048, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32} // 2048 < 3072
+	h := NewHasher(configured, 1)
+	phc, err := NewHasher(legacy, 1).Hash(ctx, "ancien12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.Work()
+	_ = h.DummyVerify(ctx, "mauvais1")
+	dummy := h.Work() - before
+	before = h.Work()
+	if ok, _, err := h.Verify(ctx, "mauvais1", phc); err != nil || ok {
+		t.Fatal(ok, err)
+	}
+	if got := h.Work() - before; got < dummy || got >= dummy+uint64(configured.Iterations) {
+		t.Errorf("refusal against a cheaper hash with more memory: %d KiB-passes, an unknown address's %d", got, dummy)
+	}
+}
+
+// TestPaddingTakesTheTimeOfTheConfiguredLanes: lanes run in parallel, so
+// what an observer times is the longest lane's work. A one-lane legacy
+// hash checked by a Hasher configured with four lanes is padded until its
+// longest lanes add up to a dummy's.
+func TestPaddingTakesTheTimeOfTheConfiguredLanes(t *testing.T) {
+	ctx := context.Background()
+	configured := Params{MemoryKiB: 1024, Iterations: 2, Parallelism: 4, SaltLen: 16, KeyLen: 32}
+	legacy := Params{MemoryKiB: 256, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	h := NewHasher(configured, 1)
+	var path uint64 // KiB-passes on the longest lane
+	h.derive = func(m *argon2id.Memory, password, salt []byte, time_, memory uint32, threads uint8, keyLen uint32) []byte {
+		path += uint64(memory) * uint64(time_) / uint64(threads)
+		return m.Key(password, salt, time_, memory, threads, keyLen)
+	}
+	phc, err := NewHasher(legacy, 1).Hash(ctx, "ancien12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = 0
+	_ = h.DummyVerify(ctx, "mauvais1")
+	dummy := path
+	path = 0
+	_, _, _ = h.Verify(ctx, "mauvais1", phc)
+	if path != dummy {
+		t.Errorf("longest lane of a refusal: %d KiB-passes for the padded legacy hash, %d for an unknown address", path, dummy)
+	}
+}
