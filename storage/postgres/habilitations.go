@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,8 +96,17 @@ func (s *Store) GrantHabilitations(ctx context.Context, hs []storage.Habilitatio
 				}
 			}
 		}
+		// In one order for every import, so that two imports naming the
+		// same pairs in different orders wait for each other instead of
+		// each holding a row the other needs next (a deadlock, and one file
+		// refused whole). Stable: a pair given twice still ends as its later
+		// row says.
+		sorted := slices.Clone(hs)
+		slices.SortStableFunc(sorted, func(a, b storage.Habilitation) int {
+			return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.ClientID, b.ClientID))
+		})
 		b := &pgx.Batch{}
-		for _, h := range hs {
+		for _, h := range sorted {
 			b.Queue(upsertHabilitation, habilitationArgs(h)...)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {

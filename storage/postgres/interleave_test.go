@@ -352,3 +352,45 @@ func TestRevocationThenExchangeIssuesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentHabilitationImportsDoNotDeadlock: two `idp habilitation
+// import` runs whose files name the same pairs in another order both
+// succeed: the rows are upserted in one order whatever the file's, so
+// neither holds a row the other needs next (in file order, PostgreSQL
+// aborted one with "deadlock detected" and its whole file was refused).
+// The interleaving is forced: a third connection holds the first pair's
+// row until both imports wait.
+func TestConcurrentHabilitationImportsDoNotDeadlock(t *testing.T) {
+	s := internalMigrated(t)
+	ctx := t.Context()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, u := range []string{"u-a", "u-b"} {
+		if err := s.CreateUser(ctx, storage.User{ID: u, Email: u + "@example.fr", CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateClient(ctx, storage.Client{ID: "x", Name: "X", SecretHash: "h", RedirectURIs: []string{"https://x.example.fr/cb"}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	h := func(u string) storage.Habilitation {
+		return storage.Habilitation{UserID: u, ClientID: "x", Roles: []string{"lecture"}, GrantedAt: now, GrantedBy: "import"}
+	}
+	for _, u := range []string{"u-a", "u-b"} { // both pairs exist: the imports replace them
+		if err := s.GrantHabilitation(ctx, h(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := interleaving{
+		hold:     `SELECT 1 FROM habilitations WHERE user_id = $1 AND client_id = $2 FOR UPDATE`,
+		holdArgs: []any{"u-a", "x"},
+		first: func(ctx context.Context) error {
+			return s.GrantHabilitations(ctx, []storage.Habilitation{h("u-a"), h("u-b")})
+		},
+		second: func(ctx context.Context) error {
+			return s.GrantHabilitations(ctx, []storage.Habilitation{h("u-b"), h("u-a")})
+		},
+	}.run(t, s)
+	if first != nil || second != nil {
+		t.Fatalf("two imports of the same pairs in another order: %v / %v", first, second)
+	}
+}
