@@ -31,8 +31,8 @@ func (p *Provider) OneValueEach(next http.Handler) http.Handler {
 			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("the request's parameters cannot be read").WithParent(err), p.log)
 			return
 		}
-		name := repeatedParam(r.Form)
-		if name == "" {
+		name, repeated := repeatedParam(r.Form)
+		if !repeated {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -49,15 +49,16 @@ func (p *Provider) OneValueEach(next http.Handler) http.Handler {
 }
 
 // repeatedParam is the first name, in sorted order, given more than once in
-// form; "" when each is given once. A parameter sent both in the query and
-// in the body counts twice.
-func repeatedParam(form url.Values) string {
+// form. repeated says whether there is one: the empty name is a name too,
+// and "&=&=" sorts first. A parameter sent both in the query and in the
+// body counts twice.
+func repeatedParam(form url.Values) (name string, repeated bool) {
 	for _, name := range slices.Sorted(maps.Keys(form)) {
 		if len(form[name]) > 1 {
-			return name
+			return name, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // refuseAuthorization answers e to an authorization request that repeats a

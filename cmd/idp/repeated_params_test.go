@@ -72,3 +72,20 @@ func TestLogoutRefusesARepeatedParameter(t *testing.T) {
 		}
 	})
 }
+
+// TestAnEmptyNamedParameterDoesNotHideARepeat: a parameter whose name is
+// empty, repeated ("&=&="), sorts before every other: taken for "no
+// repeat", it let state=a&state=b through, and the library took the last
+// state.
+func TestAnEmptyNamedParameterDoesNotHideARepeat(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		b := newBrowser(t, e.issuer)
+		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		p := b.get(rp1.authURL() + "&=&=&state=second")
+		loc, _ := url.Parse(p.Location())
+		if q := loc.Query(); q.Get("error") != "invalid_request" || q.Has("code") {
+			t.Fatalf("state twice behind an empty-named pair: status %d, location %q; want invalid_request", p.Status, p.Location())
+		}
+	})
+}
