@@ -10,6 +10,14 @@ import (
 // the library checks when the request gave no client_id.
 var endSessionParams = []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint"}
 
+// confirmField marks a post of the confirmation form.
+const confirmField = "confirm"
+
+// LogoutFormFields are the fields the confirmation form posts besides the
+// end-session parameters, read by ConfirmLogout itself: the provider's
+// one-value rule covers them too (provider.OneValueEach).
+func LogoutFormFields() []string { return []string{csrfField, confirmField} }
+
 // logoutPage is the confirmation page's content.
 type logoutPage struct {
 	Fields []hiddenField
@@ -54,7 +62,7 @@ func (h *Handler) ConfirmLogout(next http.Handler) http.Handler {
 			}
 			subject = sub
 		}
-		confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "1" && h.validCSRF(r)
+		confirmed := r.Method == http.MethodPost && r.PostForm.Get(confirmField) == "1" && h.validCSRF(r)
 		if confirmed || !h.MayHaveSession(r) {
 			next.ServeHTTP(w, r)
 			return

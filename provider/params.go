@@ -1,10 +1,10 @@
 package provider
 
 import (
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
+	"reflect"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -17,12 +17,19 @@ import (
 const maxParamBytes = 64 << 10
 
 // OneValueEach wraps the authorization and end-session endpoints (next is
-// what serves them): a request that sends a parameter more than once is
-// invalid_request (RFC 6749 §3.1), never "the last one wins". The library
-// decodes the last value while a wrapper may read the first: at
-// /end_session, "?id_token_hint=x&id_token_hint=" was a logout without a
-// hint that the confirmation page took for one with a hint.
-func (p *Provider) OneValueEach(next http.Handler) http.Handler {
+// what serves them): a request that sends one of the endpoint's parameters
+// more than once is invalid_request (RFC 6749 §3.1), never "the last one
+// wins". The library decodes the last value while a wrapper may read the
+// first: at /end_session, "?id_token_hint=x&id_token_hint=" was a logout
+// without a hint that the confirmation page took for one with a hint. The
+// endpoint's parameters are those the library decodes (endpointParams) and
+// own, those next reads itself (the confirmation form's fields). Any other
+// is ignored, repeated or not: RFC 6749 §3.1 says the server MUST ignore
+// the parameters it does not know, RFC 8707's resource may be repeated,
+// and nothing here reads them.
+func (p *Provider) OneValueEach(next http.Handler, own ...string) http.Handler {
+	authorize := append(endpointParams[oidc.AuthRequest](), own...)
+	endSession := append(endpointParams[oidc.EndSessionRequest](), own...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxParamBytes)
 		// Answered here: a second ParseForm downstream would report no
@@ -31,16 +38,20 @@ func (p *Provider) OneValueEach(next http.Handler) http.Handler {
 			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("the request's parameters cannot be read").WithParent(err), p.log)
 			return
 		}
-		name, repeated := repeatedParam(r.Form)
+		authorization := r.URL.Path == p.op.AuthorizationEndpoint().Relative()
+		defined := endSession
+		if authorization {
+			defined = authorize
+		}
+		name, repeated := repeatedParam(r.Form, defined)
 		if !repeated {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// The name came with the request: logged (cut short), never sent back.
 		p.log.InfoContext(r.Context(), "request refused: a parameter sent more than once",
-			"path", r.URL.Path, "parameter", name[:min(len(name), 64)])
+			"path", r.URL.Path, "parameter", name)
 		e := oidc.ErrInvalidRequest().WithDescription("a parameter was sent more than once")
-		if r.URL.Path == p.op.AuthorizationEndpoint().Relative() {
+		if authorization {
 			p.refuseAuthorization(w, r, e)
 			return
 		}
@@ -48,17 +59,52 @@ func (p *Provider) OneValueEach(next http.Handler) http.Handler {
 	})
 }
 
-// repeatedParam is the first name, in sorted order, given more than once in
-// form. repeated says whether there is one: the empty name is a name too,
-// and "&=&=" sorts first. A parameter sent both in the query and in the
-// body counts twice.
-func repeatedParam(form url.Values) (name string, repeated bool) {
-	for _, name := range slices.Sorted(maps.Keys(form)) {
-		if len(form[name]) > 1 {
+// endpointParams are the parameters the library decodes into a request of
+// type T, read from the struct so that the list follows the library: the
+// names its decoder (zitadel/schema) takes from the fields' schema tags, or
+// a field's own name without one.
+func endpointParams[T any]() []string {
+	t := reflect.TypeFor[T]()
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("schema"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// repeatedParam is the first of defined that form gives more than once,
+// with repeated saying whether there is one. A parameter sent both in the
+// query and in the body counts twice, and so does one sent under two
+// spellings the decoder takes for the same (valuesOf).
+func repeatedParam(form url.Values, defined []string) (name string, repeated bool) {
+	for _, name := range defined {
+		if len(valuesOf(form, name)) > 1 {
 			return name, true
 		}
 	}
 	return "", false
+}
+
+// valuesOf is every value form gives the parameter name, under any
+// spelling: the library's decoder matches names regardless of case
+// (strings.EqualFold), so State=a&state=b is state twice to it, the value
+// it keeps depending on the order of a map.
+func valuesOf(form url.Values, name string) []string {
+	var values []string
+	for k, v := range form {
+		if strings.EqualFold(k, name) {
+			values = append(values, v...)
+		}
+	}
+	return values
 }
 
 // refuseAuthorization answers e to an authorization request that repeats a
@@ -84,12 +130,14 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request, e
 	}
 }
 
-// onlyValue is the parameter's value when it was sent once, "" otherwise.
+// onlyValue is the parameter's value when it was sent once, under any
+// spelling (valuesOf); "" otherwise.
 func onlyValue(form url.Values, name string) string {
-	if len(form[name]) != 1 {
+	values := valuesOf(form, name)
+	if len(values) != 1 {
 		return ""
 	}
-	return form[name][0]
+	return values[0]
 }
 
 // registeredRedirect: a's redirect URI is one the library would redirect

@@ -89,3 +89,25 @@ func TestAnEmptyNamedParameterDoesNotHideARepeat(t *testing.T) {
 		}
 	})
 }
+
+// TestRepeatedUnknownParameterIsIgnored (RFC 6749 §3.1: the server MUST
+// ignore the request parameters it does not know; RFC 8707: resource may
+// be repeated, and a server without resource indicators ignores it): an
+// application that asks for two resources, or whose link carries a repeated
+// tracking parameter, gets its code.
+func TestRepeatedUnknownParameterIsIgnored(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		b := newBrowser(t, e.issuer)
+		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		for _, extra := range []string{
+			"&resource=" + url.QueryEscape("https://api1.example/") + "&resource=" + url.QueryEscape("https://api2.example/"),
+			"&utm_source=a&utm_source=b",
+		} {
+			p := b.get(rp1.authURL() + extra)
+			if !strings.Contains(p.Location(), "code=") {
+				t.Errorf("%s: status %d, location %q: an unrecognised parameter sent twice refused the request", extra, p.Status, p.Location())
+			}
+		}
+	})
+}

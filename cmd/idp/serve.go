@@ -182,14 +182,15 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	// the library cannot redirect to the relying application.
 	// A browser whose session completes the request gets its code straight
 	// from /authorize (provider.SingleSignOn).
-	// Both refuse a parameter sent twice before anything reads one of its
-	// values (provider.OneValueEach).
+	// Both refuse one of their parameters sent twice before anything reads
+	// one of its values (provider.OneValueEach); at /end_session the
+	// confirmation form's fields are among them.
 	r.Handle("/authorize", ui.OAuthErrorPages(s.provider.OneValueEach(s.provider.SingleSignOn(ui, op))))
 	// The library's callback would give a new code for any completed request
 	// to whoever knows its id; the login pages answer the code themselves
 	// (provider.Finish), so nothing leads there.
 	r.Handle("/authorize/callback", http.NotFoundHandler())
-	r.Handle("/end_session", ui.OAuthErrorPages(s.provider.OneValueEach(ui.ConfirmLogout(op))))
+	r.Handle("/end_session", ui.OAuthErrorPages(s.provider.OneValueEach(ui.ConfirmLogout(op), loginui.LogoutFormFields()...)))
 	r.PathPrefix("/").Handler(op).Name(providerRouteName)
 	s.handler = observe(s.log, s.metrics, proxies, loginui.SecurityHeaders(r, secure))
 	return nil
