@@ -33,7 +33,9 @@ type hiddenField struct{ Name, Value string }
 // must ask when the hint's subject is not the logged-in End-User), so that
 // a link or an image on any site, with no hint or with one of its author's
 // own ID tokens, cannot log the agent out. The confirmation posts back with
-// the parameters and the CSRF token; the provider then ends the session. A
+// the parameters and the CSRF token. A logout the agent asked for, through
+// that form or with a hint naming it, ends the session here
+// (logOutThen); any other request the provider refuses ends nothing. A
 // hint that is no ID token of the provider is refused (the error page,
 // nothing ends); a browser without a session goes on: there is nothing to
 // end.
@@ -62,9 +64,12 @@ func (h *Handler) ConfirmLogout(next http.Handler) http.Handler {
 			}
 			subject = sub
 		}
-		confirmed := r.Method == http.MethodPost && r.PostForm.Get(confirmField) == "1" && h.validCSRF(r)
-		if confirmed || !h.MayHaveSession(r) {
+		if !h.MayHaveSession(r) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodPost && r.PostForm.Get(confirmField) == "1" && h.validCSRF(r) {
+			h.logOutThen(w, r, next)
 			return
 		}
 		b, err := h.currentSession(ctx, r)
@@ -72,8 +77,12 @@ func (h *Handler) ConfirmLogout(next http.Handler) http.Handler {
 			h.internalError(w, r, "reading the session at logout", err)
 			return
 		}
-		if !b.Found || (subject != "" && subject == b.Sess.UserID) {
+		if !b.Found {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if subject != "" && subject == b.Sess.UserID {
+			h.logOutThen(w, r, next)
 			return
 		}
 		var fields []hiddenField
@@ -86,4 +95,20 @@ func (h *Handler) ConfirmLogout(next http.Handler) http.Handler {
 		v.Data = logoutPage{Fields: fields, Cancel: pathSpace}
 		h.render(w, r, http.StatusOK, "logout", v)
 	})
+}
+
+// logOutThen ends the browser's session and clears its cookie, then lets
+// the provider answer the request. The agent asked to be logged out: the
+// provider ends the session only once the library has accepted the request,
+// and a request it refuses (a post_logout_redirect_uri the application did
+// not register, a client_id that is unknown or not the hint's) must cost the
+// application its redirect, not leave the agent signed in, on a shared
+// computer for the next person to use.
+func (h *Handler) logOutThen(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if err := h.endBrowserSession(r.Context(), r); err != nil {
+		h.internalError(w, r, "ending the session at logout", err)
+		return
+	}
+	h.clearSessionCookie(w)
+	next.ServeHTTP(w, r)
 }

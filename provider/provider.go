@@ -134,7 +134,10 @@ func (p *Provider) RunChangeWatcher(ctx context.Context) { p.changes.run(ctx, ch
 // endSessionCookie hands the browser's logout to TerminateSessionFromRequest
 // on the end_session endpoint: the library calls it only once it has
 // accepted the request, so a refused request (an invalid id_token_hint, an
-// unregistered post_logout_redirect_uri) leaves the browser signed in.
+// unregistered post_logout_redirect_uri) leaves the browser signed in. A
+// logout the agent asked for (confirmed on the login pages' form, or with a
+// hint naming the agent) is ended by loginui.ConfirmLogout before the
+// library answers, whatever it answers.
 func (p *Provider) endSessionCookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == p.op.EndSessionEndpoint().Relative() {

@@ -148,7 +148,8 @@ func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 // TerminateSessionFromRequest ends the browser's SSO session (handed over
 // by the end-session interceptor) and returns the validated post-logout
 // redirect. The library calls it once the request is accepted: only then
-// are the session and its cookie gone.
+// are the session and its cookie gone, unless the login pages ended them
+// already because the agent asked (see endSessionCookie).
 func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
 	l, _ := ctx.Value(browserLogoutKey{}).(*browserLogout)
 	if l == nil {

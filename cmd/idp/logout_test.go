@@ -136,27 +136,84 @@ func TestLogoutWithTheHintOfAnotherAgentAsksFirst(t *testing.T) {
 	})
 }
 
-// TestRefusedLogoutKeepsTheSession: an end-session request the provider
-// refuses (an id_token_hint that is no ID token of ours, a
-// post_logout_redirect_uri the application did not register) shows the
-// error page and leaves the browser signed in.
+// TestRefusedLogoutKeepsTheSession: an end-session request the agent did
+// not ask for ends nothing, even one the provider would refuse: an
+// id_token_hint that is no ID token of ours gets the error page, and a
+// forged confirmation (no CSRF token) with a post_logout_redirect_uri the
+// application did not register gets the confirmation page; the browser
+// stays signed in.
 func TestRefusedLogoutKeepsTheSession(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
-		raw, _ := li.token.Extra("id_token").(string)
-		for what, q := range map[string]url.Values{
-			"invalid id_token_hint":        {"id_token_hint": {"not-a-token"}},
-			"unregistered post-logout URI": {"id_token_hint": {raw}, "post_logout_redirect_uri": {"https://evil.example/"}},
+		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+
+		p := b.get("/end_session?" + url.Values{"id_token_hint": {"not-a-token"}}.Encode())
+		if p.Status != http.StatusBadRequest || p.Location() != "" {
+			t.Fatalf("invalid id_token_hint: status %d, location %q", p.Status, p.Location())
+		}
+		p.mustContain("Code technique : invalid_request")
+		if !signedIn(t, b, rp1) {
+			t.Fatal("an end-session request with an invalid id_token_hint logged the browser out")
+		}
+
+		forged := url.Values{"confirm": {"1"}, "client_id": {"app1"}, "post_logout_redirect_uri": {"https://evil.example/"}}
+		resp, err := b.client.PostForm(e.issuer+"/end_session", forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("forged confirmation with an unregistered post-logout URI: status %d", resp.StatusCode)
+		}
+		if !signedIn(t, b, rp1) {
+			t.Fatal("a forged confirmation with an unregistered post-logout URI logged the browser out")
+		}
+	})
+}
+
+// TestLogoutTheAgentAskedForEndsTheSession: an agent who confirmed « Se
+// déconnecter » on the provider's page, or whose application sent an ID
+// token naming it, asked to be logged out; a request the library then
+// refuses (a post_logout_redirect_uri the application did not register, an
+// unknown client_id, one the hint was not issued to) costs the application
+// its redirect, and still ends the session and its cookie: on a shared
+// computer the next person would get the agent's single sign-on.
+func TestLogoutTheAgentAskedForEndsTheSession(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e, _, rp1, _ := twoApps(t, dbURL)
+		for _, tc := range []struct {
+			what    string
+			query   url.Values
+			confirm bool // through the confirmation page; else with the agent's ID token as hint
+		}{
+			{"confirmed, unregistered post-logout URI", url.Values{"client_id": {"app1"}, "post_logout_redirect_uri": {app1Redirect + "/not-registered"}}, true},
+			{"confirmed, unknown client_id", url.Values{"client_id": {"unknown"}, "post_logout_redirect_uri": {app1Redirect + "/logged-out"}}, true},
+			{"hint, unregistered post-logout URI", url.Values{"post_logout_redirect_uri": {"https://evil.example/"}}, false},
+			{"hint, another client_id", url.Values{"client_id": {"app2"}, "post_logout_redirect_uri": {app2Redirect}}, false},
 		} {
-			p := b.get("/end_session?" + q.Encode())
-			if p.Status != http.StatusBadRequest || p.Location() != "" {
-				t.Fatalf("%s: status %d, location %q", what, p.Status, p.Location())
+			b := newBrowser(t, e.issuer)
+			li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+			var out *page
+			if tc.confirm {
+				p := b.get("/end_session?" + tc.query.Encode())
+				p.mustContain("Confirmez-vous la déconnexion ?")
+				out = b.submit(p.form("Se déconnecter"))
+			} else {
+				raw, _ := li.token.Extra("id_token").(string)
+				tc.query.Set("id_token_hint", raw)
+				out = b.get("/end_session?" + tc.query.Encode())
 			}
-			p.mustContain("Code technique : invalid_request")
-			if !signedIn(t, b, rp1) {
-				t.Fatalf("a refused end-session request (%s) logged the browser out", what)
+			if out.Status < 400 || out.Location() != "" {
+				t.Fatalf("%s: status %d at %s, location %q; want the library's refusal", tc.what, out.Status, out.URL, out.Location())
+			}
+			for _, c := range b.client.Jar.Cookies(out.URL) {
+				if c.Name == "idp_session" {
+					t.Errorf("%s: the session cookie is still set", tc.what)
+				}
+			}
+			if signedIn(t, b, rp1) {
+				t.Fatalf("%s: the agent asked to be logged out and is still signed in", tc.what)
 			}
 		}
 	})
