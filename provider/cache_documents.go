@@ -91,6 +91,15 @@ func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.
 				d.body = body
 			}
 		}
+		// Kept only while the keys it was made from (of) are still the key
+		// manager's, and fresh: a rendering during which they fell due (the
+		// change watcher invalidated them meanwhile) and could not be read
+		// again listed the algorithms of the keys held as a fallback, and
+		// is served once.
+		if !c.keys.freshFrom(of) {
+			d.serve(w, r)
+			return
+		}
 		c.mu.Lock()
 		*slot = cachedDocument{doc: d, of: of}
 		c.mu.Unlock()

@@ -1,15 +1,24 @@
 package provider
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/caf-extranet/idp/storage"
 )
 
 // libraryDocuments stands for the library's endpoints: it counts the
@@ -116,5 +125,105 @@ func TestDocumentCacheKeepsOnlySuccess(t *testing.T) {
 	fetch(t, h, http.MethodGet, "/.well-known/openid-configuration")
 	if lib.builds.Load() != n {
 		t.Fatal("the first success was not cached")
+	}
+}
+
+// faultyKeysStore is a fuzzStore whose key list fails on demand.
+type faultyKeysStore struct {
+	*fuzzStore
+	mu    sync.Mutex
+	fault error
+}
+
+func (s *faultyKeysStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	s.mu.Lock()
+	f := s.fault
+	s.mu.Unlock()
+	if f != nil {
+		return nil, f
+	}
+	return s.fuzzStore.ListSigningKeys(ctx)
+}
+
+func (s *faultyKeysStore) fail(err error) {
+	s.mu.Lock()
+	s.fault = err
+	s.mu.Unlock()
+}
+
+// discoveredAlgorithms is discovery's id_token_signing_alg_values_supported.
+func discoveredAlgorithms(t *testing.T, rec *httptest.ResponseRecorder) []string {
+	t.Helper()
+	var d struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+		t.Fatalf("discovery: %d %q: %v", rec.Code, rec.Body, err)
+	}
+	return d.Algs
+}
+
+// TestDiscoveryKeepsItsAlgorithmsThroughADatabaseFault:
+// id_token_signing_alg_values_supported is REQUIRED (OIDC Discovery §3). A
+// discovery request that comes when the key cache is due while the database
+// fails got a 200 document without it, and a relying application starting
+// then (go-oidc) assumed RS256 and rejected every ES256 ID token until it
+// restarted. It lists the algorithms of the keys the instance holds.
+func TestDiscoveryKeepsItsAlgorithmsThroughADatabaseFault(t *testing.T) {
+	store := &faultyKeysStore{fuzzStore: newFuzzStore()}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p, err := New(context.Background(), store, Config{
+		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
+		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
+		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session",
+		LogoutRedirect: fuzzIssuer + "/login?info=logged_out",
+	}, clock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	discovery := func() *httptest.ResponseRecorder {
+		return fetch(t, p.Handler(), http.MethodGet, fuzzIssuer+"/.well-known/openid-configuration")
+	}
+	if rec := discovery(); rec.Code != http.StatusOK || !slices.Equal(discoveredAlgorithms(t, rec), []string{"ES256"}) {
+		t.Fatalf("discovery: %d %q", rec.Code, rec.Body)
+	}
+	mu.Lock()
+	now = now.Add(keyCacheTTL + time.Minute)
+	mu.Unlock()
+	store.fail(errors.New("connection refused"))
+	if rec := discovery(); rec.Code == http.StatusOK && !slices.Equal(discoveredAlgorithms(t, rec), []string{"ES256"}) {
+		t.Fatalf("discovery while the key table cannot be read: %q, want ES256 listed", rec.Body)
+	}
+}
+
+// TestDocumentCacheKeepsNoRenderingFromAFailedRead: a discovery document
+// rendered while the keys fell due (a change elsewhere invalidated them)
+// and could not be read again lists the algorithms of the keys held as a
+// fallback; it is served, not kept.
+func TestDocumentCacheKeepsNoRenderingFromAFailedRead(t *testing.T) {
+	now := time.Now()
+	store := &faultyKeysStore{fuzzStore: newFuzzStore()}
+	keys := &keyManager{store: store, alg: "ES256", now: func() time.Time { return now }, log: slog.New(slog.DiscardHandler),
+		loaded: now, keys: []loadedKey{{rec: storage.SigningKey{Algorithm: "ES256"}}}, pubCache: []op.Key{&publicKey{id: "k1"}}}
+	c := newDocumentCache(keys)
+	c.setPaths("/.well-known/openid-configuration", "/keys")
+	lib := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys.invalidate()
+		store.fail(errors.New("connection refused"))
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string][]jose.SignatureAlgorithm{
+			"id_token_signing_alg_values_supported": keys.algorithms(r.Context())})
+	})
+	rec := fetch(t, c.intercept(lib), http.MethodGet, "/.well-known/openid-configuration")
+	if rec.Code != http.StatusOK || !slices.Equal(discoveredAlgorithms(t, rec), []string{"ES256"}) {
+		t.Fatalf("discovery rendered during a failed read: %d %q", rec.Code, rec.Body)
+	}
+	c.mu.RLock()
+	kept := c.discovery.doc != nil
+	c.mu.RUnlock()
+	if kept {
+		t.Fatal("a rendering made while the keys could not be read again was cached")
 	}
 }

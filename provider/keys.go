@@ -246,7 +246,7 @@ func (m *keyManager) invalidate() {
 // older than keyCacheTTL.
 func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error) {
 	m.mu.Lock()
-	stale := m.loaded.IsZero() || m.now().Sub(m.loaded) > keyCacheTTL || len(m.keys) == 0
+	stale := m.staleLocked()
 	m.mu.Unlock()
 	if stale {
 		if err := m.reload(ctx); err != nil {
@@ -256,6 +256,20 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.keys, m.pubCache, nil
+}
+
+// staleLocked: the cached keys are to be read again before use. m.mu is
+// held.
+func (m *keyManager) staleLocked() bool {
+	return m.loaded.IsZero() || m.now().Sub(m.loaded) > keyCacheTTL || len(m.keys) == 0
+}
+
+// freshFrom: the cached keys are read, not due, and still the set whose
+// public keys begin at first (reload always makes a new slice).
+func (m *keyManager) freshFrom(first *op.Key) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.staleLocked() && len(m.pubCache) > 0 && &m.pubCache[0] == first
 }
 
 // signingKey is the newest key whose NotBefore has passed.
@@ -282,11 +296,18 @@ func (m *keyManager) signingKey(ctx context.Context) (op.SigningKey, error) {
 // the rotation accepts the tokens after it. Derived from the keys in the
 // database, the list is the same on every instance once their caches
 // follow a rotation (an instance still configured with the old algorithm
-// included), and an algorithm leaves it with its last key.
-func (m *keyManager) algorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
+// included), and an algorithm leaves it with its last key. When the keys
+// cannot be read again, the list is that of the keys this instance holds,
+// which it still signs with: the list is REQUIRED (OIDC Discovery §3), and a
+// client that starts while it is missing (go-oidc) assumes RS256 and
+// rejects every ES256 ID token until it restarts.
+func (m *keyManager) algorithms(ctx context.Context) []jose.SignatureAlgorithm {
 	keys, _, err := m.current(ctx)
 	if err != nil {
-		return nil, err
+		m.log.WarnContext(ctx, "signing keys could not be read again: discovery lists the algorithms of the keys held", "err", err)
+		m.mu.Lock()
+		keys = m.keys
+		m.mu.Unlock()
 	}
 	var algs []jose.SignatureAlgorithm
 	for _, k := range keys {
@@ -297,7 +318,7 @@ func (m *keyManager) algorithms(ctx context.Context) ([]jose.SignatureAlgorithm,
 	if alg := jose.SignatureAlgorithm(m.alg); !slices.Contains(algs, alg) {
 		algs = append(algs, alg)
 	}
-	return algs, nil
+	return algs
 }
 
 func (m *keyManager) publicKeys(ctx context.Context) ([]op.Key, error) {

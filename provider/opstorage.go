@@ -373,9 +373,10 @@ func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 
 // SignatureAlgorithms is discovery's id_token_signing_alg_values_supported:
 // the algorithms of the keys that sign, will sign or have signed, not only
-// the configured one (see keyManager.algorithms).
+// the configured one (see keyManager.algorithms). Never an error: the
+// library would list none.
 func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
-	return s.keys.algorithms(ctx)
+	return s.keys.algorithms(ctx), nil
 }
 
 func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
