@@ -82,30 +82,47 @@ func errorCode(body []byte) string {
 //     private_key_jwt is not offered), so every 401 of theirs gets Basic.
 //   - RFC 6749 §5.1: a token answer carries Pragma: no-cache besides
 //     Cache-Control: no-store, for HTTP/1.0 caches.
+//   - RFC 7009 §2.2.1: a revocation the server could not carry out (the
+//     library's 500, server_error: the database failed) is 503 with
+//     Retry-After, the status that tells the client to assume the token
+//     still exists and retry after a delay; the JSON body stays.
 func (p *Provider) clientEndpointAnswers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := &clientAnswer{ResponseWriter: w, p: p}
 		switch r.URL.Path {
 		case p.op.TokenEndpoint().Relative():
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
-		case p.op.IntrospectionEndpoint().Relative(), p.op.RevocationEndpoint().Relative():
+		case p.op.RevocationEndpoint().Relative():
+			a.revocation = true
+		case p.op.IntrospectionEndpoint().Relative():
 		default:
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(&basicChallenger{ResponseWriter: w, p: p}, r)
+		next.ServeHTTP(a, r)
 	})
 }
 
-// basicChallenger adds the Basic challenge to a 401.
-type basicChallenger struct {
+// revocationRetryAfter is the Retry-After, in seconds, of a revocation that
+// met a database fault: long enough for a connection to come back, short
+// enough that a client revoking at logout is still there to retry.
+const revocationRetryAfter = "10"
+
+// clientAnswer corrects a status of clientEndpointAnswers as it is written.
+type clientAnswer struct {
 	http.ResponseWriter
-	p *Provider
+	p          *Provider
+	revocation bool // the revocation endpoint's answer
 }
 
-func (b *basicChallenger) WriteHeader(status int) {
-	if status == http.StatusUnauthorized {
-		b.Header().Set("WWW-Authenticate", b.p.challenge("Basic"))
+func (a *clientAnswer) WriteHeader(status int) {
+	switch {
+	case status == http.StatusUnauthorized:
+		a.Header().Set("WWW-Authenticate", a.p.challenge("Basic"))
+	case status == http.StatusInternalServerError && a.revocation:
+		status = http.StatusServiceUnavailable
+		a.Header().Set("Retry-After", revocationRetryAfter)
 	}
-	b.ResponseWriter.WriteHeader(status)
+	a.ResponseWriter.WriteHeader(status)
 }

@@ -87,8 +87,10 @@ func revoke(p *Provider, raw, hint string) *httptest.ResponseRecorder {
 }
 
 // RFC 7009 §2.2.1: a revocation the database could not look up is no 200,
-// which would tell the client a live token is dead; it is an error the
-// client may retry. A token the database does not know is a 200.
+// which would tell the client a live token is dead, nor a 500, which tells
+// it nothing: it is 503 with Retry-After, which tells it to assume the
+// token still exists and retry after a delay; the body is server_error. A
+// token the database does not know is a 200.
 func TestRevocationDatabaseFaultIsNotRevoked(t *testing.T) {
 	store := &revocationStore{fuzzStore: newFuzzStore(), refresh: map[string]storage.RefreshToken{}}
 	p := newProviderOver(t, store)
@@ -100,8 +102,11 @@ func TestRevocationDatabaseFaultIsNotRevoked(t *testing.T) {
 	store.add(refresh, "g1")
 	store.fault = errors.New("connection refused")
 	for _, c := range []struct{ raw, hint string }{{refresh, ""}, {refresh, "refresh_token"}, {access, "access_token"}} {
-		if rec := revoke(p, c.raw, c.hint); rec.Code < 500 || !strings.Contains(rec.Body.String(), "server_error") {
-			t.Errorf("database down, token %.8s… hint %q: %d %s; want a server error", c.raw, c.hint, rec.Code, rec.Body)
+		rec := revoke(p, c.raw, c.hint)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+			errorCode(rec.Body.Bytes()) != "server_error" {
+			t.Errorf("database down, token %.8s… hint %q: %d, Retry-After %q, %s; want 503 server_error with Retry-After",
+				c.raw, c.hint, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 		}
 	}
 	if g := store.revokedGrants(); len(g) != 0 {

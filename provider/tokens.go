@@ -224,7 +224,8 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 // read. A token unknown, expired, revoked or already rotated (whose family
 // the read revoked) is revoked as far as the client is concerned: 200
 // (RFC 7009 §2.2). A database that failed is no such answer: the client
-// must not believe a live token dead, and may retry (§2.2.1).
+// must not believe a live token dead, and may retry (§2.2.1: the
+// server_error goes out as 503, see clientEndpointAnswers).
 func revocationLookupError(err error) *oidc.Error {
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
 		return nil
