@@ -73,7 +73,22 @@ func (c *documentCache) intercept(next http.Handler) http.Handler {
 func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.Handler, slot *cachedDocument, adjust func([]byte) ([]byte, error)) {
 	pubs, err := c.keys.publicKeys(r.Context())
 	if err != nil || len(pubs) == 0 {
-		next.ServeHTTP(w, r) // the library answers (and reports the error) itself
+		// The keys cannot be read (the database fails): the last document
+		// served is still right, since no key can change while the table
+		// that holds them is out of reach. Without one, the library
+		// answers, its discovery corrected like any other.
+		c.mu.RLock()
+		d := slot.doc
+		c.mu.RUnlock()
+		if d == nil {
+			rec := render(next, r)
+			if d = rec.document(); d == nil {
+				rec.replay(w, r) // the library's error, as it made it
+				return
+			}
+			adjusted(d, adjust)
+		}
+		d.serve(w, r)
 		return
 	}
 	of := &pubs[0]
@@ -86,11 +101,7 @@ func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.
 			rec.replay(w, r)
 			return
 		}
-		if adjust != nil {
-			if body, err := adjust(d.body); err == nil {
-				d.body = body
-			}
-		}
+		adjusted(d, adjust)
 		// Kept only while the keys it was made from (of) are still the key
 		// manager's, and fresh: a rendering during which they fell due (the
 		// change watcher invalidated them meanwhile) and could not be read
@@ -105,6 +116,17 @@ func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.
 		c.mu.Unlock()
 	}
 	d.serve(w, r)
+}
+
+// adjusted corrects d with adjust, if any; a body adjust cannot read is
+// left as the library made it.
+func adjusted(d *renderedDocument, adjust func([]byte) ([]byte, error)) {
+	if adjust == nil {
+		return
+	}
+	if body, err := adjust(d.body); err == nil {
+		d.body = body
+	}
 }
 
 // serve writes the document.

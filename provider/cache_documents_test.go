@@ -16,6 +16,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/caf-extranet/idp/storage"
@@ -189,12 +190,24 @@ func TestDiscoveryKeepsItsAlgorithmsThroughADatabaseFault(t *testing.T) {
 	if rec := discovery(); rec.Code != http.StatusOK || !slices.Equal(discoveredAlgorithms(t, rec), []string{"ES256"}) {
 		t.Fatalf("discovery: %d %q", rec.Code, rec.Body)
 	}
+	jwks := fetch(t, p.Handler(), http.MethodGet, fuzzIssuer+"/keys")
 	mu.Lock()
-	now = now.Add(keyCacheTTL + time.Minute)
+	now = now.Add(keyCacheTTL + time.Minute) // the keys are due: the next use reads them
 	mu.Unlock()
 	store.fail(errors.New("connection refused"))
 	if rec := discovery(); rec.Code == http.StatusOK && !slices.Equal(discoveredAlgorithms(t, rec), []string{"ES256"}) {
 		t.Fatalf("discovery while the key table cannot be read: %q, want ES256 listed", rec.Body)
+	}
+	// The documents served through the fault are the last good ones: the
+	// provider's own discovery (the code flow only), the same key set.
+	rec := discovery()
+	var d oidc.DiscoveryConfiguration
+	if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil || rec.Code != http.StatusOK ||
+		!slices.Equal(d.ResponseTypesSupported, []string{"code"}) || d.DeviceAuthorizationEndpoint != "" {
+		t.Fatalf("discovery through the fault: %d, response types %v, device endpoint %q", rec.Code, d.ResponseTypesSupported, d.DeviceAuthorizationEndpoint)
+	}
+	if rec := fetch(t, p.Handler(), http.MethodGet, fuzzIssuer+"/keys"); rec.Code != http.StatusOK || rec.Body.String() != jwks.Body.String() {
+		t.Fatalf("key set through the fault: %d %s, want %s", rec.Code, rec.Body, jwks.Body)
 	}
 }
 
