@@ -215,11 +215,11 @@ func TestRecoveryThrottlesAndSilence(t *testing.T) {
 		if n := len(f.mailsTo("claire@mairie.fr")); n != 4 {
 			t.Fatalf("the per-account limit did not reset after an hour: %d mails", n)
 		}
-		// At most 20 requests per IP per hour: beyond, nothing is even recorded.
-		for range 25 {
-			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "203.0.113.9"}); err != nil {
-				t.Fatal(err)
-			}
+		// At most 20 requests per IP per hour: beyond, nothing is even
+		// recorded, and the caller is told so (no mail must be promised).
+		for i := range 25 {
+			err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "203.0.113.9"})
+			wantQuota(t, i, 20, err)
 		}
 		jobs, err := f.st.ClaimRecoveryJobs(f.ctx, f.clock(), time.Minute, 100)
 		if err != nil {
@@ -231,6 +231,18 @@ func TestRecoveryThrottlesAndSilence(t *testing.T) {
 	})
 }
 
+// wantQuota checks the answer to the request i (from 0) of an address whose
+// quota is max: nil within it, ErrThrottled past it.
+func wantQuota(t *testing.T, i, max int, err error) {
+	t.Helper()
+	switch {
+	case i < max && err != nil:
+		t.Fatalf("request %d within the quota of %d: %v", i+1, max, err)
+	case i >= max && !errors.Is(err, account.ErrThrottled):
+		t.Fatalf("request %d past the quota of %d: %v, want ErrThrottled", i+1, max, err)
+	}
+}
+
 // TestRecoveryQuotaCountsAnIPv6NetworkAsOneAddress: the per-address hourly
 // quota of recovery requests holds for a client changing the low 64 bits of
 // its IPv6 address at each request; the audit trail keeps each address.
@@ -238,9 +250,8 @@ func TestRecoveryQuotaCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		for i := range 25 {
-			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: fmt.Sprintf("2001:db8:1:2::%x", i+1)}); err != nil {
-				t.Fatal(err)
-			}
+			err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: fmt.Sprintf("2001:db8:1:2::%x", i+1)})
+			wantQuota(t, i, 20, err)
 		}
 		jobs, err := f.st.ClaimRecoveryJobs(f.ctx, f.clock(), time.Minute, 100)
 		if err != nil {

@@ -19,7 +19,10 @@ const recoveryLease = 2 * time.Minute
 // look at the address at all: whether it belongs to an active account, a
 // disabled one or nobody, the caller gets the same nil after the same work,
 // and the background worker (ProcessRecoveryJobs) decides what to send.
-// Requests beyond the per-IP hourly limit are dropped silently.
+// Beyond the per-IP hourly limit nothing is queued and it returns
+// ErrThrottled: the agent must not be told that a mail is on its way, and
+// since the limit depends on the client address only, saying so tells
+// nothing about the e-mail address.
 func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) error {
 	now := s.now()
 	email = storage.NormaliseEmail(email)
@@ -35,7 +38,7 @@ func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) 
 	}
 	if n > int64(s.cfg.MaxRequestsPerIPPerHour) {
 		s.audit(ctx, "recovery.throttled", storage.User{Email: email}, meta, "per-IP limit")
-		return nil
+		return ErrThrottled
 	}
 	s.wakeRecovery()
 	return nil

@@ -34,8 +34,9 @@ const (
 	AddressDecay = 10 * time.Minute
 )
 
-// ErrThrottled: too many recent failures; the attempt was not even checked.
-var ErrThrottled = errors.New("account: too many failed attempts, try again later")
+// ErrThrottled: too many recent failures (or, for RequestRecovery, requests
+// from the client's address); the attempt was not even checked.
+var ErrThrottled = errors.New("account: too many attempts, try again later")
 
 // throttleKeys names the counters an attempt is charged to.
 type throttleKeys struct {

@@ -60,7 +60,8 @@ func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
 // forgotSubmit is POST /login/forgot. The CAPTCHA is checked before anything
 // looks at the address; past it, the address only has to look like one, and
 // the answer is the same 303 whatever it is: RequestRecovery records a job
-// and the background worker decides.
+// and the background worker decides. Only the address's quota of requests
+// stops it, answered « Trop de tentatives » whatever the e-mail address.
 func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := authRequestParam(r)
@@ -125,7 +126,14 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderForgot(w, r, v, kind, token, false, false)
 		return
 	}
-	if err := h.accounts.RequestRecovery(ctx, email, h.meta(r, id)); err != nil {
+	err = h.accounts.RequestRecovery(ctx, email, h.meta(r, id))
+	if errors.Is(err, account.ErrThrottled) {
+		// Nothing was queued: the confirmation page would promise a mail
+		// that never comes.
+		h.renderForgot(w, r, v, kind, token, false, true)
+		return
+	}
+	if err != nil {
 		h.internalError(w, r, "recording recovery request", err)
 		return
 	}

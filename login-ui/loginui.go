@@ -32,7 +32,9 @@ type Accounts interface {
 	// account.ErrInvalidCredentials for unknown e-mail, wrong password and
 	// disabled account alike.
 	LogIn(ctx context.Context, email, password string, meta account.Meta) (account.Login, string, storage.Session, error)
-	// RequestRecovery only records a job: same outcome whatever the address.
+	// RequestRecovery only records a job: same outcome whatever the address;
+	// account.ErrThrottled, recording nothing, past the client address's
+	// quota of requests.
 	RequestRecovery(ctx context.Context, email string, meta account.Meta) error
 	// CompleteForcedChange: current is the provisional password.
 	// *account.ChangeError lists every problem at once; account.ErrNotPending

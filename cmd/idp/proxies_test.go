@@ -10,13 +10,19 @@ import (
 )
 
 // forgotFrom submits « Mot de passe oublié ? » for agentEmail from a browser
-// whose requests carry X-Forwarded-For: xff.
+// whose requests carry X-Forwarded-For: xff. The page is the confirmation,
+// or « Trop de tentatives » past the client's quota (the audit events tell
+// which client was counted).
 func forgotFrom(t *testing.T, e *testEnv, xff string) {
 	t.Helper()
 	b := newBrowser(t, e.issuer)
 	b.client.Transport = &recordingTransport{header: http.Header{"X-Forwarded-For": {xff}}}
 	p := requestRecovery(t, b, b.get("/login"), agentEmail, journeyCaptcha)
-	p.mustContain("Si cette adresse correspond à un compte")
+	if p.Status == http.StatusTooManyRequests {
+		p.mustContain("Trop de tentatives")
+	} else {
+		p.mustContain("Si cette adresse correspond à un compte")
+	}
 }
 
 // recoveryIPs lists the client IP of each recovery event, oldest first, as

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,50 @@ func TestUnknownAddressSameAnswer(t *testing.T) {
 			t.Fatalf("mails: %d (want exactly one, to the active agent)", len(msgs))
 		}
 	})
+}
+
+// TestPerIPQuotaIsNotAPromiseOfAMail: past the per-IP hourly quota of
+// recovery requests (an office behind one NAT address), the request of an
+// existing, active agent is not queued. The page must not then say « un
+// e-mail contenant un mot de passe provisoire vient de vous être envoyé »
+// and that it comes within the hour: it answers « Trop de tentatives »
+// (429), the address kept, as the CAPTCHA throttles do. The quota depends on
+// the client address only, so this tells nothing about the e-mail address.
+func TestPerIPQuotaIsNotAPromiseOfAMail(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, withTestCaptcha)
+		e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+		for i := range e.cfg.Recovery.MaxRequestsPerIPPerHour {
+			b := newBrowser(t, e.issuer)
+			requestRecovery(t, b, b.get("/login"), "collegue"+strconv.Itoa(i)+"@partenaire.fr", testCaptcha).
+				mustContain("vient de vous être envoyé")
+		}
+		b := newBrowser(t, e.issuer)
+		p := requestRecovery(t, b, b.get("/login"), agentEmail, testCaptcha)
+		if p.Status != http.StatusTooManyRequests || strings.Contains(p.text(), "vient de vous être envoyé") {
+			t.Fatalf("past the per-IP quota: status %d, want 429 and no promise of a mail: %.600s", p.Status, p.text())
+		}
+		p.mustContain("Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+		if got := inputValue(p, "email"); got != agentEmail {
+			t.Errorf("address not kept: %q", got)
+		}
+		e.deliverMail()
+		for _, m := range e.mails() {
+			if strings.Contains(m.Header.Get("To"), agentEmail) {
+				t.Fatal("a mail went to the agent whose request was over the quota")
+			}
+		}
+	})
+}
+
+// inputValue is the value of the page's input named name.
+func inputValue(p *page, name string) string {
+	for _, in := range findAll(p.doc, isElem("input")) {
+		if attr(in, "name") == name {
+			return attr(in, "value")
+		}
+	}
+	return ""
 }
 
 // TestPendingAgentGetsNothing tries every door while the agent holds only a
