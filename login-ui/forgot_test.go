@@ -262,6 +262,26 @@ func TestForgotQuestionAlternative(t *testing.T) {
 	}
 }
 
+// TestQuestionModeDoesNotTalkOfAMissingImage: once the agent asked for the
+// question, the form has no image, and must not say « Image illisible ?
+// Autres possibilités » above the question: a screen-reader user, for whom
+// this alternative exists, would hear of an image that is not there. The
+// image form keeps it, a way to the alternatives.
+func TestQuestionModeDoesNotTalkOfAMissingImage(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CaptchaTestAnswer = "" })
+	b := e.browser()
+	p := b.get("/login/forgot")
+	wantContains(t, p, "Image illisible ? Autres possibilités")
+	q := b.submit(p, "/login/forgot", url.Values{"email": {agentEmail}, "question": {"1"}})
+	wantStatus(t, q, http.StatusOK)
+	if len(findAll(q.doc, "img")) != 0 || !strings.Contains(q.text(), "Combien font") {
+		t.Fatal("not the question form")
+	}
+	if strings.Contains(q.text(), "Image illisible ?") {
+		t.Fatalf("the question form, which has no image, says « Image illisible ? »: %.400s", q.text())
+	}
+}
+
 // solveQuestion reads the label of the answer field and computes it.
 func solveQuestion(t *testing.T, p *page) string {
 	t.Helper()
