@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"image/png"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang/freetype/truetype"
+	"github.com/mojocn/base64Captcha"
+	"golang.org/x/image/font"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -54,6 +60,54 @@ func TestCaptchaTextIsRandomFromTheAlphabet(t *testing.T) {
 		if strings.ContainsRune(captchaAlphabet, c) {
 			t.Errorf("look-alike %q in the alphabet", c)
 		}
+	}
+}
+
+// TestCaptchaGlyphsFitTheImage: every character of the alphabet is drawn
+// whole, in both fonts, at every size and baseline the library picks, first
+// and last of a text of either length: the answer is exact and
+// case-sensitive, and a character partly cut (the tail of a y, the hook of a
+// J, the last leg of a final m) reads as another. The positions are those of
+// base64Captcha v1.3.8's drawText (item_char.go): character i of n at
+// x = (width/n)*i + (width/n)/size, its baseline at height/2 + size/2 -
+// rand(height/16*3), size = height*(7..13)/16 points at 72 dpi. A pixel of
+// anti-aliasing may touch an edge.
+func TestCaptchaGlyphsFitTheImage(t *testing.T) {
+	var cut []string
+	for _, length := range []int{5, 6} {
+		m, err := newCaptchaMaker(length, "", bytes.Repeat([]byte{7}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slot := captchaWidth / length
+		for _, name := range m.driver.Fonts {
+			f := base64Captcha.DefaultEmbeddedFonts.LoadFontByName("fonts/" + name)
+			for k := 7; k <= 13; k++ {
+				size := captchaHeight * k / 16
+				face := truetype.NewFace(f, &truetype.Options{Size: float64(size), DPI: 72, Hinting: font.HintingFull})
+				lowest := captchaHeight/2 + size/2
+				highest := lowest - (captchaHeight/16*3 - 1)
+				first := slot / size
+				last := slot*(length-1) + slot/size
+				for _, c := range captchaAlphabet {
+					b, _ := font.BoundString(face, string(c))
+					for edge, over := range map[string]int{
+						"bottom":               lowest + b.Max.Y.Ceil() - captchaHeight,
+						"top":                  -(highest + b.Min.Y.Floor()),
+						"left, in 1st place":   -(first + b.Min.X.Floor()),
+						"right, in last place": last + b.Max.X.Ceil() - captchaWidth,
+					} {
+						if over > 1 {
+							cut = append(cut, fmt.Sprintf("%q (%s, %dpx, length %d): %s edge cuts %dpx", c, name, size, length, edge, over))
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(cut) > 0 {
+		slices.Sort(cut)
+		t.Fatalf("characters of the CAPTCHA alphabet drawn partly outside the image:\n%s", strings.Join(cut, "\n"))
 	}
 }
 
@@ -125,7 +179,7 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		"short key":     func(d *Deps) { d.ChallengeKey = make([]byte, 16) },
 		"no TTL":        func(d *Deps) { d.Config.CaptchaTTL = 0 },
 		"length 4":      func(d *Deps) { d.Config.CaptchaLength = 4 },
-		"length 9":      func(d *Deps) { d.Config.CaptchaLength = 9 },
+		"length 7":      func(d *Deps) { d.Config.CaptchaLength = 7 },
 	} {
 		d := valid()
 		mutate(&d)
