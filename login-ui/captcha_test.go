@@ -158,6 +158,9 @@ func (noChallenges) ConsumeChallenge(context.Context, string, time.Time) (storag
 func (noChallenges) AddDecayingFailure(context.Context, string, time.Duration, time.Time) (storage.Throttle, error) {
 	return storage.Throttle{}, errBoom
 }
+func (noChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
+	return 0, errBoom
+}
 func (noChallenges) TakeChallenge(context.Context, string, string, time.Time) (*storage.Challenge, storage.Throttle, error) {
 	return nil, storage.Throttle{}, errBoom
 }

@@ -28,6 +28,20 @@ const (
 	maxChallengeID = 64
 )
 
+// The question alternative is there for agents who cannot read the image
+// (RGAA 1.5), and a program that reads French answers it every time: only a
+// count stops it. The recovery requests whose challenge was a question are
+// counted per client address, on top of the limits every request meets, in
+// the database like the other counters so that every instance shares them:
+// 2 an hour, an agent's request and one retry (a mistyped address gets the
+// same confirmation, so the agent finds out only when no mail comes). That
+// is below the 3 mails an account gets an hour (the default), so that one
+// address answering questions cannot by itself use up an agent's hour.
+const (
+	questionWindow                 = time.Hour
+	maxQuestionRecoveriesPerWindow = 2
+)
+
 // challengeView is the CAPTCHA part of the form. A zero value means no
 // challenge could be drawn (throttled).
 type challengeView struct {
@@ -60,8 +74,9 @@ func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
 // forgotSubmit is POST /login/forgot. The CAPTCHA is checked before anything
 // looks at the address; past it, the address only has to look like one, and
 // the answer is the same 303 whatever it is: RequestRecovery records a job
-// and the background worker decides. Only the address's quota of requests
-// stops it, answered « Trop de tentatives » whatever the e-mail address.
+// and the background worker decides. Only the client address's quotas (of
+// all requests, and of those answered by a question) stop it, answered
+// « Trop de tentatives » whatever the e-mail address.
 func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := authRequestParam(r)
@@ -126,6 +141,16 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderForgot(w, r, v, kind, token, false, false)
 		return
 	}
+	over, err := h.overQuestionQuota(ctx, r, challenge)
+	if err != nil {
+		h.internalError(w, r, "counting question-answered requests", err)
+		return
+	}
+	if over {
+		h.log.InfoContext(ctx, "recovery request refused: the address's quota of question-answered requests is used up")
+		h.renderForgot(w, r, v, kind, token, false, true)
+		return
+	}
 	err = h.accounts.RequestRecovery(ctx, email, h.meta(r, id))
 	if errors.Is(err, account.ErrThrottled) {
 		// Nothing was queued: the confirmation page would promise a mail
@@ -138,6 +163,20 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, link(pathForgotSent, id), http.StatusSeeOther)
+}
+
+// overQuestionQuota counts a request whose challenge was a question on its
+// address and tells whether it is past the quota. The kind is the stored
+// challenge's, not the form's, which a program writes as it likes.
+func (h *Handler) overQuestionQuota(ctx context.Context, r *http.Request, c *storage.Challenge) (bool, error) {
+	if c.Kind != storage.ChallengeQuestion {
+		return false, nil
+	}
+	n, err := h.challenges.HitCounter(ctx, "captcha:question:"+h.clientKey(r), questionWindow, h.now())
+	if err != nil {
+		return false, err
+	}
+	return n > maxQuestionRecoveriesPerWindow, nil
 }
 
 // renderForgot draws a new challenge of kind into the form and renders it.

@@ -308,6 +308,48 @@ func solveQuestion(t *testing.T, p *page) string {
 	return strconv.Itoa(a + b)
 }
 
+// TestForgotQuestionAnswersHaveTheirOwnQuota: a program answers the
+// question alternative as easily as an agent, so the requests answered by a
+// question are counted per client address: past maxQuestionRecoveriesPerWindow
+// in the hour the form says « Trop de tentatives » (429), the address kept,
+// and nothing is recorded. A question's challenge posted as an image's still
+// counts; the image path of the same address is not held by it; the quota
+// comes back after the hour.
+func TestForgotQuestionAnswersHaveTheirOwnQuota(t *testing.T) {
+	e := newEnv(t) // the test answer answers the questions too
+	b := e.browser()
+	answerQuestion := func(extra url.Values) *page {
+		t.Helper()
+		q := b.submit(b.get("/login/forgot"), "/login/forgot", url.Values{"email": {agentEmail}, "question": {"1"}})
+		wantStatus(t, q, http.StatusOK)
+		values := url.Values{"email": {agentEmail}, "captcha": {testAnswer}}
+		for k, v := range extra {
+			values[k] = v
+		}
+		return b.submit(q, "/login/forgot", values)
+	}
+	for range maxQuestionRecoveriesPerWindow {
+		wantRedirect(t, answerQuestion(nil), "/login/forgot/sent")
+	}
+	for name, extra := range map[string]url.Values{"question": nil, "question posted as an image": {"kind": {"image"}}} {
+		p := answerQuestion(extra)
+		wantStatus(t, p, http.StatusTooManyRequests)
+		wantContains(t, p, "Trop de tentatives. Veuillez réessayer dans quelques minutes.")
+		if got := attr(p.input(t, "email"), "value"); got != agentEmail {
+			t.Errorf("%s: address not kept: %q", name, got)
+		}
+	}
+	if n := len(e.accounts.recoveryCalls()); n != maxQuestionRecoveriesPerWindow {
+		t.Fatalf("%d requests recorded from question answers, want %d", n, maxQuestionRecoveriesPerWindow)
+	}
+
+	p := b.submit(b.get("/login/forgot"), "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	wantRedirect(t, p, "/login/forgot/sent")
+
+	e.clock.Advance(questionWindow)
+	wantRedirect(t, answerQuestion(nil), "/login/forgot/sent")
+}
+
 func TestForgotTestAnswerIsHonouredOnlyWhenSet(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.CaptchaTestAnswer = "" })
 	b := e.browser()
@@ -368,7 +410,8 @@ func TestForgotThrottlesWrongAnswers(t *testing.T) {
 
 // TestForgotCountsAnIPv6NetworkAsOneAddress: a client changing the low 64
 // bits of its IPv6 address at each request (it holds the whole /64) meets
-// the CAPTCHA throttles as one address, drawing and answering alike.
+// the CAPTCHA throttles as one address, drawing, answering wrong and
+// answering questions alike.
 func TestForgotCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 	var n atomic.Int64
 	rotating := func(*http.Request) string { return fmt.Sprintf("2001:db8:1:2::%x", n.Add(1)) }
@@ -388,6 +431,17 @@ func TestForgotCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 	wantStatus(t, p, http.StatusTooManyRequests)
 	if n := len(e.accounts.recoveryCalls()); n != 0 {
 		t.Fatalf("%d recovery requests recorded while throttled", n)
+	}
+
+	e = newEnvBehind(t, rotating)
+	b = e.browser()
+	for range maxQuestionRecoveriesPerWindow + 1 {
+		q := b.submit(b.get("/login/forgot"), "/login/forgot", url.Values{"email": {agentEmail}, "question": {"1"}})
+		p = b.submit(q, "/login/forgot", url.Values{"email": {agentEmail}, "captcha": {testAnswer}})
+	}
+	wantStatus(t, p, http.StatusTooManyRequests)
+	if n := len(e.accounts.recoveryCalls()); n != maxQuestionRecoveriesPerWindow {
+		t.Fatalf("%d question-answered requests recorded from one /64, want %d", n, maxQuestionRecoveriesPerWindow)
 	}
 }
 

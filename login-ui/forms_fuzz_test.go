@@ -142,6 +142,10 @@ func (c *fuzzChallenges) AddDecayingFailure(_ context.Context, key string, _ tim
 	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
 }
 
+func (c *fuzzChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
+	return 1, nil
+}
+
 func (c *fuzzChallenges) TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error) {
 	ch, err := c.ConsumeChallenge(ctx, id, now)
 	if err != nil {

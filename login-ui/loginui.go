@@ -92,6 +92,7 @@ type Challenges interface {
 	// take) and reads key's throttle.
 	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error)
 	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error)
+	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
 }
 
 // Config holds the pages' settings.

@@ -314,6 +314,10 @@ func (floorChallenges) AddDecayingFailure(_ context.Context, key string, _ time.
 	return storage.Throttle{Key: key, Failures: 1, LastFailureAt: now}, nil
 }
 
+func (floorChallenges) HitCounter(context.Context, string, time.Duration, time.Time) (int64, error) {
+	return 1, nil
+}
+
 func (floorChallenges) TakeChallenge(_ context.Context, _, key string, _ time.Time) (*storage.Challenge, storage.Throttle, error) {
 	return nil, storage.Throttle{Key: key}, nil
 }

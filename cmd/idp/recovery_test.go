@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,6 +206,62 @@ func TestPerIPQuotaIsNotAPromiseOfAMail(t *testing.T) {
 			if strings.Contains(m.Header.Get("To"), agentEmail) {
 				t.Fatal("a mail went to the agent whose request was over the quota")
 			}
+		}
+	})
+}
+
+// TestProgramAnsweringQuestionsIsHeldToTheQuestionQuota: a program that
+// never looks at the image asks for the question alternative, reads the
+// label of the answer field with a regular expression and the twenty number
+// words of the catalog, and answers right every time: the question, there
+// for agents who cannot read the image, stops no program (README, « The
+// CAPTCHA and its non-visual alternative »). What holds it is a count: from
+// one address, 2 requests answered by a question are accepted an hour
+// (login-ui's maxQuestionRecoveriesPerWindow); the next get « Trop de
+// tentatives » (429) and send nothing, though the address's quota of
+// recovery requests (20) and the agent's (3 mails) have room left.
+func TestProgramAnsweringQuestionsIsHeldToTheQuestionQuota(t *testing.T) {
+	const questionQuota = 2
+	words := strings.Fields("un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize dix-sept dix-huit dix-neuf vingt")
+	number := func(w string) int { return slices.Index(words, w) + 1 }
+	question := regexp.MustCompile(`Combien font (\S+) plus (\S+) \?`)
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil) // real challenges: no test answer
+		e.addAgent(agentEmail, "Claire Dupont", "", agentPass)
+		accepted := 0
+		for i := range questionQuota + 3 {
+			b := newBrowser(t, e.issuer)
+			q := b.submit(b.get("/login/forgot").form("Je ne peux pas lire l'image : me poser une question").set("Adresse e-mail", agentEmail))
+			var label string
+			for _, l := range findAll(q.doc, isElem("label")) {
+				if attr(l, "for") == "captcha" {
+					label = nodeText(l)
+				}
+			}
+			m := question.FindStringSubmatch(label)
+			if m == nil || number(m[1]) == 0 || number(m[2]) == 0 {
+				t.Fatalf("no question a program can read in %q", label)
+			}
+			answer := strconv.Itoa(number(m[1]) + number(m[2]))
+			p := b.submit(q.form("Valider").set("Adresse e-mail", agentEmail).set("Combien font", answer))
+			switch {
+			case strings.Contains(p.text(), "vient de vous être envoyé"):
+				accepted++
+			case p.Status == http.StatusTooManyRequests && strings.Contains(p.text(), "Trop de tentatives"):
+			default:
+				t.Fatalf("answer %d: status %d: %.600s", i+1, p.Status, p.text())
+			}
+		}
+		e.deliverMail()
+		mailed := 0
+		for _, m := range e.mails() {
+			if strings.Contains(m.Header.Get("To"), agentEmail) {
+				mailed++
+			}
+		}
+		if accepted != questionQuota || mailed != questionQuota {
+			t.Fatalf("a program answering questions from one address: %d requests accepted and %d mails sent in an hour, want %d",
+				accepted, mailed, questionQuota)
 		}
 	})
 }
