@@ -40,8 +40,9 @@ func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) 
 	if err != nil {
 		// The password was right and its consequences (throttle reset,
 		// provisional password cancelled, pending flag) are written: the
-		// trail says so even though no session could follow.
-		s.appendAudit(ctx, event)
+		// trail says so even though no session could follow, the browser
+		// gone included.
+		s.appendAudit(context.WithoutCancel(ctx), event)
 		return Login{}, "", storage.Session{}, err
 	}
 	return login, cookie, sess, nil

@@ -120,16 +120,40 @@ func (s *Service) User(ctx context.Context, id string) (storage.User, error) {
 // attempt bounds a password attempt by its budget. end turns the budget's
 // end into ErrBusy (a deadline of ctx's own stays what it is): a caller
 // returns end(err).
+//
+// The attempt's context also carries the one its work goes on with once its
+// first hash has run (checked): no longer the browser's to cancel nor the
+// budget's to end, but still bounded, by checkedLimit from the attempt's
+// start.
 func (s *Service) attempt(ctx context.Context) (actx context.Context, end func(error) error) {
-	actx, cancel := context.WithTimeout(ctx, s.cfg.AttemptBudget)
+	base, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), checkedLimit)
+	after := &checkedContext{}
+	after.Context = context.WithValue(base, checkedKey{}, after) // checked(after) is after
+	actx, cancel := context.WithTimeout(context.WithValue(ctx, checkedKey{}, after), s.cfg.AttemptBudget)
 	return actx, func(err error) error {
 		cancel()
+		cancelAfter()
 		if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
 		return err
 	}
 }
+
+// checkedLimit bounds a password attempt from its start, whatever becomes of
+// its browser: shorter than its address reservation's life, so that the
+// reservation never lapses under it, and than the server's write timeout
+// (a minute), so that its answer can still be written. Reached after the
+// first hash (a hash queue half a minute long, a database that hangs), the
+// attempt ends without a verdict, as a shed one.
+const checkedLimit = addressReservationLife * 5 / 6
+
+// checkedKey is the key of the context an attempt goes on with once
+// checked (attempt), a *checkedContext.
+type checkedKey struct{}
+
+// checkedContext is the context an attempt goes on with once checked.
+type checkedContext struct{ context.Context }
 
 // checked is the context of an attempt whose first hash has run: the guess
 // has been checked against the agent's hash (or the dummy's work done, which
@@ -139,7 +163,12 @@ func (s *Service) attempt(ctx context.Context) (actx context.Context, end func(e
 // a success (a right password would have logged in by then), and the
 // attempt would be refunded as one without a verdict. Only an attempt still
 // waiting for its first hash is shed.
-func checked(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+func checked(ctx context.Context) context.Context {
+	if after, ok := ctx.Value(checkedKey{}).(*checkedContext); ok {
+		return after
+	}
+	return context.WithoutCancel(ctx) // not within an attempt: nothing bounds it but its caller
+}
 
 // dummyVerifies costs n hashes, as many as the path it stands for, and
 // fails as a real Verify would if ctx ends while the first waits for a

@@ -949,3 +949,116 @@ func TestChangeCheckedPastItsBudgetIsCounted(t *testing.T) {
 		}
 	})
 }
+
+// deadlineRecorder records the deadline of the contexts reaching the store
+// calls an attempt makes after its first hash: the read of the provisional
+// password (change form) and the failure's audit event (login form).
+type deadlineRecorder struct {
+	storage.Store
+	mu    sync.Mutex
+	seen  map[string]bool
+	bound map[string]time.Time
+}
+
+func (d *deadlineRecorder) record(what string, ctx context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl, ok := ctx.Deadline()
+	d.seen[what] = true
+	if ok {
+		d.bound[what] = dl
+	}
+}
+
+func (d *deadlineRecorder) GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (storage.ProvisionalPassword, error) {
+	d.record("change: provisional password read", ctx)
+	return d.Store.GetProvisionalPassword(ctx, userID, now)
+}
+
+func (d *deadlineRecorder) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
+	if e.Type == "login.failure" {
+		d.record("login: failure's audit event", ctx)
+	}
+	return d.Store.AppendAudit(ctx, e)
+}
+
+// TestCheckedAttemptStaysBounded: an attempt whose first hash ran goes on
+// after the browser left or its budget ended (checked), but not without any
+// bound: it never outlives its address reservation (a minute), and its
+// answer comes within the server's write timeout (a minute). Without a
+// deadline, a hung database call or a long hash queue after the first hash
+// would keep the attempt, its goroutine and its pool connection forever.
+func TestCheckedAttemptStaysBounded(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		rec := &deadlineRecorder{Store: f.st, seen: map[string]bool{}, bound: map[string]time.Time{}}
+		svc := account.New(rec, f.hasher, policy.Default(), account.Config{
+			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
+			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
+		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		start := time.Now()
+		_ = svc.ChangePassword(f.ctx, "claire@mairie.fr", "mauvais1", "nouveau12", "nouveau12", meta)
+		_, _ = logIn(svc, f.ctx, "claire@mairie.fr", "mauvais1", meta)
+		limit := start.Add(time.Minute)
+		for _, what := range []string{"change: provisional password read", "login: failure's audit event"} {
+			if !rec.seen[what] {
+				t.Fatalf("%s: not reached", what)
+			}
+			dl, ok := rec.bound[what]
+			switch {
+			case !ok:
+				t.Errorf("%s, after the first hash: no deadline at all (a hung call never ends)", what)
+			case dl.After(limit):
+				t.Errorf("%s: deadline %v after the attempt's start, past the reservation's minute", what, dl.Sub(start))
+			}
+		}
+	})
+}
+
+// TestLoginLeftDuringARightFirstHashIsAudited: a right password whose
+// first hash was running when the browser left reaches its verdict
+// (checked): the account's failures are forgotten, a pending provisional
+// password would be cancelled. No session follows, the browser being gone,
+// but the trail records the success, written on a context of its own.
+func TestLoginLeftDuringARightFirstHashIsAudited(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 16 * 1024, Iterations: 2, Parallelism: 1}, 1)
+		svc := account.New(f.st, hasher, policy.Default(), account.Config{
+			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
+			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
+		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		for range 2 {
+			if _, err := logIn(svc, f.ctx, "claire@mairie.fr", "mauvais1", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatal(err)
+			}
+		}
+		ctx, leave := context.WithCancel(f.ctx)
+		started := hasher.Derivations()
+		go func() {
+			for hasher.Derivations() == started {
+				time.Sleep(50 * time.Microsecond)
+			}
+			leave()
+		}()
+		_, err := logIn(svc, ctx, "claire@mairie.fr", "secret12", meta)
+		leave()
+		th, gerr := f.st.GetThrottle(f.ctx, "login:account:claire@mairie.fr")
+		if gerr != nil {
+			t.Fatal(gerr)
+		}
+		if th.Failures != 0 {
+			t.Fatalf("a right password left during its first hash was not settled as a success (err %v, %d failures)", err, th.Failures)
+		}
+		events, aerr := f.st.ListAudit(f.ctx, storage.AuditFilter{Email: "claire@mairie.fr"})
+		if aerr != nil {
+			t.Fatal(aerr)
+		}
+		for _, e := range events {
+			if e.Type == "login.success" {
+				return
+			}
+		}
+		t.Errorf("a right password left during its first hash reset the failures (login err: %v) but the trail has no login.success", err)
+	})
+}
