@@ -15,6 +15,9 @@ import (
 // uniqueViolation is the SQLSTATE of a unique index conflict.
 const uniqueViolation = "23505"
 
+// invalidByteSequence is SQLSTATE 22021: a text not UTF-8, or with a NUL.
+const invalidByteSequence = "22021"
+
 // rowScanner is what pgx.Row and pgx.Rows have in common.
 type rowScanner interface {
 	Scan(dest ...any) error
@@ -64,12 +67,23 @@ func dbError(what string, err error) error {
 	return fmt.Errorf("postgres: %s: %w", what, err)
 }
 
-// notFoundOr maps pgx.ErrNoRows to storage.ErrNotFound.
+// notFoundOr maps pgx.ErrNoRows to storage.ErrNotFound, and so a key
+// PostgreSQL cannot even hold (not UTF-8, or with a NUL), which names no
+// record: such keys come from outside (a random bearer token that the
+// library's fallback decryption reads as an id, a client_id), and SQLite
+// answers them as unknown.
 func notFoundOr(what string, err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, pgx.ErrNoRows) || unstorable(err) {
 		return fmt.Errorf("postgres: %s: %w", what, storage.ErrNotFound)
 	}
 	return dbError(what, err)
+}
+
+// unstorable reports PostgreSQL's refusal of a text that is not UTF-8 or
+// holds a NUL (SQLSTATE 22021, invalid byte sequence).
+func unstorable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == invalidByteSequence
 }
 
 // notFound reports a missing record.

@@ -86,7 +86,7 @@ func (s *Store) GetAccessToken(ctx context.Context, id string, now time.Time) (s
 // RevokeAccessToken revokes one access token; an unknown id is not an error
 // (revocation answers the same for unknown tokens, RFC 7009).
 func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE access_tokens SET revoked = true WHERE id = $1`, id); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE access_tokens SET revoked = true WHERE id = $1`, id); err != nil && !unstorable(err) {
 		return dbError("revoke access token", err)
 	}
 	return nil

@@ -8,6 +8,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/caf-extranet/idp/storage"
@@ -68,6 +69,35 @@ func areas() []area {
 func basicBehaviours() []behaviour {
 	return []behaviour{
 		{"PingAndSchemaVersion", testPingAndSchemaVersion},
+		{"UnstorableKeysAreUnknown", testUnstorableKeysAreUnknown},
+	}
+}
+
+// testUnstorableKeysAreUnknown: a key that is not UTF-8, or holds a NUL,
+// names no record: the lookups answer ErrNotFound and a revocation does
+// nothing, on every engine. Such keys come from outside (a random bearer
+// token that the OIDC library's fallback decryption reads as an id, a
+// client_id, a cookie), and an error there would be a server error where
+// the contract says unknown.
+func testUnstorableKeysAreUnknown(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	for _, key := range []string{"\xff\xfeab", "ab\x00c"} {
+		_, err := s.GetAccessToken(ctx, key, now)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetAccessToken(%q)", key))
+		_, err = s.GetRefreshToken(ctx, key, now)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetRefreshToken(%q)", key))
+		_, err = s.GetClient(ctx, key)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetClient(%q)", key))
+		_, err = s.GetAuthRequest(ctx, key, now)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetAuthRequest(%q)", key))
+		_, err = s.GetUser(ctx, key)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetUser(%q)", key))
+		_, err = s.GetUserByEmail(ctx, key)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetUserByEmail(%q)", key))
+		_, err = s.GetSession(ctx, key, now)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetSession(%q)", key))
+		mustOK(t, s.RevokeAccessToken(ctx, key), fmt.Sprintf("RevokeAccessToken(%q)", key))
 	}
 }
 
