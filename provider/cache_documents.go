@@ -73,10 +73,10 @@ func (c *documentCache) intercept(next http.Handler) http.Handler {
 func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.Handler, slot *cachedDocument, adjust func([]byte) ([]byte, error)) {
 	pubs, err := c.keys.publicKeys(r.Context())
 	if err != nil || len(pubs) == 0 {
-		// The keys cannot be read (the database fails): the last document
-		// served is still right, since no key can change while the table
-		// that holds them is out of reach. Without one, the library
-		// answers, its discovery corrected like any other.
+		// No keys held, and none can be read (an instance whose database
+		// failed before it read any): the last document served, if any;
+		// otherwise the library answers, its discovery corrected like any
+		// other. (With keys held, a fault serves them: keyManager.current.)
 		c.mu.RLock()
 		d := slot.doc
 		c.mu.RUnlock()

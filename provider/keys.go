@@ -250,7 +250,17 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 	m.mu.Unlock()
 	if stale {
 		if err := m.reload(ctx); err != nil {
-			return nil, nil, err
+			// The keys cannot be read again (a database fault): those held
+			// are the newest this instance knows, and no rotation happens
+			// while the table is out of reach of every instance; without
+			// any held, the error is the answer.
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if len(m.keys) == 0 {
+				return nil, nil, err
+			}
+			m.log.WarnContext(ctx, "signing keys not read again: using the keys held", "err", err)
+			return m.keys, m.pubCache, nil
 		}
 	}
 	m.mu.Lock()
