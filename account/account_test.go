@@ -721,10 +721,15 @@ func logIn(svc *account.Service, ctx context.Context, email, password string, m 
 // of the fixture's store that counts or injects: a per-IP quota above what
 // a test requests, one-hour provisional passwords.
 func (f *fixture) serviceOn(st storage.Store) *account.Service {
-	return account.New(st, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4),
-		policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour,
-			MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour},
-		f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return f.serviceWith(st, passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4), 0)
+}
+
+// serviceWith is serviceOn with the hasher h and an attempt budget (0: the
+// default).
+func (f *fixture) serviceWith(st storage.Store, h *passhash.Hasher, budget time.Duration) *account.Service {
+	return account.New(st, h, policy.Default(), account.Config{ProvisionalLength: 12, ProvisionalTTL: time.Hour,
+		MaxMailsPerAccountPerHour: 3, MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
+		AttemptBudget: budget}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 }
 
 // disablingStore runs the administrator's action while the worker hashes

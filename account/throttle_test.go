@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"strings"
 	"sync"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/caf-extranet/idp/account"
-	"github.com/caf-extranet/idp/account/policy"
 	"github.com/caf-extranet/idp/storage"
 	"github.com/caf-extranet/idp/storage/passhash"
 )
@@ -782,11 +779,7 @@ func TestAttemptsPastTheirBudgetAreShedAlike(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, 4)
-		queued := account.New(queuedPastTheBudget{f.st}, hasher, policy.Default(), account.Config{
-			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
-			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
-			AttemptBudget: 20 * time.Millisecond,
-		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		queued := f.serviceWith(queuedPastTheBudget{f.st}, hasher, 20*time.Millisecond)
 		// More than the address's free failures, and than the account's.
 		for i := range 40 {
 			email, password := "claire@mairie.fr", "mauvais1"
@@ -878,20 +871,10 @@ func TestLoginLeftDuringItsFirstHashIsCounted(t *testing.T) {
 		f.agent("claire@mairie.fr", "secret12")
 		// Hashes of several milliseconds: time to leave during the first.
 		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 16 * 1024, Iterations: 2, Parallelism: 1}, 1)
-		svc := account.New(f.st, hasher, policy.Default(), account.Config{
-			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
-			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
-		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc := f.serviceWith(f.st, hasher, 0)
 		const guesses = 3 // within the free failures: no delay in the way
 		for i := range guesses {
-			ctx, leave := context.WithCancel(f.ctx)
-			started := hasher.Derivations()
-			go func() {
-				for hasher.Derivations() == started {
-					time.Sleep(50 * time.Microsecond)
-				}
-				leave() // the first hash is running: the browser goes
-			}()
+			ctx, leave := leaveDuringFirstHash(f.ctx, hasher)
 			_, err := logIn(svc, ctx, "claire@mairie.fr", "mauvais1", meta)
 			leave()
 			if !errors.Is(err, account.ErrInvalidCredentials) {
@@ -925,11 +908,7 @@ func (s slowBetweenTheHashes) GetProvisionalPassword(ctx context.Context, userID
 func TestChangeCheckedPastItsBudgetIsCounted(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
-		svc := account.New(slowBetweenTheHashes{f.st}, f.hasher, policy.Default(), account.Config{
-			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
-			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
-			AttemptBudget: 50 * time.Millisecond,
-		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc := f.serviceWith(slowBetweenTheHashes{f.st}, f.hasher, 50*time.Millisecond)
 		const guesses = 3
 		for i := range guesses {
 			before := f.hasher.Derivations()
@@ -992,10 +971,7 @@ func TestCheckedAttemptStaysBounded(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		rec := &deadlineRecorder{Store: f.st, seen: map[string]bool{}, bound: map[string]time.Time{}}
-		svc := account.New(rec, f.hasher, policy.Default(), account.Config{
-			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
-			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
-		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc := f.serviceWith(rec, f.hasher, 0)
 		start := time.Now()
 		_ = svc.ChangePassword(f.ctx, "claire@mairie.fr", "mauvais1", "nouveau12", "nouveau12", meta)
 		_, _ = logIn(svc, f.ctx, "claire@mairie.fr", "mauvais1", meta)
@@ -1024,23 +1000,13 @@ func TestLoginLeftDuringARightFirstHashIsAudited(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 16 * 1024, Iterations: 2, Parallelism: 1}, 1)
-		svc := account.New(f.st, hasher, policy.Default(), account.Config{
-			ProvisionalLength: 12, ProvisionalTTL: time.Hour, MaxMailsPerAccountPerHour: 3,
-			MaxRequestsPerIPPerHour: 100, SessionIdle: time.Hour, SessionAbsolute: time.Hour,
-		}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		svc := f.serviceWith(f.st, hasher, 0)
 		for range 2 {
 			if _, err := logIn(svc, f.ctx, "claire@mairie.fr", "mauvais1", meta); !errors.Is(err, account.ErrInvalidCredentials) {
 				t.Fatal(err)
 			}
 		}
-		ctx, leave := context.WithCancel(f.ctx)
-		started := hasher.Derivations()
-		go func() {
-			for hasher.Derivations() == started {
-				time.Sleep(50 * time.Microsecond)
-			}
-			leave()
-		}()
+		ctx, leave := leaveDuringFirstHash(f.ctx, hasher)
 		_, err := logIn(svc, ctx, "claire@mairie.fr", "secret12", meta)
 		leave()
 		th, gerr := f.st.GetThrottle(f.ctx, "login:account:claire@mairie.fr")
@@ -1061,4 +1027,19 @@ func TestLoginLeftDuringARightFirstHashIsAudited(t *testing.T) {
 		}
 		t.Errorf("a right password left during its first hash reset the failures (login err: %v) but the trail has no login.success", err)
 	})
+}
+
+// leaveDuringFirstHash is a browser's context that ends as soon as hasher's
+// next derivation has started: the browser leaves during the attempt's first
+// hash. The hashes must last long enough for that (several milliseconds).
+func leaveDuringFirstHash(parent context.Context, hasher *passhash.Hasher) (context.Context, context.CancelFunc) {
+	ctx, leave := context.WithCancel(parent)
+	started := hasher.Derivations()
+	go func() {
+		for hasher.Derivations() == started && ctx.Err() == nil {
+			time.Sleep(50 * time.Microsecond)
+		}
+		leave()
+	}()
+	return ctx, leave
 }
