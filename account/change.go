@@ -53,6 +53,7 @@ func (s *Service) CompleteForcedChange(ctx context.Context, userID, current, new
 	if err != nil {
 		return err
 	}
+	ctx = checked(ctx)
 	ce.CurrentWrong, settled = !ok, true
 	if ce.CurrentWrong {
 		s.failed(ctx, keys, charged)

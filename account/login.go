@@ -42,7 +42,9 @@ func (s *Service) LogIn(ctx context.Context, email, password string, meta Meta) 
 		// provisional password cancelled, pending flag) are written: the
 		// trail says so even though no session could follow, the browser
 		// gone included.
-		s.appendAudit(context.WithoutCancel(ctx), event)
+		actx, done := settling(ctx)
+		defer done()
+		s.appendAudit(actx, event)
 		return Login{}, "", storage.Session{}, err
 	}
 	return login, cookie, sess, nil
@@ -88,6 +90,7 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 		if err := s.dummyVerifies(ctx, "", 2); err != nil {
 			return Login{}, storage.AuditEvent{}, err
 		}
+		ctx = checked(ctx)
 		s.audit(ctx, "login.failure", storage.User{Email: email}, meta, "malformed password")
 		return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 	}
@@ -98,6 +101,7 @@ func (s *Service) authenticate(ctx context.Context, email, password string, lock
 		if err := s.dummyVerifies(ctx, pw, 2); err != nil {
 			return Login{}, storage.AuditEvent{}, err
 		}
+		ctx = checked(ctx)
 		s.audit(ctx, "login.failure", storage.User{Email: email}, meta, "unknown account")
 		return Login{}, storage.AuditEvent{}, ErrInvalidCredentials
 	}

@@ -174,9 +174,6 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 	if k.account != "" {
 		keys = append(keys, k.account) // one read for both
 	}
-	// Written whatever becomes of the request: a charge made but not
-	// reported would never be settled.
-	write := context.WithoutCancel(ctx)
 	reservation := ""
 	defer func() {
 		if err != nil && reservation != "" {
@@ -198,7 +195,11 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		}
 		if reservation == "" {
 			id := rand.Text()
+			// Written whatever becomes of the request: a reservation made
+			// but not reported would never be settled.
+			write, done := settling(ctx)
 			th, _, ok, err := s.store.ReserveAttempt(write, k.ip, id, addressLimit, now)
+			done()
 			if err != nil {
 				// The reservation may have been written and its answer lost:
 				// ended, it keeps no room from the address (ending one never
@@ -231,7 +232,9 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			tries++
 			continue // judged again, as of its arrival, after the one before it
 		}
+		write, done := settling(ctx) // as the reservation
 		charged, ok, err := s.store.ChargeThrottle(write, k.account, acct, acct.Failures+1, lockAfter, now)
+		done()
 		if err != nil {
 			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
@@ -246,6 +249,18 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 	}
 	return charge{}, ErrThrottled
 }
+
+// settling is the context of a throttle write that must be made whatever
+// becomes of the request (a reservation, a charge, their settlement): not
+// the browser's to cancel nor the attempt's budget's to end, or a charge
+// made would never be settled, but bounded by settleTimeout of its own, so
+// that a database that hangs does not hold the attempt for ever.
+func settling(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+}
+
+// settleTimeout bounds one throttle write made on settling's context.
+const settleTimeout = 10 * time.Second
 
 // settleWait bounds how long an attempt that its account's delay refuses
 // waits for the attempt before it to be settled. That one may still be in
@@ -351,7 +366,8 @@ func (s *Service) succeeded(ctx context.Context, k throttleKeys, c charge) {
 // settleAddress ends the attempt's reservation on its address, counting a
 // failure if it failed.
 func (s *Service) settleAddress(ctx context.Context, k throttleKeys, reservation string, failed bool) {
-	ctx = context.WithoutCancel(ctx)
+	ctx, done := settling(ctx)
+	defer done()
 	if err := s.store.SettleAttempt(ctx, k.ip, reservation, failed, AddressDecay, s.now()); err != nil {
 		s.log.ErrorContext(ctx, "throttle not recorded", "err", err)
 	}
@@ -368,7 +384,8 @@ func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
 	if k.account == "" || c.account.Key == "" {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, done := settling(ctx)
+	defer done()
 	if err := s.store.RefundThrottle(ctx, k.account, c.account, c.accountBefore); err != nil {
 		s.log.ErrorContext(ctx, "throttle not refunded", "err", err)
 	}
@@ -381,7 +398,8 @@ func (s *Service) resetAccount(ctx context.Context, k throttleKeys) {
 	if k.account == "" {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, done := settling(ctx)
+	defer done()
 	if err := s.store.ResetThrottle(ctx, k.account); err != nil {
 		s.log.ErrorContext(ctx, "throttle not reset", "err", err)
 	}

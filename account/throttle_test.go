@@ -1043,3 +1043,118 @@ func leaveDuringFirstHash(parent context.Context, hasher *passhash.Hasher) (cont
 	}()
 	return ctx, leave
 }
+
+func hasAudit(t *testing.T, f *fixture, email, typ, detail string) bool {
+	t.Helper()
+	events, err := f.st.ListAudit(f.ctx, storage.AuditFilter{Email: email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Type == typ && (detail == "" || e.Detail == detail) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestUnknownAddressLeftDuringFirstHashIsAudited: an unknown address's
+// attempt left during its first (dummy) hash reaches its verdict, is
+// counted, and is in the audit trail, as a known address's is.
+func TestUnknownAddressLeftDuringFirstHashIsAudited(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 16 * 1024, Iterations: 2, Parallelism: 1}, 1)
+		svc := f.serviceWith(f.st, hasher, 0)
+		ctx, leave := leaveDuringFirstHash(f.ctx, hasher)
+		_, err := logIn(svc, ctx, "inconnu@mairie.fr", "mauvais1", meta)
+		leave()
+		if !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatalf("unknown address left during its first hash: %v, want its verdict", err)
+		}
+		if !hasAudit(t, f, "inconnu@mairie.fr", "login.failure", "unknown account") {
+			t.Error("verdict reached and counted, but no login.failure in the trail (audited on the cancelled context)")
+		}
+	})
+}
+
+// slowReset holds ResetThrottle past the attempt's budget: the time the
+// verdict's settlement takes, as a busy database would.
+type slowReset struct{ storage.Store }
+
+func (s slowReset) ResetThrottle(ctx context.Context, key string) error {
+	time.Sleep(80 * time.Millisecond)
+	return s.Store.ResetThrottle(ctx, key)
+}
+
+// TestForcedChangeCheckedGoesOn: the forced change goes on once its hash
+// ran, as the voluntary one does: a wrong provisional password whose browser
+// left during the hash is counted and its refusal audited; a right one whose
+// budget ends while its success is settled still makes the change.
+func TestForcedChangeCheckedGoesOn(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		u := f.agent("claire@mairie.fr", "secret12")
+		p := f.recover("claire@mairie.fr")
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", p, meta); err != nil {
+			t.Fatal(err)
+		}
+		// Wrong provisional password, browser gone during the hash.
+		hasher := passhash.NewHasher(passhash.Params{MemoryKiB: 16 * 1024, Iterations: 2, Parallelism: 1}, 1)
+		slowHashes := f.serviceWith(f.st, hasher, 0)
+		ctx, leave := leaveDuringFirstHash(f.ctx, hasher)
+		err := slowHashes.CompleteForcedChange(ctx, u.ID, "mauvais1", "nouveau12", "nouveau12", meta)
+		leave()
+		var ce *account.ChangeError
+		if !errors.As(err, &ce) || !ce.CurrentWrong {
+			t.Fatalf("wrong provisional password left during its hash: %v, want CurrentWrong", err)
+		}
+		if !hasAudit(t, f, "claire@mairie.fr", "password.change_refused", "forced") {
+			t.Error("forced change checked and counted as a failure, but its refusal is not in the trail")
+		}
+		// Right provisional password, budget spent while its success settled.
+		svc := f.serviceWith(slowReset{f.st}, f.hasher, 50*time.Millisecond)
+		err = svc.CompleteForcedChange(f.ctx, u.ID, p, "nouveau12", "nouveau12", meta)
+		if errors.Is(err, account.ErrBusy) {
+			t.Errorf("right provisional password, verdict settled (throttle reset), then ErrBusy: %v", err)
+		} else if err != nil {
+			t.Errorf("right provisional password: %v", err)
+		}
+	})
+}
+
+// settleRecorder records whether the settlement writes an attempt makes
+// after its verdict carry any deadline.
+type settleRecorder struct {
+	storage.Store
+	mu       sync.Mutex
+	deadline map[string]bool
+}
+
+func (s *settleRecorder) rec(what string, ctx context.Context) {
+	_, ok := ctx.Deadline()
+	s.mu.Lock()
+	s.deadline[what] = ok
+	s.mu.Unlock()
+}
+
+func (s *settleRecorder) SettleAttempt(ctx context.Context, key, id string, failed bool, every time.Duration, now time.Time) error {
+	s.rec("SettleAttempt", ctx)
+	return s.Store.SettleAttempt(ctx, key, id, failed, every, now)
+}
+
+// TestSettlementStaysBounded: the verdict's settlement is written whatever
+// becomes of the request, but within a deadline of its own: a database that
+// hangs does not hold the attempt (its goroutine, its pool connection, the
+// browser's answer) for ever.
+func TestSettlementStaysBounded(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		rec := &settleRecorder{Store: f.st, deadline: map[string]bool{}}
+		svc := f.serviceWith(rec, f.hasher, 0)
+		if _, err := logIn(svc, f.ctx, "claire@mairie.fr", "mauvais1", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+		if ok, seen := rec.deadline["SettleAttempt"]; !seen || !ok {
+			t.Errorf("the failure's settlement, after the first hash: no deadline at all (seen %v)", seen)
+		}
+	})
+}

@@ -52,6 +52,9 @@ type keyManager struct {
 	// read the keys as they were before the change, so it does not count
 	// as fresh.
 	epoch uint64
+	// failing: the last reload failed and the keys held are used; logged
+	// once per streak of failures, not per request.
+	failing bool
 }
 
 type loadedKey struct {
@@ -259,9 +262,18 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 			if len(m.keys) == 0 {
 				return nil, nil, err
 			}
-			m.log.WarnContext(ctx, "signing keys not read again: using the keys held", "err", err)
+			if !m.failing {
+				m.failing = true
+				m.log.WarnContext(ctx, "signing keys not read again: using the keys held until they are", "err", err)
+			}
 			return m.keys, m.pubCache, nil
 		}
+		m.mu.Lock()
+		if m.failing {
+			m.failing = false
+			m.log.InfoContext(ctx, "signing keys read again")
+		}
+		m.mu.Unlock()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
