@@ -143,10 +143,11 @@ func (s *Service) attempt(ctx context.Context) (actx context.Context, end func(e
 // checkedLimit bounds a password attempt from its start, whatever becomes of
 // its browser: shorter than its address reservation's life, so that the
 // reservation never lapses under it, and than the server's write timeout
-// (a minute), so that its answer can still be written. Reached after the
+// (a minute) by the few settling writes that may follow (settleTimeout
+// each), so that its answer can still be written. Reached after the
 // first hash (a hash queue half a minute long, a database that hangs), the
 // attempt ends without a verdict, as a shed one.
-const checkedLimit = addressReservationLife * 5 / 6
+const checkedLimit = addressReservationLife * 2 / 3
 
 // checkedKey is the key of the context an attempt goes on with once
 // checked (attempt), a *checkedContext.

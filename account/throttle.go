@@ -236,6 +236,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		charged, ok, err := s.store.ChargeThrottle(write, k.account, acct, acct.Failures+1, lockAfter, now)
 		done()
 		if err != nil {
+			s.takeBackLostCharge(ctx, k, acct, now)
 			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
 		if !ok {
@@ -259,8 +260,10 @@ func settling(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 }
 
-// settleTimeout bounds one throttle write made on settling's context.
-const settleTimeout = 10 * time.Second
+// settleTimeout bounds one throttle write made on settling's context: the
+// few an attempt makes after checkedLimit (its settlement, a reset or a
+// refund, its audit event) still end within the server's write timeout.
+const settleTimeout = 5 * time.Second
 
 // settleWait bounds how long an attempt that its account's delay refuses
 // waits for the attempt before it to be settled. That one may still be in
@@ -388,6 +391,30 @@ func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
 	defer done()
 	if err := s.store.RefundThrottle(ctx, k.account, c.account, c.accountBefore); err != nil {
 		s.log.ErrorContext(ctx, "throttle not refunded", "err", err)
+	}
+}
+
+// takeBackLostCharge undoes a charge whose answer from the database was
+// lost (written, then the connection reset, or its write's deadline ended):
+// the attempt reaches no verdict, so its charge must not stay as a failure.
+// Only a key that holds this charge (one more failure than before, at now)
+// is put back; one never written, or charged since by another attempt, is
+// left alone.
+func (s *Service) takeBackLostCharge(ctx context.Context, k throttleKeys, before storage.Throttle, now time.Time) {
+	ctx, done := settling(ctx)
+	defer done()
+	th, err := s.store.GetThrottle(ctx, k.account)
+	if err != nil {
+		s.log.ErrorContext(ctx, "throttle charge not checked after its answer was lost", "err", err)
+		return
+	}
+	// Stored times keep milliseconds at least: a charge at now reads back
+	// within one of it.
+	if th.Failures != before.Failures+1 || th.LastFailureAt.Sub(now).Abs() >= time.Millisecond {
+		return
+	}
+	if err := s.store.RefundThrottle(ctx, k.account, th, before); err != nil {
+		s.log.ErrorContext(ctx, "throttle charge not taken back after its answer was lost", "err", err)
 	}
 }
 

@@ -1158,3 +1158,40 @@ func TestSettlementStaysBounded(t *testing.T) {
 		}
 	})
 }
+
+// chargedButLost writes the account's charge and then fails, as when the
+// database committed it and its answer was lost or came after the write's
+// deadline.
+type chargedButLost struct{ storage.Store }
+
+func (s chargedButLost) ChargeThrottle(ctx context.Context, key string, expect storage.Throttle, failures, lockAfter int, now time.Time) (storage.Throttle, bool, error) {
+	if _, _, err := s.Store.ChargeThrottle(ctx, key, expect, failures, lockAfter, now); err != nil {
+		return storage.Throttle{}, false, err
+	}
+	return storage.Throttle{}, false, context.DeadlineExceeded
+}
+
+// TestLostChargeIsNotLeftAsAFailure: an attempt whose account charge was
+// written but its answer lost reaches no verdict (no hash ran): the charge
+// is taken back, and the account keeps the failures it had.
+func TestLostChargeIsNotLeftAsAFailure(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		f.agent("claire@mairie.fr", "secret12")
+		if _, err := logIn(f.svc, f.ctx, "claire@mairie.fr", "mauvais1", meta); !errors.Is(err, account.ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+		lossy := f.serviceOn(chargedButLost{f.st})
+		for range 3 {
+			if _, err := logIn(lossy, f.ctx, "claire@mairie.fr", "secret12", meta); err == nil || errors.Is(err, account.ErrInvalidCredentials) {
+				t.Fatalf("charge's answer lost: %v, want a technical error", err)
+			}
+		}
+		th, err := f.st.GetThrottle(f.ctx, "login:account:claire@mairie.fr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Failures != 1 {
+			t.Errorf("three attempts never checked (their charges' answers lost): the account holds %d failures, want the 1 it had", th.Failures)
+		}
+	})
+}

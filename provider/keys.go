@@ -262,6 +262,11 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 			if len(m.keys) == 0 {
 				return nil, nil, err
 			}
+			if ctx.Err() != nil {
+				// The request that came for them left: no news of the
+				// database, which the next reload will read.
+				return m.keys, m.pubCache, nil
+			}
 			if !m.failing {
 				m.failing = true
 				m.log.WarnContext(ctx, "signing keys not read again: using the keys held until they are", "err", err)
