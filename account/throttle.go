@@ -236,7 +236,9 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		charged, ok, err := s.store.ChargeThrottle(write, k.account, acct, acct.Failures+1, lockAfter, now)
 		done()
 		if err != nil {
-			s.takeBackLostCharge(ctx, k, acct, now)
+			// A charge written whose answer was lost stays: nothing tells it
+			// from another attempt's made from the same count at the same
+			// instant, and counting one failure too many is the safe side.
 			return charge{}, fmt.Errorf("account: charging throttle: %w", err)
 		}
 		if !ok {
@@ -391,30 +393,6 @@ func (s *Service) refund(ctx context.Context, k throttleKeys, c charge) {
 	defer done()
 	if err := s.store.RefundThrottle(ctx, k.account, c.account, c.accountBefore); err != nil {
 		s.log.ErrorContext(ctx, "throttle not refunded", "err", err)
-	}
-}
-
-// takeBackLostCharge undoes a charge whose answer from the database was
-// lost (written, then the connection reset, or its write's deadline ended):
-// the attempt reaches no verdict, so its charge must not stay as a failure.
-// Only a key that holds this charge (one more failure than before, at now)
-// is put back; one never written, or charged since by another attempt, is
-// left alone.
-func (s *Service) takeBackLostCharge(ctx context.Context, k throttleKeys, before storage.Throttle, now time.Time) {
-	ctx, done := settling(ctx)
-	defer done()
-	th, err := s.store.GetThrottle(ctx, k.account)
-	if err != nil {
-		s.log.ErrorContext(ctx, "throttle charge not checked after its answer was lost", "err", err)
-		return
-	}
-	// Stored times keep milliseconds at least: a charge at now reads back
-	// within one of it.
-	if th.Failures != before.Failures+1 || th.LastFailureAt.Sub(now).Abs() >= time.Millisecond {
-		return
-	}
-	if err := s.store.RefundThrottle(ctx, k.account, th, before); err != nil {
-		s.log.ErrorContext(ctx, "throttle charge not taken back after its answer was lost", "err", err)
 	}
 }
 

@@ -43,6 +43,9 @@ type keyManager struct {
 	retireAfter time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	// readTimeout bounds a read of the keys made for a request (0:
+	// keyReadTimeout; tests shorten it).
+	readTimeout time.Duration
 
 	mu       sync.Mutex
 	loaded   time.Time   // zero: read the table again at the next use
@@ -252,20 +255,25 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 	stale := m.staleLocked()
 	m.mu.Unlock()
 	if stale {
-		if err := m.reload(ctx); err != nil {
+		// On a context of its own: the request that came when the keys fell
+		// due may leave, and the reload tells of the database, not of it
+		// (a database that hangs would otherwise only ever end with the
+		// requests' own cancellations, and never be reported).
+		timeout := m.readTimeout
+		if timeout <= 0 {
+			timeout = keyReadTimeout
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		err := m.reload(rctx)
+		cancel()
+		if err != nil {
 			// The keys cannot be read again (a database fault): those held
-			// are the newest this instance knows, and no rotation happens
-			// while the table is out of reach of every instance; without
-			// any held, the error is the answer.
+			// are the newest this instance knows; without any held, the
+			// error is the answer.
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if len(m.keys) == 0 {
 				return nil, nil, err
-			}
-			if ctx.Err() != nil {
-				// The request that came for them left: no news of the
-				// database, which the next reload will read.
-				return m.keys, m.pubCache, nil
 			}
 			if !m.failing {
 				m.failing = true
@@ -284,6 +292,9 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 	defer m.mu.Unlock()
 	return m.keys, m.pubCache, nil
 }
+
+// keyReadTimeout bounds one read of the keys made for a request.
+const keyReadTimeout = 5 * time.Second
 
 // staleLocked: the cached keys are to be read again before use. m.mu is
 // held.
