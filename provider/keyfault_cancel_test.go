@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/caf-extranet/idp/storage"
 )
@@ -49,33 +48,18 @@ func (s ctxKeysStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey
 func TestKeyFaultAfterACancelledReloadIsLogged(t *testing.T) {
 	fk := &faultyKeysStore{fuzzStore: newFuzzStore()}
 	st := ctxKeysStore{fk}
-	cfg := Config{
-		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
-		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
-		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session",
-		LogoutRedirect: fuzzIssuer + "/login?info=logged_out", KeyPublishAhead: time.Hour,
-	}
 	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	var warns []string
-	p, err := New(context.Background(), st, cfg, clock, slog.New(warnRecorder{&mu, &warns}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, keysDue := keyFaultProvider(t, st, warnRecorder{&mu, &warns}, &mu)
 	fetch(t, p.Handler(), http.MethodGet, fuzzIssuer+"/keys")
-	mu.Lock()
-	now = now.Add(keyCacheTTL + time.Minute)
-	mu.Unlock()
+	keysDue()
 	gone, cancel := context.WithCancel(context.Background())
 	cancel() // the browser left as its request reloaded the keys
 	if _, err := p.keys.signingKey(gone); err != nil {
 		t.Fatal(err)
 	}
 	fk.fail(errors.New("connection refused"))
-	mu.Lock()
-	now = now.Add(keyCacheTTL + time.Minute) // due again, now that the database fails
-	mu.Unlock()
+	keysDue() // due again, now that the database fails
 	for range 10 {
 		if _, err := p.keys.signingKey(context.Background()); err != nil {
 			t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 type warnCounter struct {
@@ -30,26 +29,13 @@ func (w warnCounter) WithGroup(string) slog.Handler      { return w }
 // discovery or signature, as the change watcher logs its own.
 func TestKeyFaultIsLoggedOncePerStreak(t *testing.T) {
 	st := &faultyKeysStore{fuzzStore: newFuzzStore()}
-	cfg := Config{
-		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
-		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
-		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session",
-		LogoutRedirect: fuzzIssuer + "/login?info=logged_out", KeyPublishAhead: time.Hour,
-	}
 	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	var warns atomic.Int64
-	p, err := New(context.Background(), st, cfg, clock, slog.New(warnCounter{&warns}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, keysDue := keyFaultProvider(t, st, warnCounter{&warns}, &mu)
 	h := p.Handler()
 	fetch(t, h, http.MethodGet, fuzzIssuer+"/keys")
 	st.fail(errors.New("connection refused"))
-	mu.Lock()
-	now = now.Add(keyCacheTTL + time.Minute)
-	mu.Unlock()
+	keysDue()
 	warns.Store(0)
 	const requests = 50
 	for range requests {

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -33,24 +32,11 @@ func (s *hangingKeysStore) ListSigningKeys(ctx context.Context) ([]storage.Signi
 // of the database and was never reported).
 func TestKeyReloadsThatHangAreLogged(t *testing.T) {
 	st := &hangingKeysStore{fuzzStore: newFuzzStore()}
-	cfg := Config{
-		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
-		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
-		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session",
-		LogoutRedirect: fuzzIssuer + "/login?info=logged_out", KeyPublishAhead: time.Hour,
-	}
 	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	var warns []string
-	p, err := New(context.Background(), st, cfg, clock, slog.New(warnRecorder{&mu, &warns}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, keysDue := keyFaultProvider(t, st, warnRecorder{&mu, &warns}, &mu)
 	fetch(t, p.Handler(), http.MethodGet, fuzzIssuer+"/keys")
-	mu.Lock()
-	now = now.Add(keyCacheTTL + time.Minute)
-	mu.Unlock()
+	keysDue()
 	p.keys.readTimeout = 50 * time.Millisecond
 	st.hung.Store(true)
 	for range 2 {

@@ -41,24 +41,12 @@ func TestKeySetThroughAFaultIsNotOlderThanTheKeysHeld(t *testing.T) {
 	shared := newFuzzStore()
 	storeA := &faultyKeysStore{fuzzStore: shared}
 	storeB := &faultyKeysStore{fuzzStore: shared}
-	cfg := Config{
-		Issuer: fuzzIssuer, CodeTTL: time.Minute, AccessTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
-		RefreshTTL: time.Hour, AuthRequestTTL: 30 * time.Minute, KeyAlgorithm: "ES256",
-		CryptoKey: [32]byte{1}, KeyEncryptionKey: [32]byte{2}, SessionCookieName: "idp_session",
-		LogoutRedirect: fuzzIssuer + "/login?info=logged_out", KeyPublishAhead: time.Hour,
-	}
-	a, err := New(context.Background(), storeA, cfg, time.Now, slog.New(slog.DiscardHandler))
+	a, err := New(context.Background(), storeA, keyFaultConfig(), time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func() { mu.Lock(); now = now.Add(keyCacheTTL + time.Minute); mu.Unlock() }
-	b, err := New(context.Background(), storeB, cfg, clock, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, advance := keyFaultProvider(t, storeB, slog.DiscardHandler, &mu)
 	before := jwksKids(t, fetch(t, b.Handler(), http.MethodGet, fuzzIssuer+"/keys").Body.Bytes())
 
 	if _, err := a.keys.Rotate(context.Background(), true); err != nil {
