@@ -340,13 +340,9 @@ func (m *keyManager) signingKey(ctx context.Context) (op.SigningKey, error) {
 // client that starts while it is missing (go-oidc) assumes RS256 and
 // rejects every ES256 ID token until it restarts.
 func (m *keyManager) algorithms(ctx context.Context) []jose.SignatureAlgorithm {
-	keys, _, err := m.current(ctx)
-	if err != nil {
-		m.log.WarnContext(ctx, "signing keys could not be read again: discovery lists the algorithms of the keys held", "err", err)
-		m.mu.Lock()
-		keys = m.keys
-		m.mu.Unlock()
-	}
+	// Through a database fault current answers the keys held; it fails
+	// only when none is, and the configured algorithm alone is listed.
+	keys, _, _ := m.current(ctx)
 	var algs []jose.SignatureAlgorithm
 	for _, k := range keys {
 		if alg := jose.SignatureAlgorithm(k.rec.Algorithm); !slices.Contains(algs, alg) {
