@@ -325,7 +325,7 @@ func TestPromptNoneWithoutHabilitationAnswersTheClient(t *testing.T) {
 		}
 		rp3 := newRP(t, e, "app3", secret3, app3Redirect)
 		b := newBrowser(t, e.issuer)
-		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		rp1.signIn(t, b)
 		p := b.get(rp3.authURL(oauth2.SetAuthURLParam("prompt", "none")))
 		if !strings.HasPrefix(p.Location(), app3Redirect) || !strings.Contains(p.Location(), "error=access_denied") ||
 			!strings.Contains(p.Location(), "state="+rp3.state) {

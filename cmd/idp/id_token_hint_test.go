@@ -67,7 +67,7 @@ func TestIDTokenHintOfTheSignedInAgentSignsInSilently(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		li := rp1.signIn(t, b)
 		hint, _ := li.token.Extra("id_token").(string)
 		p := b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", hint)))
 		again := rp1.mustExchange(rp1.callback(p.Location()))

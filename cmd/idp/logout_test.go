@@ -15,7 +15,7 @@ func TestLogoutWithoutReturnAddress(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		li := rp1.signIn(t, b)
 		raw, _ := li.token.Extra("id_token").(string)
 		p := b.get("/end_session?" + url.Values{"id_token_hint": {raw}}.Encode())
 		// The test browser follows the provider's own redirects.
@@ -34,7 +34,7 @@ func TestLogoutWithAnIDTokenOfARetiredKey(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		li := rp1.signIn(t, b)
 		raw, _ := li.token.Extra("id_token").(string)
 		if _, err := e.srv.provider.RotateKeys(e.ctx, true); err != nil {
 			t.Fatal(err)
@@ -57,7 +57,7 @@ func TestLogoutWithoutHintAsksFirst(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		rp1.signIn(t, b)
 
 		q := url.Values{"client_id": {"app1"}, "post_logout_redirect_uri": {app1Redirect + "/logged-out"}, "state": {"bye"}}
 		p := b.get("/end_session?" + q.Encode())
@@ -146,7 +146,7 @@ func TestRefusedLogoutKeepsTheSession(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		rp1.signIn(t, b)
 
 		p := b.get("/end_session?" + url.Values{"id_token_hint": {"not-a-token"}}.Encode())
 		if p.Status != http.StatusBadRequest || p.Location() != "" {
@@ -193,7 +193,7 @@ func TestLogoutTheAgentAskedForEndsTheSession(t *testing.T) {
 			{"hint, another client_id", url.Values{"client_id": {"app2"}, "post_logout_redirect_uri": {app2Redirect}}, false},
 		} {
 			b := newBrowser(t, e.issuer)
-			li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+			li := rp1.signIn(t, b)
 			var out *page
 			if tc.confirm {
 				p := b.get("/end_session?" + tc.query.Encode())

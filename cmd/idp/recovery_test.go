@@ -290,7 +290,7 @@ func TestPendingAgentGetsNothing(t *testing.T) {
 
 		// Before: a refresh token, an access token, and a code not yet exchanged.
 		b := newBrowser(t, e.issuer)
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		li := rp1.signIn(t, b)
 		p := b.get(rp1.authURL())
 		pendingCode, pendingPKCE := rp1.callback(p.Location()), rp1.pkce
 

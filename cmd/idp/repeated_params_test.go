@@ -18,7 +18,7 @@ func TestAuthorizeRefusesARepeatedParameter(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		rp1.signIn(t, b)
 
 		p := b.get(rp1.authURL() + "&state=second")
 		loc, err := url.Parse(p.Location())
@@ -54,7 +54,7 @@ func TestLogoutRefusesARepeatedParameter(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		li := rp1.signIn(t, b)
 		raw, _ := li.token.Extra("id_token").(string)
 		for _, query := range []string{
 			"id_token_hint=x&id_token_hint=",
@@ -81,7 +81,7 @@ func TestAnEmptyNamedParameterDoesNotHideARepeat(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		rp1.signIn(t, b)
 		p := b.get(rp1.authURL() + "&=&=&state=second")
 		loc, _ := url.Parse(p.Location())
 		if q := loc.Query(); q.Get("error") != "invalid_request" || q.Has("code") {
@@ -99,7 +99,7 @@ func TestRepeatedUnknownParameterIsIgnored(t *testing.T) {
 	engines(t, func(t *testing.T, dbURL string) {
 		e, _, rp1, _ := twoApps(t, dbURL)
 		b := newBrowser(t, e.issuer)
-		rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		rp1.signIn(t, b)
 		for _, extra := range []string{
 			"&resource=" + url.QueryEscape("https://api1.example/") + "&resource=" + url.QueryEscape("https://api2.example/"),
 			"&utm_source=a&utm_source=b",

@@ -110,6 +110,13 @@ func (rp *relyingParty) verify(tok *oauth2.Token, afterLogin bool) (*loggedIn, e
 	return &loggedIn{token: tok, idToken: idt, claims: claims}, nil
 }
 
+// signIn has the agent log in with b at rp (the login form, the code, its
+// exchange): what most tests start from.
+func (rp *relyingParty) signIn(t *testing.T, b *browser) *loggedIn {
+	t.Helper()
+	return rp.mustExchange(rp.callback(login(t, b, b.get(rp.authURL()), agentEmail, agentPass).Location()))
+}
+
 func (rp *relyingParty) mustExchange(code string) *loggedIn {
 	rp.t.Helper()
 	li, err := rp.exchange(code)

@@ -81,7 +81,7 @@ func TestUserinfoInvalidTokenIs401(t *testing.T) {
 			}
 		}
 
-		li := rp1.mustExchange(rp1.callback(login(t, b, b.get(rp1.authURL()), agentEmail, agentPass).Location()))
+		li := rp1.signIn(t, b)
 		if resp := userinfo(t, e, "Bearer "+li.token.AccessToken); resp.StatusCode != http.StatusOK || resp.Header.Get("WWW-Authenticate") != "" {
 			t.Fatalf("userinfo with a live token: status %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
