@@ -106,7 +106,7 @@ func (s *Service) ChangePassword(ctx context.Context, email, current, newPasswor
 	if err != nil {
 		return err
 	}
-	changeLocked := charged.locked
+	changeLocked := charged.locked()
 	settled := false // a verdict on the current password settles the charge
 	defer func() {
 		if !settled {

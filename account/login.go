@@ -65,7 +65,7 @@ func (s *Service) verify(ctx context.Context, email, password string, meta Meta)
 		}
 		return Login{}, storage.AuditEvent{}, err
 	}
-	login, event, err := s.authenticate(ctx, email, password, charged.locked, meta, now)
+	login, event, err := s.authenticate(ctx, email, password, charged.locked(), meta, now)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.failed(ctx, keys, charged)

@@ -101,6 +101,12 @@ func TooSoon(lastFailure, now time.Time, delay time.Duration) bool {
 	return delay > 0 && now.Sub(lastFailure) < delay
 }
 
+// addressTooSoon reports whether an attempt at now comes within the delay
+// that its address's failures (forgotten one per AddressDecay) bring.
+func addressTooSoon(th storage.Throttle, now time.Time) bool {
+	return TooSoon(th.LastFailureAt, now, ThrottleDelay(th.DecayedAt(now, AddressDecay), ipFreeFailure))
+}
+
 // ThrottleDelay is how long an attempt must wait after n consecutive
 // failures once `free` of them are used: 1 s, 2 s, 4 s... capped at 15
 // minutes. The login pages apply the same rule to wrong CAPTCHA answers.
@@ -190,7 +196,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			return charge{}, fmt.Errorf("account: reading throttle: %w", err)
 		}
 		ip := states[0]
-		if TooSoon(ip.LastFailureAt, now, ThrottleDelay(ip.DecayedAt(now, AddressDecay), ipFreeFailure)) {
+		if addressTooSoon(ip, now) {
 			return charge{}, ErrThrottled
 		}
 		if reservation == "" {
@@ -217,7 +223,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 			}
 			reservation = id
 			// Failures settled since the read may have brought the delay.
-			if TooSoon(th.LastFailureAt, now, ThrottleDelay(th.DecayedAt(now, AddressDecay), ipFreeFailure)) {
+			if addressTooSoon(th, now) {
 				return charge{}, ErrThrottled
 			}
 		}
@@ -248,7 +254,7 @@ func (s *Service) admit(ctx context.Context, k throttleKeys) (c charge, err erro
 		if acct.LockedAt == nil && charged.LockedAt != nil {
 			s.log.WarnContext(ctx, "account locked after consecutive failures: only a recovery unlocks it", "failures", charged.Failures)
 		}
-		return charge{account: charged, accountBefore: acct, locked: acct.LockedAt != nil, reservation: reservation}, nil
+		return charge{account: charged, accountBefore: acct, reservation: reservation}, nil
 	}
 	return charge{}, ErrThrottled
 }
@@ -333,13 +339,15 @@ func (s *Service) awaitChange(ctx context.Context, w *waiter, key string, seen s
 }
 
 // charge is admit's charge of an attempt to its account's key: the key's
-// state after it and before it (what a refund puts back), whether the
-// account was locked, and the attempt's reservation on its address.
+// state after it and before it (what a refund puts back), and the attempt's
+// reservation on its address.
 type charge struct {
 	account, accountBefore storage.Throttle
-	locked                 bool
 	reservation            string
 }
+
+// locked reports whether the account was locked when the attempt came.
+func (c charge) locked() bool { return c.accountBefore.LockedAt != nil }
 
 // isLocked reads whether the account's key is locked, without charging it.
 func (s *Service) isLocked(ctx context.Context, k throttleKeys) (bool, error) {

@@ -70,44 +70,30 @@ func (c *documentCache) intercept(next http.Handler) http.Handler {
 
 // serve answers with the document cached in slot, rendering it again (and
 // correcting it with adjust, if any) when the key manager's keys changed.
+// With no keys at all (an instance whose database failed before it read
+// any; with keys held, a fault serves them: keyManager.current) the last
+// document served is kept, or the library answers, its discovery corrected
+// like any other.
 func (c *documentCache) serve(w http.ResponseWriter, r *http.Request, next http.Handler, slot *cachedDocument, adjust func([]byte) ([]byte, error)) {
-	pubs, err := c.keys.publicKeys(r.Context())
-	if err != nil || len(pubs) == 0 {
-		// No keys held, and none can be read (an instance whose database
-		// failed before it read any): the last document served, if any;
-		// otherwise the library answers, its discovery corrected like any
-		// other. (With keys held, a fault serves them: keyManager.current.)
-		c.mu.RLock()
-		d := slot.doc
-		c.mu.RUnlock()
-		if d == nil {
-			rec := render(next, r)
-			if d = rec.document(); d == nil {
-				rec.replay(w, r) // the library's error, as it made it
-				return
-			}
-			adjusted(d, adjust)
-		}
-		d.serve(w, r)
-		return
+	var of *op.Key // the keys the document is made from; nil: none
+	if pubs, err := c.keys.publicKeys(r.Context()); err == nil && len(pubs) > 0 {
+		of = &pubs[0]
 	}
-	of := &pubs[0]
 	c.mu.RLock()
-	d, same := slot.doc, slot.of == of
+	d, changed := slot.doc, of != nil && slot.of != of
 	c.mu.RUnlock()
-	if d == nil || !same {
+	if d == nil || changed {
 		rec := render(next, r)
 		if d = rec.document(); d == nil {
-			rec.replay(w, r)
+			rec.replay(w, r) // the library's error, as it made it
 			return
 		}
 		adjusted(d, adjust)
 		// Kept only while the keys it was made from (of) are still the key
-		// manager's, and fresh: a rendering during which they fell due (the
-		// change watcher invalidated them meanwhile) and could not be read
-		// again listed the algorithms of the keys held as a fallback, and
-		// is served once.
-		if !c.keys.freshFrom(of) {
+		// manager's, and fresh: one made without keys, or while they fell
+		// due (the change watcher invalidated them meanwhile) and could not
+		// be read again, is served once.
+		if of == nil || !c.keys.freshFrom(of) {
 			d.serve(w, r)
 			return
 		}

@@ -88,19 +88,19 @@ func errorCode(body []byte) string {
 //     still exists and retry after a delay; the JSON body stays.
 func (p *Provider) clientEndpointAnswers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := &clientAnswer{ResponseWriter: w, p: p}
+		revocation := false
 		switch r.URL.Path {
 		case p.op.TokenEndpoint().Relative():
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
 		case p.op.RevocationEndpoint().Relative():
-			a.revocation = true
+			revocation = true
 		case p.op.IntrospectionEndpoint().Relative():
 		default:
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r) // every other request of the provider, unwrapped
 			return
 		}
-		next.ServeHTTP(a, r)
+		next.ServeHTTP(&clientAnswer{ResponseWriter: w, p: p, revocation: revocation}, r)
 	})
 }
 

@@ -254,6 +254,7 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 	m.mu.Lock()
 	stale := m.staleLocked()
 	m.mu.Unlock()
+	var err error
 	if stale {
 		// On a context of its own: the request that came when the keys fell
 		// due may leave, and the reload tells of the database, not of it
@@ -264,32 +265,27 @@ func (m *keyManager) current(ctx context.Context) ([]loadedKey, []op.Key, error)
 			timeout = keyReadTimeout
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		err := m.reload(rctx)
+		err = m.reload(rctx)
 		cancel()
-		if err != nil {
-			// The keys cannot be read again (a database fault): those held
-			// are the newest this instance knows; without any held, the
-			// error is the answer.
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			if len(m.keys) == 0 {
-				return nil, nil, err
-			}
-			if !m.failing {
-				m.failing = true
-				m.log.WarnContext(ctx, "signing keys not read again: using the keys held until they are", "err", err)
-			}
-			return m.keys, m.pubCache, nil
-		}
-		m.mu.Lock()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case !stale:
+	case err == nil:
 		if m.failing {
 			m.failing = false
 			m.log.InfoContext(ctx, "signing keys read again")
 		}
-		m.mu.Unlock()
+	case len(m.keys) == 0:
+		return nil, nil, err // nothing held: the error is the answer
+	case !m.failing:
+		// The keys cannot be read again (a database fault): those held are
+		// the newest this instance knows, and serve until they are. Told
+		// once per streak of failures.
+		m.failing = true
+		m.log.WarnContext(ctx, "signing keys not read again: using the keys held until they are", "err", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.keys, m.pubCache, nil
 }
 

@@ -109,17 +109,8 @@ func (p *Provider) heldErrorAsFormPost(w http.ResponseWriter, r *http.Request, r
 	if rec.status != http.StatusFound {
 		return false
 	}
-	// Decoded as the library decoded it (r.Form was parsed before).
-	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
-	if err != nil || req.ResponseMode != oidc.ResponseModeFormPost {
-		return false
-	}
 	loc, err := url.Parse(rec.header.Get("Location"))
 	if err != nil {
-		return false
-	}
-	target, err := url.Parse(req.RedirectURI)
-	if err != nil || loc.Scheme != target.Scheme || loc.Host != target.Host || loc.Path != target.Path {
 		return false
 	}
 	q := loc.Query()
@@ -130,7 +121,18 @@ func (p *Provider) heldErrorAsFormPost(w http.ResponseWriter, r *http.Request, r
 		}
 		return ""
 	}
+	// Checked before the request is decoded again: nearly every answer held
+	// here is the redirect to the login page, which carries no error.
 	if last("error") == "" {
+		return false
+	}
+	// Decoded as the library decoded it (r.Form was parsed before).
+	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil || req.ResponseMode != oidc.ResponseModeFormPost {
+		return false
+	}
+	target, err := url.Parse(req.RedirectURI)
+	if err != nil || loc.Scheme != target.Scheme || loc.Host != target.Host || loc.Path != target.Path {
 		return false
 	}
 	if err := writeFormPost(w, req.RedirectURI, []formField{
