@@ -84,6 +84,46 @@ func (h *Handler) BindBrowser(w http.ResponseWriter, authRequestID string) strin
 	return authRequestBinding(tok)
 }
 
+// endingBinding returns w such that the answer the provider writes to the
+// relying application for request id (a code or an error, by redirect or
+// form post) also clears the request's binding cookie: the request is over,
+// and a cookie kept for the request's whole lifetime, one per request, would
+// pile up in the browser and go with every login page. When nothing is
+// written (the request is gone, or the agent may not enter), the login pages
+// explain, and « Retourner à l'application » still needs the binding.
+func (h *Handler) endingBinding(w http.ResponseWriter, id string) http.ResponseWriter {
+	return &bindingEnd{ResponseWriter: w, cookie: &http.Cookie{
+		Name: authRequestCookieName(h.cfg.SecureCookies, id), Value: "", Path: pathLogin, MaxAge: -1,
+		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	}}
+}
+
+type bindingEnd struct {
+	http.ResponseWriter
+	cookie  *http.Cookie
+	cleared bool
+}
+
+func (b *bindingEnd) clear() {
+	if !b.cleared {
+		b.cleared = true
+		http.SetCookie(b.ResponseWriter, b.cookie)
+	}
+}
+
+func (b *bindingEnd) WriteHeader(status int) {
+	b.clear()
+	b.ResponseWriter.WriteHeader(status)
+}
+
+func (b *bindingEnd) Write(p []byte) (int, error) {
+	b.clear()
+	return b.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (b *bindingEnd) Unwrap() http.ResponseWriter { return b.ResponseWriter }
+
 // authRequestCookieName: __Secure- rather than __Host-, which requires
 // Path=/.
 func authRequestCookieName(secure bool, authRequestID string) string {

@@ -79,10 +79,12 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		m := int64(*req.MaxAge)
 		r.MaxAge = &m
 	}
-	if a := ssoAttemptFrom(ctx); a != nil {
+	attempt := s.completeWithSession(ctx, &r)
+	if a := ssoAttemptFrom(ctx); a != nil && attempt == nil {
+		// Only a request left to the login pages needs its browser's
+		// binding: one completed here is answered at once.
 		r.BrowserBinding = a.finder.BindBrowser(a.w, r.ID)
 	}
-	attempt := s.completeWithSession(ctx, &r)
 	if attempt != nil {
 		err = s.store.CreateAuthRequestWithCode(ctx, r, s.newAuthCode(r.ID, attempt.code))
 	} else {

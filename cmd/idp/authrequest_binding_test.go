@@ -167,3 +167,76 @@ func TestDeniedReturnBelongsToItsBrowser(t *testing.T) {
 		}
 	})
 }
+
+// bindingCookies counts the cookies binding an auth request to browser b
+// that it would send to the login pages.
+func bindingCookies(t *testing.T, b *browser) int {
+	t.Helper()
+	u, err := url.Parse(b.origin + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range b.client.Jar.Cookies(u) {
+		if strings.HasPrefix(c.Name, "idp_ar_") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestBindingCookiesEndWithTheirRequests: the cookie that binds an auth
+// request to its browser lives while the request waits on the login pages.
+// Single sign-on, answered at once, sets none, and the answer to the
+// application (a code, or access_denied from « Retourner à l'application »)
+// clears it. Kept for the request's whole lifetime (30 minutes), one per
+// request, they piled up in the browser and were all sent to every login
+// page: an agent's applications checking the session now and then would
+// soon have their login pages refused by a proxy's header limit (8 KB at
+// nginx's default).
+func TestBindingCookiesEndWithTheirRequests(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil)
+		e.addAgent(agentEmail, "Claire Dupont", "Mairie de Lyon", agentPass)
+		secret1 := e.addClient("app1", app1Redirect, false)
+		secret3 := e.addClient("app3", app3Redirect, false)
+		if err := e.srv.store.SetClientRestricted(e.ctx, "app3", true); err != nil {
+			t.Fatal(err)
+		}
+		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
+		rp3 := newRP(t, e, "app3", secret3, app3Redirect)
+		b := newBrowser(t, e.issuer)
+
+		p := b.get(rp1.authURL())
+		if n := bindingCookies(t, b); n != 1 {
+			t.Fatalf("a request on the login page: %d binding cookies, want 1", n)
+		}
+		rp1.mustExchange(rp1.callback(login(t, b, p, agentEmail, agentPass).Location()))
+		if n := bindingCookies(t, b); n != 0 {
+			t.Fatalf("after the code: %d binding cookies, want 0", n)
+		}
+		for range 5 {
+			rp1.mustExchange(rp1.callback(b.get(rp1.authURL()).Location()))
+		}
+		if n := bindingCookies(t, b); n != 0 {
+			t.Fatalf("after 5 single sign-ons: %d binding cookies, want 0", n)
+		}
+
+		// Not habilitated for app3: the page explaining it keeps the
+		// binding, which « Retourner à l'application » needs, then ends it.
+		denied := b.get(rp3.authURL())
+		if denied.Status != http.StatusForbidden {
+			t.Fatalf("app3 without a habilitation: status %d", denied.Status)
+		}
+		if n := bindingCookies(t, b); n != 1 {
+			t.Fatalf("on the refusal page: %d binding cookies, want 1", n)
+		}
+		back := b.get(findLink(t, denied, "Retourner à l'application"))
+		if !strings.Contains(back.Location(), "error=access_denied") {
+			t.Fatalf("going back: %d %q", back.Status, back.Location())
+		}
+		if n := bindingCookies(t, b); n != 0 {
+			t.Fatalf("after going back: %d binding cookies, want 0", n)
+		}
+	})
+}
