@@ -54,6 +54,7 @@ type benchOptions struct {
 	forwardedFor  bool
 	floorBudget   time.Duration
 	cpuProfile    string
+	procs         int
 }
 
 func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -80,6 +81,11 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its memory (Linux)")
 	fs.BoolVar(&o.forwardedFor, "forwarded-for", true, "send each browser's own X-Forwarded-For address")
 	fs.DurationVar(&o.floorBudget, "floor-time", time.Second, "how long each floor is measured (0: skip the floors)")
+	// The bench's workers mostly wait on their round trips; each of net/http's
+	// handoffs between a request's goroutines then wakes another thread when
+	// there are several, a fifth of the bench's CPU under sso and forgot on
+	// the cores the server needs. Half the cores run them all.
+	fs.IntVar(&o.procs, "procs", (runtime.NumCPU()+1)/2, "threads running the bench's workers during a scenario (GOMAXPROCS; the floors use every core)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile during the scenarios to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -138,7 +144,7 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	var notes []string
 	for i, name := range o.scenarios {
 		meter := &cpuMeter{pid: o.serverPID}
-		res, err := runScenario(ctx, name, preps[i], o.workersOf(name), o.duration, meter)
+		res, err := runScenario(ctx, name, preps[i], o.workersOf(name), o.procs, o.duration, meter)
 		if err != nil {
 			tw.Flush()
 			return err
@@ -223,6 +229,9 @@ func (o *benchOptions) complete(c config.Config, scenarios string) error {
 	}
 	if o.loginWorkers < 1 {
 		problems = append(problems, "--login-workers must be at least 1")
+	}
+	if o.procs < 1 {
+		problems = append(problems, "--procs must be at least 1")
 	}
 	if o.duration <= 0 {
 		problems = append(problems, "--duration must be positive")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -107,7 +108,7 @@ func benchAgentEmail(pattern string, i int) string {
 
 // runScenario prepares every worker, then lets them all loop over their
 // iteration for the duration, from a common start.
-func runScenario(ctx context.Context, name string, prep prepare, workers int, duration time.Duration, meter *cpuMeter) (*benchResult, error) {
+func runScenario(ctx context.Context, name string, prep prepare, workers, procs int, duration time.Duration, meter *cpuMeter) (*benchResult, error) {
 	its := make([]iteration, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -122,6 +123,9 @@ func runScenario(ctx context.Context, name string, prep prepare, workers int, du
 	}
 
 	tallies := make([]*workerTally, workers)
+	if procs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	}
 	meter.begin()
 	start := time.Now()
 	deadline := start.Add(duration)

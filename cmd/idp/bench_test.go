@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,8 +94,9 @@ func TestBenchCommand(t *testing.T) {
 		if code != 2 || !strings.Contains(errs, `unknown "nope"`) {
 			t.Fatalf("unknown scenario: exit %d, %q", code, errs)
 		}
-		code, _, errs = bench("--workers", "0", "--login-workers", "0")
-		if code != 2 || !strings.Contains(errs, "--workers must be at least 1") || !strings.Contains(errs, "--login-workers must be at least 1") {
+		code, _, errs = bench("--workers", "0", "--login-workers", "0", "--procs", "0")
+		if code != 2 || !strings.Contains(errs, "--workers must be at least 1") || !strings.Contains(errs, "--login-workers must be at least 1") ||
+			!strings.Contains(errs, "--procs must be at least 1") {
 			t.Fatalf("no workers: exit %d, %q", code, errs)
 		}
 		code, _, errs = bench("--scenarios", "login")
@@ -123,6 +125,33 @@ func TestBenchHelpDefaults(t *testing.T) {
 	}
 	if n := strings.Count(out, "Usage: idp bench"); n != 1 {
 		t.Errorf("the usage is printed %d times", n)
+	}
+}
+
+// TestScenarioRunsOnItsProcs: the workers run on --procs threads, and the
+// floors measured after the scenario on every core again.
+func TestScenarioRunsOnItsProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	prep := func(context.Context, int) (iteration, error) {
+		return func(context.Context) (int, error) {
+			mu.Lock()
+			seen[runtime.GOMAXPROCS(0)] = true
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			return 1, nil
+		}, nil
+	}
+	res, err := runScenario(context.Background(), "test", prep, 3, 1, 20*time.Millisecond, &cpuMeter{})
+	if err != nil || res.ops == 0 {
+		t.Fatalf("runScenario: %v, %d ops", err, res.ops)
+	}
+	if len(seen) != 1 || !seen[1] {
+		t.Fatalf("the workers ran with GOMAXPROCS %v, want 1", seen)
+	}
+	if after := runtime.GOMAXPROCS(0); after != before {
+		t.Fatalf("GOMAXPROCS %d after the scenario, want %d again", after, before)
 	}
 }
 
