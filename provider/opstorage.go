@@ -83,7 +83,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if a := ssoAttemptFrom(ctx); a != nil && attempt == nil {
 		// Only a request left to the login pages needs its browser's
 		// binding: one completed here is answered at once.
-		r.BrowserBinding = a.finder.BindBrowser(a.w, r.ID)
+		r.BrowserBinding = a.finder.BindBrowser(headerOnly(a.binding), r.ID)
 	}
 	if attempt != nil {
 		err = s.store.CreateAuthRequestWithCode(ctx, r, s.newAuthCode(r.ID, attempt.code))

@@ -45,13 +45,15 @@ type SessionFinder interface {
 // ssoAttempt travels in the request's context from SingleSignOn to
 // CreateAuthRequest, and back with the request completed, if it was.
 type ssoAttempt struct {
-	finder  SessionFinder
-	r       *http.Request
-	w       http.ResponseWriter // the real answer, for the binding's cookie
-	session bool                // the browser may have a session: try single sign-on
-	created *authRequest        // the request stored, completed or not
-	done    *authRequest        // the request completed with code
-	code    string              // stored with the request
+	finder SessionFinder
+	r      *http.Request
+	// binding holds the binding's cookie until the answer is known: only a
+	// browser sent on to the login pages needs it.
+	binding http.Header
+	session bool         // the browser may have a session: try single sign-on
+	created *authRequest // the request stored, completed or not
+	done    *authRequest // the request completed with code
+	code    string       // stored with the request
 }
 
 type ssoAttemptKey struct{}
@@ -78,19 +80,27 @@ func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Ha
 			op.AuthRequestError(w, r, nil, oidc.ErrInvalidRequest().WithDescription("cannot parse form").WithParent(err), p.op)
 			return
 		}
-		attempt := &ssoAttempt{finder: finder, r: r, w: w, session: finder.MayHaveSession(r)}
+		attempt := &ssoAttempt{finder: finder, r: r, binding: http.Header{}, session: finder.MayHaveSession(r)}
 		r = r.WithContext(context.WithValue(r.Context(), ssoAttemptKey{}, attempt))
 		rec := &heldResponse{header: http.Header{}}
 		next.ServeHTTP(rec, r)
 		toLogin := attempt.created != nil && rec.status == http.StatusFound &&
 			rec.header.Get("Location") == loginURL(attempt.created.GetID())
+		toLoginPages := func() {
+			for _, c := range attempt.binding.Values("Set-Cookie") {
+				w.Header().Add("Set-Cookie", c)
+			}
+			rec.sendTo(w)
+		}
 		switch {
 		case toLogin && attempt.done != nil:
 			p.respondWithCode(w, r, attempt.done, attempt.code)
 		case toLogin && !attempt.session && slices.Contains(attempt.created.r.Prompt, oidc.PromptNone):
 			if err := p.answerError(w, r, attempt.created.r, "login_required", ""); err != nil {
-				rec.sendTo(w) // the login page decides
+				toLoginPages() // the login page decides
 			}
+		case toLogin:
+			toLoginPages()
 		case p.heldErrorAsFormPost(w, r, rec):
 		default:
 			rec.sendTo(w)
@@ -217,6 +227,14 @@ func (p *Provider) respondWithCode(w http.ResponseWriter, r *http.Request, a *au
 	}
 	http.Redirect(w, r, target, http.StatusFound)
 }
+
+// headerOnly is a ResponseWriter that only collects headers: BindBrowser
+// sets its cookie there, for SingleSignOn to send or drop.
+type headerOnly http.Header
+
+func (h headerOnly) Header() http.Header         { return http.Header(h) }
+func (h headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (h headerOnly) WriteHeader(int)             {}
 
 // heldResponse holds the library's answer back until SingleSignOn knows
 // whether it stands (the answers of /authorize are redirects and short

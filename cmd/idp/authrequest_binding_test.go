@@ -187,7 +187,8 @@ func bindingCookies(t *testing.T, b *browser) int {
 
 // TestBindingCookiesEndWithTheirRequests: the cookie that binds an auth
 // request to its browser lives while the request waits on the login pages.
-// Single sign-on, answered at once, sets none, and the answer to the
+// Single sign-on, answered at once, sets none, nor does an answer of
+// /authorize itself (prompt=none without a session), and the answer to the
 // application (a code, or access_denied from « Retourner à l'application »)
 // clears it. Kept for the request's whole lifetime (30 minutes), one per
 // request, they piled up in the browser and were all sent to every login
@@ -206,6 +207,15 @@ func TestBindingCookiesEndWithTheirRequests(t *testing.T) {
 		rp1 := newRP(t, e, "app1", secret1, app1Redirect)
 		rp3 := newRP(t, e, "app3", secret3, app3Redirect)
 		b := newBrowser(t, e.issuer)
+
+		// A silent check without a session is answered by /authorize.
+		silent := b.get(rp1.authURL(oauth2.SetAuthURLParam("prompt", "none")))
+		if !strings.Contains(silent.Location(), "error=login_required") {
+			t.Fatalf("prompt=none without a session: %d %q", silent.Status, silent.Location())
+		}
+		if n := bindingCookies(t, b); n != 0 {
+			t.Fatalf("after prompt=none answered by /authorize: %d binding cookies, want 0", n)
+		}
 
 		p := b.get(rp1.authURL())
 		if n := bindingCookies(t, b); n != 1 {
