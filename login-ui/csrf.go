@@ -84,40 +84,51 @@ func (h *Handler) BindBrowser(w http.ResponseWriter, authRequestID string) strin
 	return authRequestBinding(tok)
 }
 
+// answeredBindingGrace is how long a binding outlives the answer to the
+// application: a second click on « Valider » once the first answer has come
+// back (the application is slow), the forced-change form posted again, or the
+// back button, still find the request theirs and go on with a new code, as
+// the first click did; kept for the request's whole lifetime instead, one
+// cookie per request piled up in the browser and went with every login page.
+const answeredBindingGrace = 2 * time.Minute
+
 // endingBinding returns w such that the answer the provider writes to the
 // relying application for request id (a code or an error, by redirect or
-// form post) also clears the request's binding cookie: the request is over,
-// and a cookie kept for the request's whole lifetime, one per request, would
-// pile up in the browser and go with every login page. When nothing is
-// written (the request is gone, or the agent may not enter), the login pages
-// explain, and « Retourner à l'application » still needs the binding.
-func (h *Handler) endingBinding(w http.ResponseWriter, id string) http.ResponseWriter {
+// form post) also shortens the request's binding cookie, which r carries,
+// to answeredBindingGrace. When nothing is written (the request is gone, or
+// the agent may not enter), the login pages explain, and « Retourner à
+// l'application » still needs the binding as it was.
+func (h *Handler) endingBinding(w http.ResponseWriter, r *http.Request, id string) http.ResponseWriter {
+	c, err := r.Cookie(authRequestCookieName(h.cfg.SecureCookies, id))
+	if err != nil {
+		return w // nothing to shorten (a request from before bindings)
+	}
 	return &bindingEnd{ResponseWriter: w, cookie: &http.Cookie{
-		Name: authRequestCookieName(h.cfg.SecureCookies, id), Value: "", Path: pathLogin, MaxAge: -1,
+		Name: c.Name, Value: c.Value, Path: pathLogin, MaxAge: int(answeredBindingGrace / time.Second),
 		HttpOnly: true, Secure: h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	}}
 }
 
 type bindingEnd struct {
 	http.ResponseWriter
-	cookie  *http.Cookie
-	cleared bool
+	cookie    *http.Cookie
+	shortened bool
 }
 
-func (b *bindingEnd) clear() {
-	if !b.cleared {
-		b.cleared = true
+func (b *bindingEnd) shorten() {
+	if !b.shortened {
+		b.shortened = true
 		http.SetCookie(b.ResponseWriter, b.cookie)
 	}
 }
 
 func (b *bindingEnd) WriteHeader(status int) {
-	b.clear()
+	b.shorten()
 	b.ResponseWriter.WriteHeader(status)
 }
 
 func (b *bindingEnd) Write(p []byte) (int, error) {
-	b.clear()
+	b.shorten()
 	return b.ResponseWriter.Write(p)
 }
 

@@ -43,7 +43,7 @@ func (h *Handler) deniedReturn(w http.ResponseWriter, r *http.Request) {
 	// Only the request's own browser may end it (its state goes back).
 	_, err := h.authRequest(r, id)
 	if err == nil {
-		err = h.requests.AnswerError(h.endingBinding(w, id), r, id, "access_denied", notHabilitatedDescription)
+		err = h.requests.AnswerError(h.endingBinding(w, r, id), r, id, "access_denied", notHabilitatedDescription)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)

@@ -120,7 +120,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 // redirectWithOAuthError sends the browser back to the relying application
 // with an OAuth error (prompt=none that cannot be honoured).
 func (h *Handler) redirectWithOAuthError(w http.ResponseWriter, r *http.Request, id, oauthError, description string) {
-	err := h.requests.AnswerError(h.endingBinding(w, id), r, id, oauthError, description)
+	err := h.requests.AnswerError(h.endingBinding(w, r, id), r, id, oauthError, description)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)
 		return

@@ -102,7 +102,7 @@ func (h *Handler) continueToApplication(w http.ResponseWriter, r *http.Request, 
 		ar = &read
 	}
 	if err == nil {
-		err = h.requests.Finish(h.endingBinding(w, authRequestID), r, *ar, s)
+		err = h.requests.Finish(h.endingBinding(w, r, authRequestID), r, *ar, s)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderExpired(w, r)

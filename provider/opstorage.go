@@ -80,10 +80,14 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		r.MaxAge = &m
 	}
 	attempt := s.completeWithSession(ctx, &r)
-	if a := ssoAttemptFrom(ctx); a != nil && attempt == nil {
-		// Only a request left to the login pages needs its browser's
-		// binding: one completed here is answered at once.
+	switch a := ssoAttemptFrom(ctx); {
+	case a != nil && attempt == nil:
 		r.BrowserBinding = a.finder.BindBrowser(headerOnly(a.binding), r.ID)
+	case attempt != nil:
+		// Answered at once, the request never meets the login pages: no
+		// cookie for the browser to keep, and a binding no browser holds
+		// (an empty one is a request from before bindings, open to all).
+		r.BrowserBinding = storage.HashSecret(storage.NewSecret())
 	}
 	if attempt != nil {
 		err = s.store.CreateAuthRequestWithCode(ctx, r, s.newAuthCode(r.ID, attempt.code))

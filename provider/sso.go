@@ -88,7 +88,7 @@ func (p *Provider) SingleSignOn(finder SessionFinder, next http.Handler) http.Ha
 			rec.header.Get("Location") == loginURL(attempt.created.GetID())
 		toLoginPages := func() {
 			for _, c := range attempt.binding.Values("Set-Cookie") {
-				w.Header().Add("Set-Cookie", c)
+				rec.header.Add("Set-Cookie", c) // beside any the library set
 			}
 			rec.sendTo(w)
 		}
