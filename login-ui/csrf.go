@@ -85,11 +85,12 @@ func (h *Handler) BindBrowser(w http.ResponseWriter, authRequestID string) strin
 }
 
 // answeredBindingGrace is how long a binding outlives the answer to the
-// application: a second click on « Valider » once the first answer has come
-// back (the application is slow), the forced-change form posted again, or the
-// back button, still find the request theirs and go on with a new code, as
-// the first click did; kept for the request's whole lifetime instead, one
-// cookie per request piled up in the browser and went with every login page.
+// application: until the application redeems the code (which ends the
+// request), a second click on « Valider » once the first answer has come back
+// (the application is slow), the forced-change form posted again or the back
+// button still find the request theirs and go on with a new code, as the
+// first click did. Kept for the request's whole lifetime instead, one cookie
+// per request piled up in the browser and went with every login page.
 const answeredBindingGrace = 2 * time.Minute
 
 // endingBinding returns w such that the answer the provider writes to the

@@ -64,9 +64,10 @@ func ssoAttemptFrom(ctx context.Context) *ssoAttempt {
 }
 
 // SingleSignOn wraps the authorization endpoint (next is the provider's
-// handler): every new request is bound to the browser; a request the
-// browser's session completes is answered with the code (or an OAuth error
-// from the library) instead of the redirect to the login page; and
+// handler): a request the browser's session completes is answered with the
+// code (or an OAuth error from the library) instead of the redirect to the
+// login page, and bound to no browser; one sent to the login pages goes
+// with the cookie binding it to this browser (no other answer sets it); and
 // prompt=none from a browser without a session gets login_required at once,
 // as the login page would answer it (a browser that keeps no cookie, a
 // cross-site iframe, could not even reach the request there).

@@ -84,8 +84,9 @@ func cmdBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	// The bench's workers mostly wait on their round trips; each of net/http's
 	// handoffs between a request's goroutines then wakes another thread when
 	// there are several, a fifth of the bench's CPU under sso and forgot on
-	// the cores the server needs. Half the cores run them all.
-	fs.IntVar(&o.procs, "procs", (runtime.NumCPU()+1)/2, "threads running the bench's workers during a scenario (GOMAXPROCS; the floors use every core)")
+	// the cores the server needs. Half the threads run them all (never more
+	// than the process has: a CPU limit or GOMAXPROCS may have lowered it).
+	fs.IntVar(&o.procs, "procs", (runtime.GOMAXPROCS(0)+1)/2, "threads running the bench's workers during a scenario (at most GOMAXPROCS; the floors use all of them)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile during the scenarios to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -233,6 +234,7 @@ func (o *benchOptions) complete(c config.Config, scenarios string) error {
 	if o.procs < 1 {
 		problems = append(problems, "--procs must be at least 1")
 	}
+	o.procs = min(o.procs, runtime.GOMAXPROCS(0))
 	if o.duration <= 0 {
 		problems = append(problems, "--duration must be positive")
 	}
@@ -323,8 +325,8 @@ func printBenchHeader(w io.Writer, o benchOptions, c config.Config, cores int, f
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 		engine = "postgres"
 	}
-	fmt.Fprintf(w, "idp bench %s: %s, %d workers (login: %d), %s per scenario, %d cores (%s/%s), database of the configuration: %s, %d agents\n",
-		version, o.url, o.workers, o.loginWorkers, o.duration, cores, runtime.GOOS, runtime.GOARCH, engine, o.agents)
+	fmt.Fprintf(w, "idp bench %s: %s, %d workers (login: %d) on %d threads, %s per scenario, %d cores (%s/%s), database of the configuration: %s, %d agents\n",
+		version, o.url, o.workers, o.loginWorkers, o.procs, o.duration, cores, runtime.GOOS, runtime.GOARCH, engine, o.agents)
 	if !isLoopback(o.url) {
 		fmt.Fprintln(w, "note: the provider is not on this machine; the floors below are this machine's")
 	}

@@ -34,13 +34,14 @@ func TestBenchCommand(t *testing.T) {
 			return c.run(append([]string{"bench"}, args...)...)
 		}
 
+		// --procs beyond the process's threads is held to them.
 		code, out, errs := bench("--setup", "--agents", "5", "--seed-audit", "1200", "--workers", "3", "--login-workers", "2",
-			"--duration", "400ms", "--floor-time", "50ms", "--server-pid", strconv.Itoa(os.Getpid()))
+			"--procs", "64", "--duration", "400ms", "--floor-time", "50ms", "--server-pid", strconv.Itoa(os.Getpid()))
 		if code != 0 {
 			t.Fatalf("idp bench: exit %d, stderr %q, stdout:\n%s", code, errs, out)
 		}
 		for _, want := range []string{"setup: client bench-", "setup: 5 agents imported", "setup: 1200 audit events appended",
-			"3 workers (login: 2)", "floors (CPU time of one): password hash", "ID-token signature", "CAPTCHA page", "login: p50 =",
+			fmt.Sprintf("3 workers (login: 2) on %d threads", runtime.GOMAXPROCS(0)), "floors (CPU time of one): password hash", "ID-token signature", "CAPTCHA page", "login: p50 =",
 			"login: a hash and a signature on each core, nothing else, reach", "forgot: 2 CAPTCHA pages at once alone reach",
 			"server memory after discovery: RSS"} {
 			if !strings.Contains(out, want) {
