@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/caf-extranet/idp/storage"
 	"github.com/caf-extranet/idp/storage/sqlite"
 )
@@ -576,3 +578,49 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderRetriesRefusalsOfUsAtRCPT: Postfix checks our EHLO name and our
+// sender at RCPT; those refusals are about us, the same for every mail, and
+// once an operator fixes smtp.helo, mail.from or the DNS the mail goes. They
+// failed the « Votre mot de passe » mail for good (found by review).
+func TestSenderRetriesRefusalsOfUsAtRCPT(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		code     int
+		enhanced smtp.EnhancedCode
+		text     string
+	}{
+		{"reject_non_fqdn_helo_hostname", 504, smtp.EnhancedCode{5, 5, 2}, "<localhost>: Helo command rejected: need fully-qualified hostname"},
+		{"reject_non_fqdn_sender", 504, smtp.EnhancedCode{5, 5, 2}, "<no-reply@localhost>: Sender address rejected: need fully-qualified address"},
+		{"reject_unknown_sender_domain", 550, smtp.EnhancedCode{5, 1, 8}, "<no-reply@extranet.caf.fr>: Sender address rejected: Domain not found"},
+		{"reject_unverified_sender", 550, smtp.EnhancedCode{5, 1, 7}, "<no-reply@extranet.caf.fr>: Sender address rejected: undeliverable address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSenderFixture(t, SenderConfig{})
+			f.server.setReject(func(stage string, _ int) error {
+				if stage == "rcpt" {
+					return &smtp.SMTPError{Code: tc.code, EnhancedCode: tc.enhanced, Message: tc.text}
+				}
+				return nil
+			})
+			m := f.enqueue(t, ProvisionalPassword(testPortal, "agent@example.fr", "Marie Dupont", "Kp7vQ2mXz9r", t0.Add(24*time.Hour), t0))
+			f.runOnce(t)
+			row := mailByID(t, f.store, m.ID)
+			if row.Status != storage.MailPending {
+				t.Errorf("after %d %d.%d.%d %q to RCPT: mail %s (last error %q), want it pending for a retry",
+					tc.code, tc.enhanced[0], tc.enhanced[1], tc.enhanced[2], tc.text, row.Status, row.LastError)
+			}
+			// The operator fixes smtp.helo / mail.from / DNS: the mail
+			// should now go.
+			f.server.setReject(nil)
+			f.clock.Advance(time.Hour)
+			f.runOnce(t)
+			if n := len(f.server.Messages()); n != 1 {
+				t.Errorf("once the relay accepts us, %d messages delivered: the agent never gets the provisional password", n)
+			}
+		})
+	}
+}
+
+// issueProvisional is what account.Service.issueProvisional does: replace
+// the agent's provisional password and queue its mail, in one transaction.

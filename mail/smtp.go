@@ -68,23 +68,27 @@ func (e *ReplyError) Error() string {
 }
 
 // IsPermanent tells whether retrying err is pointless: the message cannot be
-// built, or the server refused this mail with a 5xx reply to RCPT (the
-// recipient: 5.1.1 user unknown...) or DATA (the message: 5.6.x...). A 4xx
-// reply, a network failure or a timeout is temporary.
+// built, or the server refused this mail for its recipient or its content: a
+// 5xx reply to RCPT whose enhanced status (RFC 3463) names the recipient's
+// address or mailbox (5.1.x but 5.1.7 and 5.1.8, 5.2.x: 5.1.1 user unknown,
+// 5.2.1 mailbox disabled...) or, without one, 550, 551 or 553; a 5xx reply
+// to DATA, unless its status says otherwise (below). A 4xx reply, a network
+// failure or a timeout is temporary.
 //
 // So is every refusal that says the relay refuses us rather than this mail,
 // a configuration matter an operator can fix; the mail then waits until the
 // sender gives up on it, and fixing the configuration in time delivers it:
 // a 5xx to the greeting, EHLO, STARTTLS or AUTH; a 5xx to MAIL, whose only
 // argument is our own sender address (mail.from), the same for every mail;
-// a 5xx to RCPT or DATA with a security or policy status (enhanced code
-// 5.7.x, RFC 3463), which is how relays refuse our sender or relaying for
-// us (Postfix: "5.7.1 Sender address rejected", "5.7.1 Relay access
-// denied") and receivers our domain's authentication (Gmail's "5.7.26
-// unauthenticated", DMARC), the same for every mail of ours;
-// and RFC 4954's replies on authentication and encryption (530
-// authentication or STARTTLS required, 534 mechanism too weak, 535 bad
-// credentials, 538 encryption required), whichever command gets them.
+// a 5xx to RCPT or DATA whose status is about our sender (5.1.7, 5.1.8:
+// Postfix's "Sender address rejected: Domain not found"), the protocol
+// (5.5.x: Postfix checks our EHLO name at RCPT, "5.5.2 Helo command
+// rejected"), routing (5.4.x) or security and policy (5.7.x: "Relay access
+// denied", Gmail's "5.7.26 unauthenticated", DMARC), and a 5xx to RCPT
+// without a status other than 550, 551 and 553; and RFC 4954's replies on
+// authentication and encryption (530 authentication or STARTTLS required,
+// 534 mechanism too weak, 535 bad credentials, 538 encryption required),
+// whichever command gets them.
 func IsPermanent(err error) bool {
 	if errors.Is(err, ErrInvalidMessage) {
 		return true
@@ -97,32 +101,58 @@ func IsPermanent(err error) bool {
 	case 530, 534, 535, 538:
 		return false
 	}
-	switch re.Command {
-	case "RCPT", "DATA":
-		return !isPolicyStatus(re.Message)
+	if re.Command != "RCPT" && re.Command != "DATA" {
+		return false
+	}
+	subject, detail, ok := enhancedStatus(re.Message)
+	switch {
+	case !ok || subject == 0 && detail == 0: // none, or the reply's class alone (X.0.0)
+		return re.Command == "DATA" || re.Code == 550 || re.Code == 551 || re.Code == 553
+	case subject == 1:
+		return detail != 7 && detail != 8 // the sender's address, not the recipient's
+	case subject == 2:
+		return true // the recipient's mailbox
+	case subject == 3 || subject == 6:
+		return re.Command == "DATA" // the message: its size, its content
 	}
 	return false
 }
 
-// isPolicyStatus tells whether a reply's text carries the enhanced status
-// code 5.7.x ("security or policy status", RFC 3463). RFC 2034 puts the code
-// at the start of every line of the reply; its last line is read, the one
-// servers that write it only once write it on.
-func isPolicyStatus(msg string) bool {
+// enhancedStatus reads the enhanced status code 5.subject.detail of a
+// reply's text (RFC 3463). RFC 2034 puts the code at the start of every line
+// of the reply; its last line is read, the one servers that write it only
+// once write it on.
+func enhancedStatus(msg string) (subject, detail int, ok bool) {
 	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 		msg = msg[i+1:]
 	}
 	code, _, _ := strings.Cut(msg, " ")
-	detail, ok := strings.CutPrefix(code, "5.7.")
-	if !ok || len(detail) == 0 || len(detail) > 3 {
-		return false
+	rest, found := strings.CutPrefix(code, "5.")
+	if !found {
+		return 0, 0, false
 	}
-	for _, c := range detail {
+	s, d, found := strings.Cut(rest, ".")
+	if !found {
+		return 0, 0, false
+	}
+	subject, ok1 := statusNumber(s)
+	detail, ok2 := statusNumber(d)
+	return subject, detail, ok1 && ok2
+}
+
+// statusNumber is one number of an enhanced status code: 1 to 3 digits.
+func statusNumber(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 3 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range s {
 		if c < '0' || c > '9' {
-			return false
+			return 0, false
 		}
+		n = n*10 + int(c-'0')
 	}
-	return true
+	return n, true
 }
 
 // SMTPTransport sends each message in its own SMTP session: mails are rare,

@@ -139,6 +139,15 @@ func TestSMTPErrorClassification(t *testing.T) {
 		// The recipient: no retry brings an unknown mailbox back.
 		{"rcpt", 550, smtp.EnhancedCode{5, 1, 1}, true},
 		{"rcpt", 553, smtp.EnhancedCode{5, 1, 3}, true},
+		{"rcpt", 550, smtp.EnhancedCode{5, 2, 1}, true},
+		{"rcpt", 554, generic, false}, // "Relay access denied" without a status
+		// Refusals of us that Postfix makes at RCPT (its checks of the
+		// EHLO name and the sender run there): an operator fixes smtp.helo,
+		// mail.from or the DNS, and the mail still goes.
+		{"rcpt", 504, smtp.EnhancedCode{5, 5, 2}, false},
+		{"rcpt", 550, smtp.EnhancedCode{5, 1, 8}, false},
+		{"rcpt", 550, smtp.EnhancedCode{5, 1, 7}, false},
+		{"rcpt", 550, smtp.EnhancedCode{5, 4, 4}, false},
 		{"data", 451, generic, false},
 		{"data", 552, generic, true},
 		{"data", 554, generic, true},
@@ -207,9 +216,11 @@ func TestSMTPPolicyStatusOfMultilineReplies(t *testing.T) {
 		{"Relay access denied\n5.7.1 see https://relay.example.fr/policy", false},
 		{"5.1.1 <claire@mairie.fr>: Recipient address rejected: User unknown", true},
 		{"5.1.1 User unknown\n5.1.1 see https://relay.example.fr/bounces", true},
-		{"5.7 relay denied", true},    // not an enhanced code: no detail
-		{"5.7.1x relay denied", true}, // nor this
-		{"Relay access denied", true}, // no enhanced code: the reply's class
+		// Without an enhanced code, RCPT's 550, 551 and 553 name the
+		// recipient; 554 ("Relay access denied") is the relay refusing us.
+		{"5.7 relay denied", false},    // not an enhanced code: no detail
+		{"5.7.1x relay denied", false}, // nor this
+		{"Relay access denied", false},
 	} {
 		err := &ReplyError{Command: "RCPT", Code: 554, Message: tc.message}
 		if got := IsPermanent(err); got != tc.permanent {
