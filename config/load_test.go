@@ -76,6 +76,9 @@ smtp:
   password: "s3cret: with colon"
   starttls: true
   timeout: 45s
+  helo: idp.example.fr
+mail:
+  from: "Portail Extranet <ne-pas-repondre@example.fr>"
 tokens:
   refresh_ttl: 48h
 password:
@@ -101,7 +104,8 @@ login:
 	want.DatabaseURL = "postgres://idp@db:5432/idp?sslmode=require"
 	want.Log.Level = "debug"
 	want.SMTP = SMTP{Addr: "smtp.example.fr:587", Username: "idp", Password: "s3cret: with colon",
-		StartTLS: true, Helo: "localhost", Timeout: 45 * time.Second}
+		StartTLS: true, Helo: "idp.example.fr", Timeout: 45 * time.Second}
+	want.Mail.From = "Portail Extranet <ne-pas-repondre@example.fr>"
 	want.Tokens.RefreshTTL = 48 * time.Hour
 	want.Password.Hash.MemoryKiB = 65536
 	want.Password.Hash.Iterations = 1

@@ -82,6 +82,30 @@ func (c Config) validateServer(ps *problems) {
 	}
 }
 
+// qualifiedDomain: a dotted name that is not localhost's.
+func qualifiedDomain(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return strings.Contains(name, ".") && name != "localhost" && !strings.HasSuffix(name, ".localhost") &&
+		!strings.HasSuffix(name, ".localdomain")
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // maxSMTPTimeout keeps one send within the lease of idp serve's mail sender
 // (cmd/idp/serve.go: 2 minutes, no send started after the first).
 const maxSMTPTimeout = time.Minute
@@ -103,7 +127,7 @@ func (c Config) validateMail(ps *problems) {
 		// the loopback: refused here, at start-up, rather than on every
 		// mail for a day (each retried, then failed, the provisional
 		// password lost).
-		if host, _, err := net.SplitHostPort(c.SMTP.Addr); err == nil && host != "localhost" && host != "127.0.0.1" && host != "::1" {
+		if host, _, err := net.SplitHostPort(c.SMTP.Addr); err == nil && !isLoopbackHost(host) {
 			ps.add("smtp.starttls", fmt.Sprintf("must be true to send smtp.username's credentials to %s (only a relay on localhost may do without)", c.SMTP.Addr))
 		}
 	}
@@ -117,8 +141,25 @@ func (c Config) validateMail(ps *problems) {
 		ps.add("smtp.helo", fmt.Sprintf("%q must be a host name", c.SMTP.Helo))
 	}
 	positive(ps, "smtp.timeout", c.SMTP.Timeout)
-	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+	from, err := mail.ParseAddress(c.Mail.From)
+	if err != nil {
 		ps.add("mail.from", fmt.Sprintf("%q is not a mail address (%v)", c.Mail.From, err))
+	} else if !isASCII(from.Address) {
+		ps.add("mail.from", fmt.Sprintf("%q must be ASCII (an internationalized domain in its xn-- form): mails go out without SMTPUTF8", from.Address))
+	}
+	// A relay elsewhere than on this machine judges us by the names we
+	// give: Postfix refuses a non-qualified EHLO name or sender domain at
+	// RCPT, others file the mail as spam. The defaults (localhost) only do
+	// for a relay on this machine.
+	if host, _, err := net.SplitHostPort(c.SMTP.Addr); err == nil && host != "" && !isLoopbackHost(host) {
+		if !qualifiedDomain(c.SMTP.Helo) && !strings.HasPrefix(c.SMTP.Helo, "[") {
+			ps.add("smtp.helo", fmt.Sprintf("%q is not a fully qualified domain name, which the relay %s may refuse (RFC 5321 §4.1.1.1): give the provider's own, e.g. idp.example.fr", c.SMTP.Helo, c.SMTP.Addr))
+		}
+		if from != nil {
+			if _, domain, _ := strings.Cut(from.Address, "@"); !qualifiedDomain(domain) {
+				ps.add("mail.from", fmt.Sprintf("%q: the domain %q is not fully qualified, which the relay %s may refuse: give the agency's sending address", from.Address, domain, c.SMTP.Addr))
+			}
+		}
 	}
 	positive(ps, "mail.give_up_after", c.Mail.GiveUpAfter)
 	positive(ps, "mail.poll_interval", c.Mail.PollInterval)

@@ -454,3 +454,18 @@ func TestConfiguredKeyWithSpaces(t *testing.T) {
 		t.Fatalf("key %x, want %x", key, raw)
 	}
 }
+
+// TestConfigCheckRefusesLocalhostNamesForARemoteRelay: with only smtp.addr
+// set to a real relay, the defaults would say EHLO localhost and MAIL
+// FROM:<no-reply@localhost>, which Postfix refuses at RCPT (found by
+// review); idp config check names both settings at once.
+func TestConfigCheckRefusesLocalhostNamesForARemoteRelay(t *testing.T) {
+	c := &cli{t: t, environ: []string{"IDP_ISSUER=https://services.caf.fr", "IDP_SMTP_ADDR=smtp.partenaires.caf.fr:25",
+		"IDP_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "idp.db")}}
+	code, _, errs := c.run("config", "check")
+	if code == 0 || !strings.Contains(errs, "smtp.helo") || !strings.Contains(errs, "mail.from") {
+		t.Fatalf("idp config check with a remote relay and localhost's names: exit %d, %q", code, errs)
+	}
+	c.environ = append(c.environ, "IDP_SMTP_HELO=idp.services.caf.fr", "IDP_MAIL_FROM=Portail Extranet <ne-pas-repondre@services.caf.fr>")
+	c.ok("config", "check")
+}
