@@ -234,9 +234,9 @@ func (t *SMTPTransport) Send(ctx context.Context, from, to string, msg []byte) e
 		}
 	}
 	if t.cfg.Username != "" {
-		// net/smtp's PlainAuth itself refuses a clear-text session to
-		// anything but localhost.
-		if err := c.Auth(smtp.PlainAuth("", t.cfg.Username, t.cfg.Password, host)); err != nil {
+		// PLAIN or LOGIN, refused on a clear-text session to anything but
+		// localhost.
+		if err := c.Auth(newRelayAuth(t.cfg.Username, t.cfg.Password, host)); err != nil {
 			return reply("AUTH", err)
 		}
 	}
