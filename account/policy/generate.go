@@ -9,12 +9,14 @@ import (
 
 // Alphabets of generated passwords. They leave out characters an agent can
 // misread in a mail or type wrong: 0 O o Q D (round shapes), 1 l I i j (strokes),
-// and the uppercase letters B S Z G that look like 8 5 2 6. Symbols are ones
+// the uppercase letters B S Z G that look like 8 5 2 6, and r v V, which
+// pair into look-alikes in a proportional font (rn reads m, vv reads w).
+// Symbols are ones
 // found on every keyboard layout without dead keys and that survive a copy
 // from a mail (no quotes, no dots or commas that blend with punctuation).
 const (
-	genLower  = "abcdefghkmnpqrstuvwxyz"
-	genUpper  = "ACEFHJKLMNPRTUVWXY"
+	genLower  = "abcdefghkmnpqstuwxyz"
+	genUpper  = "ACEFHJKLMNPRTUWXY"
 	genDigit  = "23456789"
 	genSymbol = "#%+=?!@*"
 )

@@ -315,3 +315,21 @@ func TestGenerateAvoidsForbidden(t *testing.T) {
 		t.Fatal("every candidate forbidden: no error")
 	}
 }
+
+// TestGeneratedPasswordsHaveNoLookAlikePairs: rn reads m and vv reads w in
+// a proportional font (Outlook's plain text): 450 of 20,000 provisional
+// passwords held one (found by review).
+func TestGeneratedPasswordsHaveNoLookAlikePairs(t *testing.T) {
+	p := Default()
+	for range 20000 {
+		pw, err := p.Generate(12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range []string{"rn", "vv", "VV", "vV", "Vv"} {
+			if strings.Contains(pw, pair) {
+				t.Fatalf("generated %q holds the look-alike pair %q", pw, pair)
+			}
+		}
+	}
+}
