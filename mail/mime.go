@@ -62,6 +62,33 @@ func isASCII(s string) bool {
 	return true
 }
 
+// foldedLine is the longest header line left whole: RFC 2047 allows 76
+// characters to a line that holds encoded words (RFC 5322 recommends 78).
+const foldedLine = 76
+
+// foldAddress writes a as the value of header name, folded before the
+// address and between the encoded words of its name when the line would be
+// longer than foldedLine: an accented mail.from is one line of about a
+// hundred characters otherwise.
+func foldAddress(name string, a *mail.Address) string {
+	v := a.String()
+	if len(name)+2+len(v) <= foldedLine {
+		return v
+	}
+	i := strings.LastIndex(v, " <")
+	if i < 0 {
+		return v
+	}
+	return foldEncodedWords(v[:i]) + "\r\n " + v[i+1:]
+}
+
+// foldEncodedWords puts each of a header value's encoded words (mime's
+// encoder splits a long text into several, each within 75 characters) on a
+// line of its own.
+func foldEncodedWords(v string) string {
+	return strings.ReplaceAll(v, "?= =?", "?=\r\n =?")
+}
+
 // Build turns an outbox mail into an RFC 5322 message with CRLF line endings:
 // multipart/alternative with a text/plain and a text/html part (the text part
 // alone when there is no HTML), both UTF-8 quoted-printable so the message is
@@ -88,11 +115,20 @@ func Build(from string, m storage.OutboxMail, messageID string, date time.Time) 
 	}
 
 	var msg bytes.Buffer
-	header := func(name, value string) { msg.WriteString(name + ": " + value + "\r\n") }
+	header := func(name, value string) {
+		first, _, _ := strings.Cut(value, "\r\n")
+		if strings.HasPrefix(value, "=?") && len(name)+2+len(first) > foldedLine {
+			// An encoded word of the full 75 characters: on a line of
+			// its own.
+			msg.WriteString(name + ":\r\n " + value + "\r\n")
+			return
+		}
+		msg.WriteString(name + ": " + value + "\r\n")
+	}
 	// Address.String applies RFC 2047 to a non-ASCII display name.
-	header("From", f.String())
-	header("To", t.String())
-	header("Subject", subject)
+	header("From", foldAddress("From", f))
+	header("To", foldAddress("To", t))
+	header("Subject", foldEncodedWords(subject))
 	header("Date", date.Format(time.RFC1123Z))
 	header("Message-ID", "<"+messageID+">")
 	header("MIME-Version", "1.0")

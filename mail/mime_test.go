@@ -176,3 +176,42 @@ func TestBuildRejectsHeaderInjection(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildFoldsAnAccentedFrom: an accented mail.from made a From line of
+// about a hundred characters (found by review); RFC 2047 allows 76 to a line
+// with encoded words. Folded, it still reads back as the same name and
+// address, and so does a long accented subject.
+func TestBuildFoldsAnAccentedFrom(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for _, from := range []string{
+		"Portail Extranet des partenaires – Caf <ne-pas-repondre@services.caf.fr>",
+		"Caf de l'Hérault – Portail Extranet <ne-pas-repondre@services.caf.fr>",
+		"Portail Extranet <no-reply@example.fr>",
+	} {
+		m := ProvisionalPassword(testPortal, "claire.dupont@mairie.fr", "Claire Dupont", "Kp7vQ2mXz9", now.Add(time.Hour), now)
+		m.Subject = "Votre mot de passe provisoire pour le portail des partenaires de la Caf de l'Hérault"
+		raw, err := Build(from, m, "abc123@services.caf.fr", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		header, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+		for _, l := range bytes.Split(header, []byte("\r\n")) {
+			if bytes.Contains(l, []byte("=?")) && len(l) > 76 {
+				t.Errorf("mail.from %q: a header line of %d characters with encoded words:\n%s", from, len(l), l)
+			}
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := mail.ParseAddress(from)
+		got, err := msg.Header.AddressList("From")
+		if err != nil || len(got) != 1 || got[0].Name != want.Name || got[0].Address != want.Address {
+			t.Errorf("From reads back as %v (%v), want %v", got, err, want)
+		}
+		subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil || subject != m.Subject {
+			t.Errorf("Subject reads back as %q (%v)", subject, err)
+		}
+	}
+}
