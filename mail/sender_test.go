@@ -624,3 +624,98 @@ func TestSenderRetriesRefusalsOfUsAtRCPT(t *testing.T) {
 
 // issueProvisional is what account.Service.issueProvisional does: replace
 // the agent's provisional password and queue its mail, in one transaction.
+
+// The relay is down when the agent asks again: the first mail, deferred,
+// carried the password the second request replaced, and came after the
+// second (found by review); an account disabled before delivery got its
+// password all the same. Both are given up in the store's transaction that
+// makes them stale (conformance: PendingMailOfAnOlderPasswordEnds).
+func issueProvisional(t *testing.T, f *senderFixture, u storage.User, password string) storage.OutboxMail {
+	t.Helper()
+	now := f.clock.Now()
+	expires := now.Add(24 * time.Hour)
+	m := ProvisionalPassword(testPortal, u.Email, u.Name, password, expires, now)
+	err := f.store.IssueProvisionalPassword(context.Background(), storage.ProvisionalIssue{
+		Password: storage.ProvisionalPassword{UserID: u.ID, Hash: "hash-of-" + password, CreatedAt: now, ExpiresAt: expires},
+		Mail:     m,
+	})
+	if err != nil {
+		t.Fatalf("IssueProvisionalPassword: %v", err)
+	}
+	return m
+}
+
+func textOf(t *testing.T, r received) string {
+	t.Helper()
+	return strings.ReplaceAll(parseMessage(t, r.Data).Text, "\r\n", "\n")
+}
+
+func TestSenderNeverMailsAReplacedProvisionalPassword(t *testing.T) {
+	ctx := context.Background()
+	f := newSenderFixture(t, SenderConfig{})
+	u := storage.User{ID: storage.NewID(), Email: "agent@example.fr", Name: "Marie Dupont", CreatedAt: t0, UpdatedAt: t0}
+	if err := f.store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	down := true
+	f.server.setReject(func(stage string, _ int) error {
+		if down && stage == "session" {
+			return smtpReply(421, "relay busy, try again later")
+		}
+		return nil
+	})
+
+	issueProvisional(t, f, u, "mdpA2x7kQpRt") // 13:00 request
+	f.runOnce(t)                              // deferred: next attempt 13:00:30
+	f.clock.Advance(20 * time.Second)
+	issueProvisional(t, f, u, "mdpB9w4mNzHs") // 13:00:20 the agent asks again: A's password is replaced
+	down = false                              // the relay is back
+	f.runOnce(t)                              // 13:00:20: B is due, A is not yet
+	f.clock.Advance(15 * time.Second)
+	f.runOnce(t) // 13:00:35: A's retry
+
+	got := f.server.Messages()
+	var order []string
+	for _, r := range got {
+		text := textOf(t, r)
+		switch {
+		case strings.Contains(text, "mdpA2x7kQpRt"):
+			order = append(order, "A (replaced password)")
+		case strings.Contains(text, "mdpB9w4mNzHs"):
+			order = append(order, "B (current password)")
+		}
+	}
+	t.Logf("mails received by the agent, in order: %v", order)
+	for i, o := range order {
+		if strings.HasPrefix(o, "A") {
+			t.Errorf("mail %d of %d carries the provisional password that the second request replaced: the agent types it and is refused", i+1, len(order))
+		}
+	}
+}
+
+func TestSenderNeverMailsAProvisionalPasswordToADisabledAccount(t *testing.T) {
+	ctx := context.Background()
+	f := newSenderFixture(t, SenderConfig{})
+	u := storage.User{ID: storage.NewID(), Email: "agent@example.fr", Name: "Marie Dupont", CreatedAt: t0, UpdatedAt: t0}
+	if err := f.store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	down := true
+	f.server.setReject(func(stage string, _ int) error {
+		if down && stage == "session" {
+			return smtpReply(421, "relay busy, try again later")
+		}
+		return nil
+	})
+	issueProvisional(t, f, u, "mdpA2x7kQpRt")
+	f.runOnce(t) // deferred
+	if err := f.store.SetUserDisabled(ctx, u.ID, true, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	down = false
+	f.clock.Advance(time.Minute)
+	f.runOnce(t)
+	if n := len(f.server.Messages()); n != 0 {
+		t.Errorf("%d provisional-password mail(s) delivered to an account disabled before delivery", n)
+	}
+}

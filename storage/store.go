@@ -38,7 +38,9 @@ type Store interface {
 	GetUsersByEmail(ctx context.Context, emails []string) ([]User, error)
 	ListUsers(ctx context.Context) ([]User, error) // ordered by e-mail
 	// SetUserDisabled flips the flag; disabling also deletes the agent's
-	// sessions and revokes its tokens in the same transaction.
+	// sessions, revokes its tokens and gives up its pending
+	// provisional-password mails (ProvisionalMailDisabled) in the same
+	// transaction.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 	// UpdatePasswordHash replaces the personal hash only if it is still
 	// oldHash (ErrConflict otherwise): used to rehash on login when the
@@ -194,7 +196,9 @@ type Store interface {
 
 	// Provisional passwords.
 	// IssueProvisionalPassword, in one transaction: replaces the agent's
-	// provisional password, queues the mail, deletes the recovery job if set.
+	// provisional password, queues the mail, deletes the recovery job if set,
+	// and gives up the agent's pending mails that carry an older provisional
+	// password (ProvisionalMailSuperseded).
 	// When JobID is set but the job no longer exists (another worker, whose
 	// lease had not run out, completed it) it gets ErrConflict and writes
 	// nothing: one job mails one password. When the agent is no longer
@@ -212,8 +216,9 @@ type Store interface {
 	// ChangePassword, in one transaction: checks the precondition
 	// (ErrConflict when it no longer holds, changing nothing), sets the new
 	// hash, clears the pending flag, deletes the provisional password, deletes
-	// the agent's sessions but KeepSessionID, revokes all its tokens, queues
-	// the notification.
+	// the agent's sessions but KeepSessionID, revokes all its tokens, gives
+	// up its pending provisional-password mails (ProvisionalMailPersonal),
+	// queues the notification.
 	ChangePassword(ctx context.Context, c PasswordChange) error
 
 	// Mail outbox.

@@ -328,6 +328,15 @@ const (
 	MailPending = "pending"
 	MailSent    = "sent"
 	MailFailed  = "failed"
+
+	// The last error of a pending mail that carried a provisional password,
+	// given up because the password it carries is no longer the agent's
+	// (the agent would type it and see it refused) or the account cannot
+	// use it: IssueProvisionalPassword, ChangePassword and SetUserDisabled
+	// end them, bodies cleared, in their transaction.
+	ProvisionalMailSuperseded = "superseded: a newer provisional password was issued"
+	ProvisionalMailPersonal   = "superseded: the agent set a personal password"
+	ProvisionalMailDisabled   = "the account was disabled"
 )
 
 // OutboxMail is a message waiting to be sent, or its record once sent or

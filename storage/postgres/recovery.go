@@ -114,8 +114,32 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 		if err != nil {
 			return dbError("issue provisional password", err)
 		}
-		return insertMail(ctx, tx, p.Mail)
+		if err := endProvisionalMails(ctx, tx, pp.UserID, storage.ProvisionalMailSuperseded); err != nil {
+			return err
+		}
+		m := p.Mail
+		if m.ID == "" {
+			m.ID = storage.NewID()
+		}
+		if err := insertMail(ctx, tx, m); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET provisional_for = $1 WHERE id = $2`, pp.UserID, m.ID); err != nil {
+			return dbError("issue provisional password: mark its mail", err)
+		}
+		return nil
 	})
+}
+
+// endProvisionalMails gives up the agent's pending mails that carry a
+// provisional password (see storage.ProvisionalMailSuperseded).
+func endProvisionalMails(ctx context.Context, tx pgx.Tx, userID, why string) error {
+	_, err := tx.Exec(ctx, `UPDATE outbox SET status = $1, last_error = $2, text_body = '', html_body = ''
+		WHERE provisional_for = $3 AND status = $4`, storage.MailFailed, why, userID, storage.MailPending)
+	if err != nil {
+		return dbError("end provisional mails", err)
+	}
+	return nil
 }
 
 // GetProvisionalPassword returns ErrNotFound when there is none or it has
@@ -180,6 +204,9 @@ func (s *Store) ChangePassword(ctx context.Context, c storage.PasswordChange) er
 			SET password_hash = $2, pending_password_change = false, updated_at = $3 WHERE id = $1`,
 			c.UserID, c.NewHash, c.Now); err != nil {
 			return dbError(what, err)
+		}
+		if err := endProvisionalMails(ctx, tx, c.UserID, storage.ProvisionalMailPersonal); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`,
 			c.UserID, c.KeepSessionID); err != nil {

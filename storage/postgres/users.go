@@ -116,6 +116,9 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
 			return dbError("disable user: delete sessions", err)
 		}
+		if err := endProvisionalMails(ctx, tx, id, storage.ProvisionalMailDisabled); err != nil {
+			return err
+		}
 		return revokeUserTokens(ctx, tx, id)
 	})
 }

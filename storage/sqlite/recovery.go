@@ -109,8 +109,26 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 			pw.UserID, pw.Hash, ms(pw.CreatedAt), ms(pw.ExpiresAt)); err != nil {
 			return err
 		}
-		return insertMail(ctx, tx, p.Mail)
+		if err := endProvisionalMails(ctx, tx, pw.UserID, storage.ProvisionalMailSuperseded); err != nil {
+			return err
+		}
+		m := p.Mail
+		if m.ID == "" {
+			m.ID = newID()
+		}
+		if err := insertMail(ctx, tx, m); err != nil {
+			return err
+		}
+		return exec(ctx, tx, what, `UPDATE outbox SET provisional_for = ? WHERE id = ?`, pw.UserID, m.ID)
 	})
+}
+
+// endProvisionalMails gives up the agent's pending mails that carry a
+// provisional password (see storage.ProvisionalMailSuperseded).
+func endProvisionalMails(ctx context.Context, q querier, userID, why string) error {
+	return exec(ctx, q, "end provisional mails", `UPDATE outbox
+		SET status = ?, last_error = ?, text_body = '', html_body = ''
+		WHERE provisional_for = ? AND status = ?`, storage.MailFailed, why, userID, storage.MailPending)
 }
 
 // GetProvisionalPassword returns the agent's provisional password;
@@ -168,6 +186,9 @@ func (s *Store) ChangePassword(ctx context.Context, c storage.PasswordChange) er
 			if err := exec(ctx, tx, what, `DELETE FROM provisional_passwords WHERE user_id = ?`, c.UserID); err != nil {
 				return err
 			}
+		}
+		if err := endProvisionalMails(ctx, tx, c.UserID, storage.ProvisionalMailPersonal); err != nil {
+			return err
 		}
 		if err := exec(ctx, tx, what+": delete sessions",
 			`DELETE FROM sessions WHERE user_id = ? AND id <> ?`, c.UserID, c.KeepSessionID); err != nil {

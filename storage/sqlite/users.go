@@ -121,6 +121,9 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if err := exec(ctx, tx, "disable user: delete sessions", `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
+		if err := endProvisionalMails(ctx, tx, id, storage.ProvisionalMailDisabled); err != nil {
+			return err
+		}
 		return revokeUserTokens(ctx, tx, id)
 	})
 }

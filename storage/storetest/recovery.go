@@ -272,7 +272,82 @@ func provisionalBehaviours() []behaviour {
 		{"ConcurrentIssuesForOneJobOneWinner", testProvisionalJobRace},
 		{"IssueOnlyToTheEnabledAgentsAddress", testProvisionalAccountChanged},
 		{"ReadWithItsAgent", testUserWithProvisional},
+		{"PendingMailOfAnOlderPasswordEnds", testProvisionalMailsEnd},
 	}
+}
+
+// testProvisionalMailsEnd: a pending mail carrying a provisional password is
+// given up, its bodies cleared, once that password is no longer the agent's
+// (a newer one, a personal one) or the account is disabled: the agent would
+// type it and be refused. A mail already sent, another agent's, and the
+// other mails stay as they were.
+func testProvisionalMailsEnd(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	addUser(t, s, "u-2", "collegue@example.fr", now)
+	addUser(t, s, "u-3", "tiers@example.fr", now)
+	issue := func(user, hash, mailID, to string, at time.Time) {
+		t.Helper()
+		mustOK(t, s.IssueProvisionalPassword(ctx, storage.ProvisionalIssue{
+			Password: newProvisional(user, hash, at), Mail: newMail(mailID, to, at)}), "IssueProvisionalPassword "+mailID)
+	}
+	status := func(id string) storage.OutboxMail {
+		t.Helper()
+		mails, err := s.ListMails(ctx, "", 100)
+		mustOK(t, err, "ListMails")
+		for _, m := range mails {
+			if m.ID == id {
+				return m
+			}
+		}
+		t.Fatalf("mail %s not in the outbox", id)
+		return storage.OutboxMail{}
+	}
+	wantEnded := func(id, why string) {
+		t.Helper()
+		if m := status(id); m.Status != storage.MailFailed || m.LastError != why || m.TextBody != "" || m.HTMLBody != "" {
+			t.Fatalf("mail %s: status %q, last error %q, bodies %d+%d bytes; want failed, %q, cleared",
+				id, m.Status, m.LastError, len(m.TextBody), len(m.HTMLBody), why)
+		}
+	}
+	wantPending := func(id string) {
+		t.Helper()
+		if m := status(id); m.Status != storage.MailPending || m.TextBody == "" {
+			t.Fatalf("mail %s: status %q, %d bytes of text; want pending with its body", id, m.Status, len(m.TextBody))
+		}
+	}
+
+	issue("u-1", "$argon2id$a", "mail-a", "agent@example.fr", now)
+	issue("u-2", "$argon2id$other", "mail-other", "collegue@example.fr", now)
+	mustOK(t, s.EnqueueMail(ctx, newMail("mail-notice", "agent@example.fr", now)), "EnqueueMail")
+	t1 := now.Add(time.Minute)
+	issue("u-1", "$argon2id$b", "mail-b", "agent@example.fr", t1)
+	wantEnded("mail-a", storage.ProvisionalMailSuperseded)
+	wantPending("mail-b")
+	wantPending("mail-other")
+	wantPending("mail-notice")
+
+	// A personal password ends the pending one; one already sent stays sent.
+	mustOK(t, s.MarkMailSent(ctx, "mail-other", t1), "MarkMailSent")
+	issue("u-2", "$argon2id$other-2", "mail-other-2", "collegue@example.fr", t1)
+	mustOK(t, s.ChangePassword(ctx, storage.PasswordChange{UserID: "u-1", NewHash: "$argon2id$personal",
+		ExpectProvisionalHash: "$argon2id$b", Now: t1.Add(time.Second)}), "ChangePassword")
+	wantEnded("mail-b", storage.ProvisionalMailPersonal)
+	if m := status("mail-other"); m.Status != storage.MailSent {
+		t.Fatalf("a sent mail became %q", m.Status)
+	}
+	wantPending("mail-other-2")
+	wantPending("mail-notice")
+
+	// A disabled account gets none.
+	mustOK(t, s.SetUserDisabled(ctx, "u-2", true, t1.Add(2*time.Second)), "SetUserDisabled")
+	wantEnded("mail-other-2", storage.ProvisionalMailDisabled)
+	issue("u-3", "$argon2id$third", "mail-third", "tiers@example.fr", t1)
+	wantPending("mail-third")
+	claimed, err := s.ClaimMails(ctx, t1.Add(time.Hour), time.Minute, 10)
+	mustOK(t, err, "ClaimMails")
+	assertIDSet(t, "mails still to send", claimed, "mail-notice", "mail-third")
 }
 
 // testUserWithProvisional: the login's one read gives the agent and its
