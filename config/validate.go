@@ -106,9 +106,9 @@ func isASCII(s string) bool {
 	return true
 }
 
-// maxSMTPTimeout keeps one send within the lease of idp serve's mail sender
-// (cmd/idp/serve.go: 2 minutes, no send started after the first).
-const maxSMTPTimeout = time.Minute
+// MaxSMTPTimeout keeps one send within the lease of the mail senders
+// (cmd/idp: twice this, no send started after the first half).
+const MaxSMTPTimeout = time.Minute
 
 func (c Config) validateMail(ps *problems) {
 	if c.SMTP.Addr != "" {
@@ -134,8 +134,8 @@ func (c Config) validateMail(ps *problems) {
 	// idp serve leases a claimed mail for 2 minutes and starts no send
 	// after the first: a send must end within the second, or another
 	// instance may send the same mail again.
-	if c.SMTP.Timeout >= maxSMTPTimeout {
-		ps.add("smtp.timeout", fmt.Sprintf("%s must be under %s (a send must end within the mail's lease)", c.SMTP.Timeout, maxSMTPTimeout))
+	if c.SMTP.Timeout >= MaxSMTPTimeout {
+		ps.add("smtp.timeout", fmt.Sprintf("%s must be under %s (a send must end within the mail's lease)", c.SMTP.Timeout, MaxSMTPTimeout))
 	}
 	if c.SMTP.Helo == "" || strings.ContainsAny(c.SMTP.Helo, " \t\r\n") {
 		ps.add("smtp.helo", fmt.Sprintf("%q must be a host name", c.SMTP.Helo))

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -717,5 +718,80 @@ func TestSenderNeverMailsAProvisionalPasswordToADisabledAccount(t *testing.T) {
 	f.runOnce(t)
 	if n := len(f.server.Messages()); n != 0 {
 		t.Errorf("%d provisional-password mail(s) delivered to an account disabled before delivery", n)
+	}
+}
+
+// TestSenderHoldsItsClaimPastTheLongestSends: a sender starts no send after
+// the first half of its lease, and each send is bounded by smtp.timeout,
+// under a minute: with a lease of two minutes, no send outlives the hold
+// and another instance never takes the same mail again. The admin commands'
+// sender held its claim for one minute: a second mail started at 29 s and
+// sent for 59 s was taken again by idp serve (found by review).
+type slowTransport struct {
+	clock  *fakeClock
+	took   func(n int) time.Duration
+	during func(n int)
+	n      int
+	inner  Transport
+}
+
+func (s *slowTransport) Send(ctx context.Context, from, to string, msg []byte) error {
+	s.n++
+	n := s.n
+	s.clock.Advance(s.took(n))
+	if s.during != nil {
+		s.during(n)
+	}
+	return s.inner.Send(ctx, from, to, msg)
+}
+
+func TestSenderHoldsItsClaimPastTheLongestSends(t *testing.T) {
+	store := openStore(t, "")
+	srv := startSMTPServer(t, smtpServerOptions{})
+	clock := newFakeClock(t0)
+	smtpT := NewSMTPTransport(SMTPConfig{Addr: srv.Addr, Timeout: 5 * time.Second})
+	serve := NewSender(store, smtpT, SenderConfig{From: testFrom, Lease: 2 * time.Minute, BatchSize: 20, Now: clock.Now})
+	slow := &slowTransport{clock: clock, inner: smtpT,
+		took: func(n int) time.Duration {
+			if n == 1 {
+				return 29 * time.Second // first mail: a slow but in-time relay
+			}
+			return 59 * time.Second // second: smtp.timeout = 59s, allowed
+		},
+	}
+	slow.during = func(n int) {
+		if n == 2 {
+			// 88 s after deliverNow's claim: an idp serve instance polls.
+			if _, err := serve.RunOnce(context.Background()); err != nil {
+				t.Errorf("serve RunOnce: %v", err)
+			}
+		}
+	}
+	// deliverNow's sender (cmd/idp/admin.go): Lease time.Minute, BatchSize 10.
+	// The admin commands' sender, with cmd/idp's lease: twice the longest
+	// smtp.timeout config allows (it held its claim for 1 minute).
+	now := NewSender(store, slow, SenderConfig{From: testFrom, PollInterval: time.Second, Lease: 2 * time.Minute, BatchSize: 10, Now: clock.Now})
+
+	// Two mails due for the agent: a change notification and the new
+	// provisional password.
+	if err := store.EnqueueMail(context.Background(), PasswordChanged(testPortal, "agent@example.fr", "Marie Dupont", t0, t0)); err != nil {
+		t.Fatal(err)
+	}
+	pw := ProvisionalPassword(testPortal, "agent@example.fr", "Marie Dupont", "Kp7vQ2mXz9r", t0.Add(24*time.Hour), t0)
+	pw.CreatedAt = t0.Add(time.Millisecond)
+	if err := store.EnqueueMail(context.Background(), pw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := now.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, r := range srv.Messages() {
+		if bytes.Contains(r.Data, []byte(pw.ID)) {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("the provisional-password mail was delivered %d times", count)
 	}
 }

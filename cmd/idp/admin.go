@@ -172,7 +172,7 @@ func deliverNow(ctx context.Context, c config.Config, s migratingStore, to strin
 	log := newLogger(c, io.Discard)
 	audit := &mailAuditor{store: s, now: time.Now, log: log}
 	sender := mail.NewSender(recipientOutbox{s, to}, t, mail.SenderConfig{From: c.Mail.From, PollInterval: time.Second,
-		Lease: time.Minute, BatchSize: 10, GiveUpAfter: c.Mail.GiveUpAfter, Now: time.Now, Logger: log,
+		Lease: mailLease, BatchSize: 10, GiveUpAfter: c.Mail.GiveUpAfter, Now: time.Now, Logger: log,
 		OnDelivery: audit.onDelivery})
 	if n, err := sender.RunOnce(ctx); err == nil && n > 0 {
 		fmt.Fprintf(stdout, "provisional password mail sent through %s\n", c.SMTP.Addr)

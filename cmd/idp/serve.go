@@ -26,6 +26,12 @@ import (
 	"github.com/caf-extranet/idp/storage"
 )
 
+// mailLease is how long a sender holds the mails it claimed, idp serve's
+// and the admin commands' alike: it starts no send after the first half,
+// and config holds smtp.timeout under that half, so that no send outlives
+// the hold and another sender never takes the same mail again.
+const mailLease = 2 * config.MaxSMTPTimeout
+
 // shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
 const shutdownGrace = 20 * time.Second
 
@@ -127,7 +133,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 		transport = mail.NewFileTransport(c.MailDir(), s.log)
 	}
 	s.sender = mail.NewSender(store, transport, mail.SenderConfig{
-		From: c.Mail.From, PollInterval: c.Mail.PollInterval, Lease: 2 * time.Minute, BatchSize: 20,
+		From: c.Mail.From, PollInterval: c.Mail.PollInterval, Lease: mailLease, BatchSize: 20,
 		GiveUpAfter: c.Mail.GiveUpAfter, Now: now, Logger: s.log,
 		OnDelivery: func(ctx context.Context, m storage.OutboxMail, outcome string) {
 			s.metrics.mailDeliveries.WithLabelValues(outcome).Inc()
