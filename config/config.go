@@ -46,16 +46,16 @@ type Log struct {
 // SMTP configures the mail relay.
 type SMTP struct {
 	Addr     string        `yaml:"addr" desc:"host:port of the SMTP relay; empty: idp serve writes mails to the log and to DATA_DIR/mail as .eml files, and the other commands leave theirs to it"`
-	Username string        `yaml:"username" desc:"SMTP user (set with smtp.password, or neither)"`
+	Username string        `yaml:"username" desc:"SMTP user (set with smtp.password, or neither); AUTH PLAIN where the relay offers it, else AUTH LOGIN (Exchange, Office 365)"`
 	Password string        `yaml:"password" secret:"true" desc:"SMTP password (set with smtp.username, or neither)"`
 	StartTLS bool          `yaml:"starttls" desc:"require STARTTLS before sending; must be true when smtp.username is set and the relay is not on localhost"`
-	Helo     string        `yaml:"helo" desc:"host name announced in HELO/EHLO"`
+	Helo     string        `yaml:"helo" desc:"host name announced in HELO/EHLO; with a relay elsewhere than on this machine, a fully qualified name (or an address literal [192.0.2.10]): Postfix refuses localhost"`
 	Timeout  time.Duration `yaml:"timeout" desc:"timeout of one SMTP conversation; under 1m (a send must end within the lease of a claimed mail)"`
 }
 
 // Mail configures outgoing mail.
 type Mail struct {
-	From         string        `yaml:"from" desc:"sender address of every mail, e.g. \"Name <addr@example.fr>\""`
+	From         string        `yaml:"from" desc:"sender address of every mail, e.g. \"Name <addr@example.fr>\"; ASCII (a domain in its xn-- form); with a relay elsewhere than on this machine, its domain fully qualified"`
 	GiveUpAfter  time.Duration `yaml:"give_up_after" desc:"how long the outbox keeps retrying a mail (with backoff) before giving up"`
 	PollInterval time.Duration `yaml:"poll_interval" desc:"how often the outbox looks for mails to send"`
 }

@@ -253,14 +253,20 @@ func TestProgramAnsweringQuestionsIsHeldToTheQuestionQuota(t *testing.T) {
 			}
 		}
 		e.deliverMail()
+		// Each accepted request issues a provisional password with its
+		// mail; the newer gives up the older one's mail if still pending.
+		queued, err := e.srv.store.ListMails(e.ctx, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
 		mailed := 0
-		for _, m := range e.mails() {
-			if strings.Contains(m.Header.Get("To"), agentEmail) {
+		for _, m := range queued {
+			if m.To == agentEmail {
 				mailed++
 			}
 		}
 		if accepted != questionQuota || mailed != questionQuota {
-			t.Fatalf("a program answering questions from one address: %d requests accepted and %d mails sent in an hour, want %d",
+			t.Fatalf("a program answering questions from one address: %d requests accepted and %d mails queued in an hour, want %d",
 				accepted, mailed, questionQuota)
 		}
 	})
