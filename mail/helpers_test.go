@@ -118,6 +118,9 @@ type smtpServerOptions struct {
 	// insecureAuth allows AUTH without TLS (the client may then only
 	// authenticate because the server is on localhost).
 	insecureAuth bool
+	// loginOnly offers AUTH LOGIN only, as Exchange and Office 365 do
+	// beside their own mechanisms.
+	loginOnly bool
 }
 
 func startSMTPServer(t *testing.T, opts smtpServerOptions) *smtpServer {
@@ -138,7 +141,11 @@ func startSMTPServer(t *testing.T, opts smtpServerOptions) *smtpServer {
 			return nil, err
 		}
 		_, isTLS := c.TLSConnectionState()
-		return &smtpSession{srv: srv, n: n, tls: isTLS, helo: c.Hostname()}, nil
+		session := &smtpSession{srv: srv, n: n, tls: isTLS, helo: c.Hostname()}
+		if opts.loginOnly {
+			return &loginOnlySession{session}, nil
+		}
+		return session, nil
 	}))
 	s.Domain = "mx.test"
 	s.TLSConfig = opts.tls

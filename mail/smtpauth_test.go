@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"testing"
 	"time"
 
@@ -14,32 +13,6 @@ import (
 // A relay that offers AUTH LOGIN only, as Exchange and Office 365 do beside
 // their own mechanisms: PLAIN was always sent, answered 504 5.7.4 (found by
 // review), and every mail waited a day before failing.
-func startLoginOnlySMTPServer(t *testing.T, opts smtpServerOptions) *smtpServer {
-	t.Helper()
-	srv := &smtpServer{user: opts.user, pass: opts.pass, conns: map[*smtp.Conn]int{}}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		srv.mu.Lock()
-		srv.sessions++
-		n := srv.sessions
-		srv.mu.Unlock()
-		_, isTLS := c.TLSConnectionState()
-		return &loginOnlySession{&smtpSession{srv: srv, n: n, tls: isTLS, helo: c.Hostname()}}, nil
-	}))
-	s.Domain = "mx.test"
-	s.TLSConfig = opts.tls
-	s.ErrorLog = discardLogger{}
-	s.ReadTimeout, s.WriteTimeout = 5*time.Second, 5*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Addr = l.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(l) }()
-	t.Cleanup(func() { s.Close(); l.Close(); <-done })
-	return srv
-}
-
 type loginOnlySession struct{ *smtpSession }
 
 func (s *loginOnlySession) AuthMechanisms() []string { return []string{"LOGIN"} }
@@ -82,9 +55,9 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 
 func TestSMTPAuthLoginOnlyRelay(t *testing.T) {
 	cert, pool := selfSignedCert(t)
-	srv := startLoginOnlySMTPServer(t, smtpServerOptions{
+	srv := startSMTPServer(t, smtpServerOptions{
 		tls:  &tls.Config{Certificates: []tls.Certificate{cert}},
-		user: "mailer", pass: "s3cret",
+		user: "mailer", pass: "s3cret", loginOnly: true,
 	})
 	tr := NewSMTPTransport(SMTPConfig{
 		Addr: srv.Addr, Username: "mailer", Password: "s3cret", Helo: "idp.example.fr",
