@@ -89,8 +89,10 @@ func qualifiedDomain(name string) bool {
 		!strings.HasSuffix(name, ".localdomain")
 }
 
+// isLoopbackHost: a relay on this machine, by name or address.
 func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name == "localhost" || name == "localhost.localdomain" || strings.HasSuffix(name, ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -127,7 +129,10 @@ func (c Config) validateMail(ps *problems) {
 		// the loopback: refused here, at start-up, rather than on every
 		// mail for a day (each retried, then failed, the provisional
 		// password lost).
-		if host, _, err := net.SplitHostPort(c.SMTP.Addr); err == nil && !isLoopbackHost(host) {
+		// The sender's own rule (mail.isLocalhost, net/smtp's), not
+		// isLoopbackHost: a relay the sender would refuse on every mail is
+		// refused here.
+		if host, _, err := net.SplitHostPort(c.SMTP.Addr); err == nil && host != "localhost" && host != "127.0.0.1" && host != "::1" {
 			ps.add("smtp.starttls", fmt.Sprintf("must be true to send smtp.username's credentials to %s (only a relay on localhost may do without)", c.SMTP.Addr))
 		}
 	}

@@ -70,9 +70,9 @@ func (e *ReplyError) Error() string {
 // IsPermanent tells whether retrying err is pointless: the message cannot be
 // built, or the server refused this mail for its recipient or its content: a
 // 5xx reply to RCPT whose enhanced status (RFC 3463) names the recipient's
-// address or mailbox (5.1.x but 5.1.7 and 5.1.8, 5.2.x: 5.1.1 user unknown,
-// 5.2.1 mailbox disabled...) or, without one, 550, 551 or 553; a 5xx reply
-// to DATA, unless its status says otherwise (below). A 4xx reply, a network
+// address or mailbox (5.1.x but 5.1.0, 5.1.7 and 5.1.8; 5.2.x: 5.1.1 user
+// unknown, 5.2.1 mailbox disabled...) or, with another or none, 550, 551 or
+// 553; a 5xx reply to DATA, unless its status says otherwise (below). A 4xx reply, a network
 // failure or a timeout is temporary.
 //
 // So is every refusal that says the relay refuses us rather than this mail,
@@ -80,7 +80,7 @@ func (e *ReplyError) Error() string {
 // sender gives up on it, and fixing the configuration in time delivers it:
 // a 5xx to the greeting, EHLO, STARTTLS or AUTH; a 5xx to MAIL, whose only
 // argument is our own sender address (mail.from), the same for every mail;
-// a 5xx to RCPT or DATA whose status is about our sender (5.1.7, 5.1.8:
+// a 5xx to RCPT or DATA whose status is about our sender (5.1.0, 5.1.7, 5.1.8:
 // Postfix's "Sender address rejected: Domain not found"), the protocol
 // (5.5.x: Postfix checks our EHLO name at RCPT, "5.5.2 Helo command
 // rejected"), routing (5.4.x) or security and policy (5.7.x: "Relay access
@@ -105,17 +105,19 @@ func IsPermanent(err error) bool {
 		return false
 	}
 	subject, detail, ok := enhancedStatus(re.Message)
-	switch {
-	case !ok || subject == 0 && detail == 0: // none, or the reply's class alone (X.0.0)
-		return re.Command == "DATA" || re.Code == 550 || re.Code == 551 || re.Code == 553
-	case subject == 1:
-		return detail != 7 && detail != 8 // the sender's address, not the recipient's
-	case subject == 2:
-		return true // the recipient's mailbox
-	case subject == 3 || subject == 6:
-		return re.Command == "DATA" // the message: its size, its content
+	// About us: our sender's address (5.1.0 other address status, which
+	// Postfix's reject_unlisted_sender gives; 5.1.7, 5.1.8), routing
+	// (5.4.x), the protocol (5.5.x), security and policy (5.7.x).
+	if ok && (subject == 4 || subject == 5 || subject == 7 || subject == 1 && (detail == 0 || detail == 7 || detail == 8)) {
+		return false
 	}
-	return false
+	if re.Command == "DATA" {
+		return true // the message
+	}
+	if ok && (subject == 1 || subject == 2) {
+		return true // the recipient's address or mailbox
+	}
+	return re.Code == 550 || re.Code == 551 || re.Code == 553
 }
 
 // enhancedStatus reads the enhanced status code 5.subject.detail of a

@@ -148,6 +148,14 @@ func TestSMTPErrorClassification(t *testing.T) {
 		{"rcpt", 550, smtp.EnhancedCode{5, 1, 8}, false},
 		{"rcpt", 550, smtp.EnhancedCode{5, 1, 7}, false},
 		{"rcpt", 550, smtp.EnhancedCode{5, 4, 4}, false},
+		// Postfix's reject_unlisted_sender: 5.1.0 for our sender (found by
+		// review), 5.1.1 for the recipient.
+		{"rcpt", 550, smtp.EnhancedCode{5, 1, 0}, false},
+		// DATA stays final but for the statuses about us: Exchange Online's
+		// "5.0.350 Generic error" and undefined subjects too.
+		{"data", 550, smtp.EnhancedCode{5, 0, 350}, true},
+		{"data", 550, smtp.EnhancedCode{5, 9, 1}, true},
+		{"data", 550, smtp.EnhancedCode{5, 5, 2}, false},
 		{"data", 451, generic, false},
 		{"data", 552, generic, true},
 		{"data", 554, generic, true},
