@@ -38,9 +38,9 @@ type Store interface {
 	GetUsersByEmail(ctx context.Context, emails []string) ([]User, error)
 	ListUsers(ctx context.Context) ([]User, error) // ordered by e-mail
 	// SetUserDisabled flips the flag; disabling also deletes the agent's
-	// sessions, revokes its tokens and gives up its pending
-	// provisional-password mails (ProvisionalMailDisabled) in the same
-	// transaction.
+	// sessions, revokes its tokens, deletes its provisional password and
+	// gives up its pending provisional-password mails
+	// (ProvisionalMailDisabled) in the same transaction.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 	// UpdatePasswordHash replaces the personal hash only if it is still
 	// oldHash (ErrConflict otherwise): used to rehash on login when the
@@ -210,8 +210,9 @@ type Store interface {
 	// GetProvisionalPassword returns ErrNotFound when none or expired.
 	GetProvisionalPassword(ctx context.Context, userID string, now time.Time) (ProvisionalPassword, error)
 	// DeleteProvisionalPassword removes the agent's provisional password if
-	// it is still the one of hash (the one its caller read): one issued
-	// meanwhile stays.
+	// it is still the one of hash (the one its caller read), with its
+	// pending mails (ProvisionalMailCancelled): one issued meanwhile stays,
+	// with its mail.
 	DeleteProvisionalPassword(ctx context.Context, userID, hash string) error
 	// ChangePassword, in one transaction: checks the precondition
 	// (ErrConflict when it no longer holds, changing nothing), sets the new

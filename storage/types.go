@@ -332,11 +332,13 @@ const (
 	// The last error of a pending mail that carried a provisional password,
 	// given up because the password it carries is no longer the agent's
 	// (the agent would type it and see it refused) or the account cannot
-	// use it: IssueProvisionalPassword, ChangePassword and SetUserDisabled
-	// end them, bodies cleared, in their transaction.
+	// use it: IssueProvisionalPassword, ChangePassword, SetUserDisabled and
+	// DeleteProvisionalPassword end them, bodies cleared, in their
+	// transaction.
 	ProvisionalMailSuperseded = "superseded: a newer provisional password was issued"
 	ProvisionalMailPersonal   = "superseded: the agent set a personal password"
 	ProvisionalMailDisabled   = "the account was disabled"
+	ProvisionalMailCancelled  = "the provisional password was cancelled (a personal login)"
 )
 
 // OutboxMail is a message waiting to be sent, or its record once sent or

@@ -158,10 +158,16 @@ func (s *Store) GetProvisionalPassword(ctx context.Context, userID string, now t
 // DeleteProvisionalPassword removes the agent's provisional password, if it
 // is still the one of hash.
 func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID, hash string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1 AND hash = $2`, userID, hash); err != nil {
-		return dbError("delete provisional password", err)
-	}
-	return nil
+	return s.withTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1 AND hash = $2`, userID, hash)
+		if err != nil {
+			return dbError("delete provisional password", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // another one issued meanwhile keeps its mail
+		}
+		return endProvisionalMails(ctx, tx, userID, storage.ProvisionalMailCancelled)
+	})
 }
 
 // errBadPasswordChange: the caller must set exactly one precondition.

@@ -116,6 +116,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
 			return dbError("disable user: delete sessions", err)
 		}
+		// The provisional password goes with its mails: re-enabled, the
+		// agent asks for a new one (its mail would not come again).
+		if _, err := tx.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1`, id); err != nil {
+			return dbError("disable user: delete provisional password", err)
+		}
 		if err := endProvisionalMails(ctx, tx, id, storage.ProvisionalMailDisabled); err != nil {
 			return err
 		}

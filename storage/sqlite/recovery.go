@@ -147,8 +147,16 @@ func (s *Store) GetProvisionalPassword(ctx context.Context, userID string, now t
 // DeleteProvisionalPassword removes the agent's provisional password, if it
 // is still the one of hash.
 func (s *Store) DeleteProvisionalPassword(ctx context.Context, userID, hash string) error {
-	return exec(ctx, s.w, "delete provisional password",
-		`DELETE FROM provisional_passwords WHERE user_id = ? AND hash = ?`, userID, hash)
+	return s.writeTx(ctx, func(tx *txConn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM provisional_passwords WHERE user_id = ? AND hash = ?`, userID, hash)
+		if err != nil {
+			return dbError("delete provisional password", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // another one issued meanwhile keeps its mail
+		}
+		return endProvisionalMails(ctx, tx, userID, storage.ProvisionalMailCancelled)
+	})
 }
 
 // errPrecondition: a PasswordChange must carry exactly one precondition.

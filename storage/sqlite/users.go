@@ -121,6 +121,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if err := exec(ctx, tx, "disable user: delete sessions", `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
+		// The provisional password goes with its mails: re-enabled, the
+		// agent asks for a new one (its mail would not come again).
+		if err := exec(ctx, tx, "disable user: delete provisional password", `DELETE FROM provisional_passwords WHERE user_id = ?`, id); err != nil {
+			return err
+		}
 		if err := endProvisionalMails(ctx, tx, id, storage.ProvisionalMailDisabled); err != nil {
 			return err
 		}

@@ -340,9 +340,21 @@ func testProvisionalMailsEnd(t *testing.T, s storage.Store) {
 	wantPending("mail-other-2")
 	wantPending("mail-notice")
 
-	// A disabled account gets none.
+	// A disabled account gets none, and keeps no provisional password
+	// whose mail would never come once enabled again.
 	mustOK(t, s.SetUserDisabled(ctx, "u-2", true, t1.Add(2*time.Second)), "SetUserDisabled")
 	wantEnded("mail-other-2", storage.ProvisionalMailDisabled)
+	_, err := s.GetProvisionalPassword(ctx, "u-2", t1)
+	wantErr(t, err, storage.ErrNotFound, "the provisional password of a disabled agent")
+
+	// A provisional password cancelled (the agent logged in with its
+	// personal one) takes its mail along; a stale cancel leaves a newer
+	// password's mail alone.
+	issue("u-1", "$argon2id$c", "mail-c", "agent@example.fr", t1)
+	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1", "$argon2id$old"), "DeleteProvisionalPassword stale")
+	wantPending("mail-c")
+	mustOK(t, s.DeleteProvisionalPassword(ctx, "u-1", "$argon2id$c"), "DeleteProvisionalPassword")
+	wantEnded("mail-c", storage.ProvisionalMailCancelled)
 	issue("u-3", "$argon2id$third", "mail-third", "tiers@example.fr", t1)
 	wantPending("mail-third")
 	claimed, err := s.ClaimMails(ctx, t1.Add(time.Hour), time.Minute, 10)
