@@ -15,6 +15,7 @@ import (
 // Outbox is the part of storage.Store the sender needs.
 type Outbox interface {
 	ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.OutboxMail, error)
+	MailPending(ctx context.Context, id string) (bool, error)
 	MarkMailSent(ctx context.Context, id string, now time.Time) error
 	MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error
 	MarkMailFailed(ctx context.Context, id string, lastError string) error
@@ -178,6 +179,14 @@ func (s *Sender) runOnce(ctx context.Context) (sent, claimed int, err error) {
 			// Too close to the lease's end: another sender could claim
 			// the rest and send it at the same time as us.
 			break
+		}
+		// Given up since the claim (a newer provisional password, the
+		// account disabled...): its password is refused, so it stays.
+		if pending, err := s.outbox.MailPending(ctx, m.ID); err != nil || !pending {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mail: %s: %w", m.ID, err))
+			}
+			continue
 		}
 		// The send and its record must complete together even if ctx is
 		// cancelled now: a sent mail left pending would go out again.

@@ -232,6 +232,10 @@ type Store interface {
 	// stored): an administrator's command delivers the mail it queued, not
 	// the rest of the outbox.
 	ClaimMailsTo(ctx context.Context, to string, now time.Time, lease time.Duration, limit int) ([]OutboxMail, error)
+	// MailPending tells whether the mail is still to be sent (a sender
+	// checks before sending one it claimed: it may have been given up
+	// since, ProvisionalMailSuperseded); ErrNotFound when there is none.
+	MailPending(ctx context.Context, id string) (bool, error)
 	// MarkMailSent sets status sent, SentAt, and clears the bodies and
 	// LastError.
 	MarkMailSent(ctx context.Context, id string, now time.Time) error

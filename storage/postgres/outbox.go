@@ -84,6 +84,15 @@ func (s *Store) claimMails(ctx context.Context, to string, now time.Time, lease 
 	return collectMails(rows, "claim mails")
 }
 
+// MailPending tells whether the mail is still to be sent.
+func (s *Store) MailPending(ctx context.Context, id string) (bool, error) {
+	var status string
+	if err := s.pool.QueryRow(ctx, `SELECT status FROM outbox WHERE id = $1`, id).Scan(&status); err != nil {
+		return false, notFoundOr("mail pending", err)
+	}
+	return status == storage.MailPending, nil
+}
+
 // MarkMailSent records the delivery and clears the bodies, so that a
 // provisional password does not linger in the database.
 func (s *Store) MarkMailSent(ctx context.Context, id string, now time.Time) error {

@@ -82,6 +82,15 @@ func (s *Store) claimMails(ctx context.Context, to string, now time.Time, lease 
 	return mails, nil
 }
 
+// MailPending tells whether the mail is still to be sent.
+func (s *Store) MailPending(ctx context.Context, id string) (bool, error) {
+	var status string
+	if err := s.r.QueryRowContext(ctx, `SELECT status FROM outbox WHERE id = ?`, id).Scan(&status); err != nil {
+		return false, dbError("mail pending", err)
+	}
+	return status == storage.MailPending, nil
+}
+
 // MarkMailSent sets status sent and SentAt, and clears the bodies so that a
 // provisional password does not linger in the database.
 func (s *Store) MarkMailSent(ctx context.Context, id string, now time.Time) error {

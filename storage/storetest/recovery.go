@@ -325,6 +325,16 @@ func testProvisionalMailsEnd(t *testing.T, s storage.Store) {
 	issue("u-1", "$argon2id$b", "mail-b", "agent@example.fr", t1)
 	wantEnded("mail-a", storage.ProvisionalMailSuperseded)
 	wantPending("mail-b")
+	// What a sender that claimed mail-a before asks before sending it.
+	for id, want := range map[string]bool{"mail-a": false, "mail-b": true, "mail-notice": true} {
+		got, err := s.MailPending(ctx, id)
+		mustOK(t, err, "MailPending "+id)
+		if got != want {
+			t.Fatalf("MailPending(%s) = %v, want %v", id, got, want)
+		}
+	}
+	_, err := s.MailPending(ctx, "no-such-mail")
+	wantErr(t, err, storage.ErrNotFound, "MailPending of an unknown mail")
 	wantPending("mail-other")
 	wantPending("mail-notice")
 
@@ -344,7 +354,7 @@ func testProvisionalMailsEnd(t *testing.T, s storage.Store) {
 	// whose mail would never come once enabled again.
 	mustOK(t, s.SetUserDisabled(ctx, "u-2", true, t1.Add(2*time.Second)), "SetUserDisabled")
 	wantEnded("mail-other-2", storage.ProvisionalMailDisabled)
-	_, err := s.GetProvisionalPassword(ctx, "u-2", t1)
+	_, err = s.GetProvisionalPassword(ctx, "u-2", t1)
 	wantErr(t, err, storage.ErrNotFound, "the provisional password of a disabled agent")
 
 	// A provisional password cancelled (the agent logged in with its
