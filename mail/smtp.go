@@ -84,8 +84,8 @@ func (e *ReplyError) Error() string {
 // Postfix's "Sender address rejected: Domain not found"), the protocol
 // (5.5.x: Postfix checks our EHLO name at RCPT, "5.5.2 Helo command
 // rejected"), routing (5.4.x) or security and policy (5.7.x: "Relay access
-// denied", Gmail's "5.7.26 unauthenticated", DMARC), and a 5xx to RCPT
-// without a status other than 550, 551 and 553; and RFC 4954's replies on
+// denied", Gmail's "5.7.26 unauthenticated", DMARC), any other 5xx to RCPT
+// but 550, 551 and 553; and RFC 4954's replies on
 // authentication and encryption (530 authentication or STARTTLS required,
 // 534 mechanism too weak, 535 bad credentials, 538 encryption required),
 // whichever command gets them.

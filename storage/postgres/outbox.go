@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/caf-extranet/idp/storage"
 	"github.com/caf-extranet/idp/storage/internal/sqlrow"
@@ -106,8 +107,22 @@ func (s *Store) MarkMailSent(ctx context.Context, id string, now time.Time) erro
 func (s *Store) MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox
 		SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
-		WHERE id = $1`, id, next, lastError)
-	return requireOne("mark mail retry", tag, err)
+		WHERE id = $1 AND status = $4`, id, next, lastError, storage.MailPending)
+	return s.markedPending(ctx, "mark mail retry", id, tag, err)
+}
+
+// markedPending checks an update of a pending mail: one given up meanwhile
+// (storage.ProvisionalMailSuperseded) keeps its status and its reason;
+// ErrNotFound when there is no such mail.
+func (s *Store) markedPending(ctx context.Context, what, id string, tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return dbError(what, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	_, err = s.MailPending(ctx, id)
+	return err
 }
 
 // MarkMailFailed counts the last attempt and gives up. The bodies are
@@ -116,8 +131,8 @@ func (s *Store) MarkMailRetry(ctx context.Context, id string, next time.Time, la
 func (s *Store) MarkMailFailed(ctx context.Context, id string, lastError string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox
 		SET attempts = attempts + 1, status = $2, last_error = $3, text_body = '', html_body = ''
-		WHERE id = $1`, id, storage.MailFailed, lastError)
-	return requireOne("mark mail failed", tag, err)
+		WHERE id = $1 AND status = $4`, id, storage.MailFailed, lastError, storage.MailPending)
+	return s.markedPending(ctx, "mark mail failed", id, tag, err)
 }
 
 // defaultMailListLimit bounds ListMails when the caller gives no limit.

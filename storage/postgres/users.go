@@ -116,9 +116,12 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
 			return dbError("disable user: delete sessions", err)
 		}
-		// The provisional password goes with its mails: re-enabled, the
-		// agent asks for a new one (its mail would not come again).
-		if _, err := tx.Exec(ctx, `DELETE FROM provisional_passwords WHERE user_id = $1`, id); err != nil {
+		// A provisional password whose mail has not gone goes with it:
+		// enabled again, the agent would hold a password it never
+		// received. One already delivered stays, as a personal one does.
+		if _, err := tx.Exec(ctx, `DELETE FROM provisional_passwords
+			WHERE user_id = $1 AND EXISTS (SELECT 1 FROM outbox WHERE provisional_for = $1 AND status = $2)`,
+			id, storage.MailPending); err != nil {
 			return dbError("disable user: delete provisional password", err)
 		}
 		if err := endProvisionalMails(ctx, tx, id, storage.ProvisionalMailDisabled); err != nil {

@@ -100,17 +100,35 @@ func (s *Store) MarkMailSent(ctx context.Context, id string, now time.Time) erro
 
 // MarkMailRetry counts an attempt and schedules the next one.
 func (s *Store) MarkMailRetry(ctx context.Context, id string, next time.Time, lastError string) error {
-	return execOne(ctx, s.w, "mark mail retry", `UPDATE outbox
-		SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`, ms(next), lastError, id)
+	return s.markPending(ctx, "mark mail retry", id, `UPDATE outbox
+		SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ? AND status = ?`,
+		ms(next), lastError, id, storage.MailPending)
+}
+
+// markPending runs an update of a pending mail: one given up meanwhile
+// (storage.ProvisionalMailSuperseded) keeps its status and its reason;
+// ErrNotFound when there is no such mail.
+func (s *Store) markPending(ctx context.Context, what, id, query string, args ...any) error {
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return dbError(what, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	if _, err := s.MailPending(ctx, id); err != nil {
+		return err
+	}
+	return nil
 }
 
 // MarkMailFailed counts the last attempt and gives up. The bodies are
 // cleared as for a sent mail: a mail never delivered may still hold a
 // provisional password.
 func (s *Store) MarkMailFailed(ctx context.Context, id string, lastError string) error {
-	return execOne(ctx, s.w, "mark mail failed", `UPDATE outbox
+	return s.markPending(ctx, "mark mail failed", id, `UPDATE outbox
 		SET status = 'failed', attempts = attempts + 1, last_error = ?, text_body = '', html_body = ''
-		WHERE id = ?`, lastError, id)
+		WHERE id = ? AND status = ?`, lastError, id, storage.MailPending)
 }
 
 // ListMails lists the outbox, newest first; status "" means any, limit 0 the

@@ -121,9 +121,12 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 		if err := exec(ctx, tx, "disable user: delete sessions", `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
-		// The provisional password goes with its mails: re-enabled, the
-		// agent asks for a new one (its mail would not come again).
-		if err := exec(ctx, tx, "disable user: delete provisional password", `DELETE FROM provisional_passwords WHERE user_id = ?`, id); err != nil {
+		// A provisional password whose mail has not gone goes with it:
+		// enabled again, the agent would hold a password it never
+		// received. One already delivered stays, as a personal one does.
+		if err := exec(ctx, tx, "disable user: delete provisional password", `DELETE FROM provisional_passwords
+			WHERE user_id = ? AND EXISTS (SELECT 1 FROM outbox WHERE provisional_for = ? AND status = ?)`,
+			id, id, storage.MailPending); err != nil {
 			return err
 		}
 		if err := endProvisionalMails(ctx, tx, id, storage.ProvisionalMailDisabled); err != nil {
