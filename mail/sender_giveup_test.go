@@ -27,21 +27,10 @@ func TestMailGivenUpDuringItsSendKeepsItsWhy(t *testing.T) {
 		return nil
 	})
 	clock := newFakeClock(t0)
-	u := storage.User{ID: storage.NewID(), Email: "agent@example.fr", Name: "Marie Dupont", CreatedAt: t0, UpdatedAt: t0}
-	if err := store.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	u := createAgent(t, store)
 	issue := func(password string) storage.OutboxMail {
 		t.Helper()
-		now := clock.Now()
-		m := ProvisionalPassword(testPortal, u.Email, u.Name, password, now.Add(24*time.Hour), now)
-		if err := store.IssueProvisionalPassword(ctx, storage.ProvisionalIssue{
-			Password: storage.ProvisionalPassword{UserID: u.ID, Hash: "hash-of-" + password, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)},
-			Mail:     m,
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return issueProvisionalIn(t, store, clock, u, password)
 	}
 	a := issue("mdpA2x7kQpRt")
 	var outcomes []string

@@ -633,10 +633,27 @@ func TestSenderRetriesRefusalsOfUsAtRCPT(t *testing.T) {
 // makes them stale (conformance: PendingMailOfAnOlderPasswordEnds).
 func issueProvisional(t *testing.T, f *senderFixture, u storage.User, password string) storage.OutboxMail {
 	t.Helper()
-	now := f.clock.Now()
+	return issueProvisionalIn(t, f.store, f.clock, u, password)
+}
+
+// createAgent stores the agent the provisional-password tests mail.
+func createAgent(t *testing.T, store *sqlite.Store) storage.User {
+	t.Helper()
+	u := storage.User{ID: storage.NewID(), Email: "agent@example.fr", Name: "Marie Dupont", CreatedAt: t0, UpdatedAt: t0}
+	if err := store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// issueProvisionalIn issues u a provisional password now, with its mail, as
+// the recovery worker does.
+func issueProvisionalIn(t *testing.T, store *sqlite.Store, clock *fakeClock, u storage.User, password string) storage.OutboxMail {
+	t.Helper()
+	now := clock.Now()
 	expires := now.Add(24 * time.Hour)
 	m := ProvisionalPassword(testPortal, u.Email, u.Name, password, expires, now)
-	err := f.store.IssueProvisionalPassword(context.Background(), storage.ProvisionalIssue{
+	err := store.IssueProvisionalPassword(context.Background(), storage.ProvisionalIssue{
 		Password: storage.ProvisionalPassword{UserID: u.ID, Hash: "hash-of-" + password, CreatedAt: now, ExpiresAt: expires},
 		Mail:     m,
 	})
@@ -656,10 +673,7 @@ func textOf(t *testing.T, r received) string {
 func agentBehindADownRelay(t *testing.T) (*senderFixture, storage.User, *bool) {
 	t.Helper()
 	f := newSenderFixture(t, SenderConfig{})
-	u := storage.User{ID: storage.NewID(), Email: "agent@example.fr", Name: "Marie Dupont", CreatedAt: t0, UpdatedAt: t0}
-	if err := f.store.CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
+	u := createAgent(t, f.store)
 	down := true
 	f.server.setReject(func(stage string, _ int) error {
 		if down && stage == "session" {
