@@ -16,7 +16,7 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	Issuer      string      `yaml:"issuer" desc:"public URL of the provider, the OIDC issuer (https, or http on localhost only)"`
+	Issuer      string      `yaml:"issuer" desc:"public URL of the provider, the OIDC issuer: https (http on localhost only), a host of its own without a path"`
 	Listen      string      `yaml:"listen" desc:"host:port the HTTP server listens on"`
 	DatabaseURL string      `yaml:"database_url" secret:"true" desc:"sqlite:PATH for the embedded database, or a postgres:// URL"`
 	DataDir     string      `yaml:"data_dir" desc:"directory for local files; mails are written to DATA_DIR/mail when no SMTP server is set"`

@@ -293,6 +293,11 @@ func issuerProblem(s string) string {
 		return "must not have a fragment"
 	case u.User != nil:
 		return "must not contain a user name or password"
+	case u.Path != "" && u.Path != "/":
+		// The routes, the login pages' links and the cookies' paths are at
+		// the root: discovery would be at /.well-known and advertise
+		// endpoints under the path that nothing serves.
+		return "must not have a path: the provider serves its endpoints at the root of its host (give it a host name of its own)"
 	case u.Scheme == "http" && !OnLoopback(s):
 		return "must use https (http is only allowed on localhost)"
 	}

@@ -38,7 +38,8 @@ func TestValidationRules(t *testing.T) {
 		{"issuer http remote", func(c *Config) { c.Issuer = "http://idp.example.fr" }, "issuer", []string{"http is only allowed on localhost"}},
 		{"issuer http loopback v4", func(c *Config) { c.Issuer = "http://127.0.0.1:8080" }, "", nil},
 		{"issuer http loopback v6", func(c *Config) { c.Issuer = "http://[::1]:8080" }, "", nil},
-		{"issuer https path", func(c *Config) { c.Issuer = "https://extranet.example.fr/idp" }, "", nil},
+		{"issuer https path", func(c *Config) { c.Issuer = "https://extranet.example.fr/idp" }, "issuer", []string{"must not have a path"}},
+		{"issuer https root slash", func(c *Config) { c.Issuer = "https://extranet.example.fr/" }, "", nil},
 		// listen
 		{"listen not host:port", func(c *Config) { c.Listen = "abc" }, "listen", []string{`"abc" is not host:port`}},
 		{"listen bad port", func(c *Config) { c.Listen = "127.0.0.1:99999" }, "listen", []string{"port"}},
