@@ -46,7 +46,12 @@ func decideSSO(ar storage.AuthRequest, b browserSession, now time.Time) ssoOutco
 		b = browserSession{}
 	}
 	promptNone := slices.Contains(ar.Prompt, "none")
-	promptLogin := slices.Contains(ar.Prompt, "login")
+	// select_account asks the agent to choose the account (OIDC Core
+	// 3.1.2.1): a browser holds one session, so the choice is made on the
+	// login form, as for login. consent asks nothing here: the relying
+	// applications are the agency's own, registered by its administrators,
+	// and the habilitations are its access decisions (README, "Habilitations").
+	promptLogin := slices.Contains(ar.Prompt, "login") || slices.Contains(ar.Prompt, "select_account")
 	// In float seconds: a huge max_age must not overflow a Duration.
 	fresh := ar.MaxAge == nil || now.Sub(b.Sess.AuthTime).Seconds() <= float64(*ar.MaxAge)
 	switch {

@@ -42,9 +42,15 @@ func (p *Provider) OneValueEach(next http.Handler, own ...string) http.Handler {
 		defined := endSession
 		if authorization {
 			defined = authorize
+			withoutEmptyValues(r.Form)
 		}
 		name, repeated := repeatedParam(r.Form, defined)
 		if !repeated {
+			if e := authorizationProblem(r.Form); authorization && e != nil {
+				p.log.InfoContext(r.Context(), "authorization request refused", "error", e.ErrorType, "description", e.Description)
+				p.refuseAuthorization(w, r, e)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -107,8 +113,9 @@ func valuesOf(form url.Values, name string) []string {
 	return values
 }
 
-// refuseAuthorization answers e to an authorization request that repeats a
-// parameter (RFC 6749 §4.1.2.1). The error goes to the redirect URI only
+// refuseAuthorization answers e to an authorization request refused before
+// the library reads it: a repeated parameter, or authorizationProblem's
+// (RFC 6749 §4.1.2.1). The error goes to the redirect URI only
 // when client_id and redirect_uri were each sent once and name a registered
 // one of that client, the way response_mode asks; otherwise the agent gets
 // the error page. A repeated state or response_mode is left out of the
@@ -121,6 +128,9 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request, e
 		ResponseMode: onlyValue(r.Form, "response_mode"),
 		State:        onlyValue(r.Form, "state"),
 	}}
+	if a.r.ResponseMode == "" {
+		a.r.ResponseMode = string(defaultResponseMode(a.r.ResponseType))
+	}
 	if !p.registeredRedirect(r, a) {
 		op.AuthRequestError(w, r, nil, e, p.op)
 		return
@@ -141,7 +151,9 @@ func onlyValue(form url.Values, name string) string {
 }
 
 // registeredRedirect: a's redirect URI is one the library would redirect
-// a's client's answers to.
+// a's client's answers to. It is checked as for the code flow whatever the
+// response type asked: only an error goes there, and the library's stricter
+// rule for the other types (no http) guards the tokens they would carry.
 func (p *Provider) registeredRedirect(r *http.Request, a *authRequest) bool {
 	if a.r.ClientID == "" || a.r.RedirectURI == "" {
 		return false
@@ -150,5 +162,5 @@ func (p *Provider) registeredRedirect(r *http.Request, a *authRequest) bool {
 	if err != nil {
 		return false
 	}
-	return op.ValidateAuthReqRedirectURI(c, a.r.RedirectURI, a.GetResponseType()) == nil
+	return op.ValidateAuthReqRedirectURI(c, a.r.RedirectURI, oidc.ResponseTypeCode) == nil
 }
