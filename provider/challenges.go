@@ -26,14 +26,25 @@ func (p *Provider) challenge(scheme string) string {
 //   - no token at all: 401 with a bare Bearer challenge (§3.1: no error
 //     code for a request without authentication);
 //   - a token that is unreadable or refused: 401 with error="invalid_token";
-//   - a database fault (server_error): 500, the token is not at fault.
+//   - a database fault (server_error): 500, the token is not at fault;
+//   - a token both in the header and in the body: 400 invalid_request (§2
+//     allows one method per request, §3.1), where the library took the
+//     header's.
 func (p *Provider) userinfoAnswers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != p.op.UserinfoEndpoint().Relative() {
 			next.ServeHTTP(w, r)
 			return
 		}
-		presented := tokenPresented(r)
+		inHeader, inForm := bearerInHeader(r), accessTokenInForm(r)
+		if inHeader && inForm {
+			w.Header().Set("WWW-Authenticate", p.challenge("Bearer")+`, error="invalid_request"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"send the access token once: in the Authorization header or in the body"}`))
+			return
+		}
+		presented := inHeader || inForm
 		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		switch {
@@ -49,14 +60,16 @@ func (p *Provider) userinfoAnswers(next http.Handler) http.Handler {
 	})
 }
 
-// tokenPresented tells whether the request carries an access token where
-// the library looks for one: the Authorization header with the Bearer
-// scheme, else the access_token parameter.
-func tokenPresented(r *http.Request) bool {
+// bearerInHeader: the request carries an access token where the library
+// looks first, the Authorization header with the Bearer scheme.
+func bearerInHeader(r *http.Request) bool {
 	h := r.Header.Get("Authorization")
-	if len(h) > len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer) {
-		return true
-	}
+	return len(h) > len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer)
+}
+
+// accessTokenInForm: the request carries an access_token parameter, where
+// the library looks without the header.
+func accessTokenInForm(r *http.Request) bool {
 	// ParseForm keeps what it parsed: the library's own call reads nothing
 	// again.
 	return r.ParseForm() == nil && r.Form.Get("access_token") != ""
@@ -80,6 +93,11 @@ func errorCode(body []byte) string {
 //     challenge with every 401 (RFC 9110 §15.5.2), and Basic is the only
 //     header scheme these endpoints take (client_secret_post is in the form,
 //     private_key_jwt is not offered), so every 401 of theirs gets Basic.
+//     Every such 401 has one body, invalid_client without its cause, which
+//     is logged: the library tells an unknown client ("unknown client") from
+//     a wrong secret at the token endpoint, which lists the registered
+//     client ids to anyone, and answers introspection's in plain text where
+//     RFC 7662 §2.3 wants RFC 6749 §5.2's JSON.
 //   - RFC 6749 §5.1: a token answer carries Pragma: no-cache besides
 //     Cache-Control: no-store, for HTTP/1.0 caches.
 //   - RFC 7009 §2.2.1: a revocation the server could not carry out (the
@@ -100,7 +118,7 @@ func (p *Provider) clientEndpointAnswers(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // every other request of the provider, unwrapped
 			return
 		}
-		next.ServeHTTP(&clientAnswer{ResponseWriter: w, p: p, revocation: revocation}, r)
+		next.ServeHTTP(&clientAnswer{ResponseWriter: w, p: p, r: r, revocation: revocation}, r)
 	})
 }
 
@@ -109,20 +127,39 @@ func (p *Provider) clientEndpointAnswers(next http.Handler) http.Handler {
 // enough that a client revoking at logout is still there to retry.
 const revocationRetryAfter = "10"
 
+// clientAuthFailed is the body of every client authentication failure.
+var clientAuthFailed = []byte(`{"error":"invalid_client","error_description":"client authentication failed"}`)
+
 // clientAnswer corrects a status of clientEndpointAnswers as it is written.
 type clientAnswer struct {
 	http.ResponseWriter
 	p          *Provider
+	r          *http.Request
 	revocation bool // the revocation endpoint's answer
+	replaced   bool // the body was written here: the library's is only logged
 }
 
 func (a *clientAnswer) WriteHeader(status int) {
 	switch {
 	case status == http.StatusUnauthorized:
 		a.Header().Set("WWW-Authenticate", a.p.challenge("Basic"))
+		a.Header().Set("Content-Type", "application/json")
+		a.ResponseWriter.WriteHeader(status)
+		_, _ = a.ResponseWriter.Write(clientAuthFailed)
+		a.replaced = true
+		return
 	case status == http.StatusInternalServerError && a.revocation:
 		status = http.StatusServiceUnavailable
 		a.Header().Set("Retry-After", revocationRetryAfter)
 	}
 	a.ResponseWriter.WriteHeader(status)
+}
+
+func (a *clientAnswer) Write(b []byte) (int, error) {
+	if a.replaced {
+		a.p.log.InfoContext(a.r.Context(), "client authentication failed",
+			"path", a.r.URL.Path, "cause", strings.TrimSpace(string(b)))
+		return len(b), nil
+	}
+	return a.ResponseWriter.Write(b)
 }

@@ -1,6 +1,11 @@
 package provider
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
 
 // revocationWithoutHint drops token_type_hint from revocation requests,
 // which RFC 7009 §2.1 allows (the server MAY ignore it). Given the hint
@@ -12,10 +17,17 @@ import "net/http"
 // refresh token in sixteen into an id and a subject, so the raw value never
 // reaches it. Without the hint the library looks for a refresh token first,
 // then an access token; an access token costs one lookup by hash more.
+//
+// A request without a token is invalid_request (400): token is REQUIRED
+// (§2.1), and the library's 200 told the client a token was revoked.
 func (p *Provider) revocationWithoutHint(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A form that does not parse is left for the library to refuse.
 		if r.URL.Path == p.op.RevocationEndpoint().Relative() && r.ParseForm() == nil {
+			if r.Form.Get("token") == "" {
+				op.RevocationRequestError(w, r, oidc.ErrInvalidRequest().WithDescription("token is required"))
+				return
+			}
 			r.Form.Del("token_type_hint")
 			r.PostForm.Del("token_type_hint")
 		}

@@ -197,7 +197,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 			return revocationLookupError(err)
 		}
 		if t.ClientID != clientID {
-			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+			return tokenOfAnotherClient()
 		}
 		if err := s.store.RevokeGrant(ctx, t.GrantID); err != nil {
 			return oidc.ErrServerError().WithParent(err)
@@ -212,12 +212,20 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 		return revocationLookupError(err)
 	}
 	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		return tokenOfAnotherClient()
 	}
 	if err := s.store.RevokeAccessToken(ctx, t.ID); err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
+}
+
+// tokenOfAnotherClient refuses the revocation of a token issued to another
+// client (RFC 7009 §2.1) as RFC 6749 §5.2 names it: invalid_grant, 400. The
+// client did authenticate: invalid_client (401 with a challenge) would tell
+// it that its own credentials are wrong.
+func tokenOfAnotherClient() *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("the token was not issued to this client")
 }
 
 // revocationLookupError answers a revocation whose token could not be
