@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,14 +54,27 @@ func TestRefreshNarrowedScopeKeepsTheGrant(t *testing.T) {
 
 // TestClientAuthenticationFailuresLookAlike: an unknown client, a wrong
 // secret and a public client sending one get the same answer from the
-// introspection endpoint (whose library handler writes the error's text as
-// it is), which tells nothing of which it was.
+// endpoints a client authenticates at, which tells nothing of which it was
+// (the library wrote "unknown client" at the token endpoint, and the
+// error's text as it is at introspection): RFC 6749 §5.2's JSON
+// invalid_client, 401.
 func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 	e, _, _, _ := twoApps(t, "sqlite:"+t.TempDir()+"/idp.db")
-	for _, path := range []string{"/oauth/introspect"} {
-		form := url.Values{"token": {"x"}}
+	forms := map[string]url.Values{
+		"/oauth/introspect": {"token": {"x"}},
+		"/oauth/token":      {"grant_type": {"refresh_token"}, "refresh_token": {"x"}},
+		"/revoke":           {"token": {"x"}},
+	}
+	for path, form := range forms {
 		var first string
-		for _, c := range []struct{ id, secret string }{{"nosuch", "s"}, {"app1", "wrong"}, {"app2", "s"}} {
+		clients := []struct{ id, secret string }{{"nosuch", "s"}, {"app1", "wrong"}}
+		if path == "/oauth/introspect" {
+			// Only confidential clients introspect: a public one's answer
+			// too is the failure's. Elsewhere it is no client failure: a
+			// public client authenticates by its id alone.
+			clients = append(clients, struct{ id, secret string }{"app2", "s"})
+		}
+		for _, c := range clients {
 			req, _ := http.NewRequest(http.MethodPost, e.issuer+path, strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth(c.id, c.secret)
@@ -70,8 +85,9 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 			raw, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			got := fmt.Sprintf("%d %s", resp.StatusCode, raw)
-			if resp.StatusCode < 400 {
-				t.Fatalf("%s as %s: %s", path, c.id, got)
+			mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+			if resp.StatusCode != http.StatusUnauthorized || mt != "application/json" || errorOf(raw) != "invalid_client" {
+				t.Fatalf("%s as %s: %s (%s); want 401 application/json invalid_client", path, c.id, got, mt)
 			}
 			for _, leak := range []string{"unknown", "public", "wrong", "nosuch"} {
 				if strings.Contains(strings.ToLower(string(raw)), leak) {
@@ -85,4 +101,13 @@ func TestClientAuthenticationFailuresLookAlike(t *testing.T) {
 			}
 		}
 	}
+}
+
+// errorOf is the OAuth error of a JSON answer ("" when there is none).
+func errorOf(raw []byte) string {
+	var body struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(raw, &body)
+	return body.Error
 }
