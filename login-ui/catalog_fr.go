@@ -60,6 +60,7 @@ func catalogFR() catalog {
 			"captcha.unreadable":     "Image illisible ?",
 			"captcha.to_options":     "Autres possibilités",
 			"captcha.options":        "Vous ne pouvez pas lire l'image ?",
+			"captcha.options_q":      "Vous ne pouvez pas répondre à la question ?",
 			"captcha.refresh":        "Nouvelle image",
 			"captcha.ask_question":   "Je ne peux pas lire l'image : me poser une question",
 			"captcha.other_question": "Autre question",

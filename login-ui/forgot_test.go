@@ -282,6 +282,29 @@ func TestQuestionModeDoesNotTalkOfAMissingImage(t *testing.T) {
 	}
 }
 
+// TestQuestionFormLegendSpeaksOfNoImage: the fieldset around « Autre
+// question » and « Afficher une image à la place » has a legend of its own
+// in the question form; « Vous ne pouvez pas lire l'image ? » would tell a
+// screen-reader user, who chose the question, of an image that is not there.
+func TestQuestionFormLegendSpeaksOfNoImage(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CaptchaTestAnswer = "" })
+	b := e.browser()
+	q := b.submit(b.get("/login/forgot"), "/login/forgot", url.Values{"email": {agentEmail}, "question": {"1"}})
+	wantStatus(t, q, http.StatusOK)
+	if len(findAll(q.doc, "img")) != 0 {
+		t.Fatal("not the question form")
+	}
+	legends := findAll(q.doc, "legend")
+	if len(legends) == 0 {
+		t.Fatal("the question form's options have no legend")
+	}
+	for _, l := range legends {
+		if strings.Contains(text(l), "image") {
+			t.Errorf("question form's legend %q speaks of an image", text(l))
+		}
+	}
+}
+
 // solveQuestion reads the label of the answer field and computes it.
 func solveQuestion(t *testing.T, p *page) string {
 	t.Helper()
