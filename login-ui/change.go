@@ -16,6 +16,8 @@ const policyHelpID = "policy"
 // changePageData is the content of both change forms.
 type changePageData struct {
 	PolicyRules []message
+	// Agent is the forced change form's agent field (agentField).
+	Agent string
 }
 
 // policyRules is the convention shown as help text, from the active policy's
@@ -125,11 +127,14 @@ func (h *Handler) changeErrors(v *view, ce *account.ChangeError, current, curren
 	violationMessages(v, ce.Violations, h.accounts.Policy())
 }
 
-// changeView is the forced change form.
-func (h *Handler) changeView(id string) *view {
+// changeView is the forced change form of the restricted session b, for
+// the browser whose CSRF token is token.
+func (h *Handler) changeView(id string, b browserSession, token string) *view {
 	v := newView(msg("change.title"), id)
 	v.Heading = msg("change.heading")
+	v.CSRF = token
 	h.addPasswordFields(v, msg("change.current_hint"))
+	v.Data = changePageData{PolicyRules: policyRules(h.accounts.Policy()), Agent: h.agentField(token, b.Sess.UserID)}
 	return v
 }
 
@@ -137,10 +142,11 @@ func (h *Handler) changeView(id string) *view {
 // provisional login and the forced change.
 func (h *Handler) changePage(w http.ResponseWriter, r *http.Request) {
 	id, _ := authRequestParam(r)
-	if _, ok := h.changingSession(w, r, id); !ok {
+	b, ok := h.changingSession(w, r, id)
+	if !ok {
 		return
 	}
-	h.render(w, r, http.StatusOK, "change", h.changeView(id))
+	h.render(w, r, http.StatusOK, "change", h.changeView(id, b, h.ensureCSRF(w, r)))
 }
 
 // changingSession is the browser's session between a provisional login and
@@ -163,20 +169,26 @@ func (h *Handler) changingSession(w http.ResponseWriter, r *http.Request, id str
 func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := authRequestParam(r)
-	b, ok := h.changingSession(w, r, id)
-	if !ok {
+	b, err := h.currentSession(ctx, r)
+	if err != nil {
+		h.internalError(w, r, "change form", err)
+		return
+	}
+	if !b.changing() {
+		h.changeWithoutSession(w, r, id, b)
 		return
 	}
 	f := readFields(r, "current", "new", "confirmation")
 	current, newPassword, confirmation := f.get("current"), f.get("new"), f.get("confirmation")
-	v := h.changeView(id)
+	token, _ := h.browserToken(r) // present: postForm checked it
+	v := h.changeView(id, b, token)
 	v.markBad(f.bad)
 	if len(v.Errors) > 0 || oversized(v, current, newPassword, confirmation, "change.current_wrong") {
 		h.render(w, r, http.StatusOK, "change", v)
 		return
 	}
 
-	err := h.accounts.CompleteForcedChange(ctx, b.Sess.UserID, current, newPassword, confirmation, h.meta(r, id))
+	err = h.accounts.CompleteForcedChange(ctx, b.Sess.UserID, current, newPassword, confirmation, h.meta(r, id))
 	switch {
 	case h.renderRefusedChange(w, r, v, "change", "change.current_wrong", current, err):
 		return
@@ -194,6 +206,19 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "ending session", err)
 		return
 	}
+	// The request may have lapsed while the agent chose the password (30
+	// minutes from /authorize, and the mail may take an hour): it can no
+	// longer be answered, but the agent must learn that the new password
+	// is in force, not only « Demande de connexion expirée », which reads
+	// as a failure and sends it back to the provisional password.
+	ar, lapsed, err := h.pendingRequest(r, id)
+	if err != nil {
+		h.internalError(w, r, "loading auth request", err)
+		return
+	}
+	if lapsed {
+		id = ""
+	}
 	if h.cfg.ReloginAfterChange {
 		h.clearSessionCookie(w)
 		http.Redirect(w, r, link(pathLogin, id, paramNotice, "password_changed"), http.StatusSeeOther)
@@ -205,7 +230,13 @@ func (h *Handler) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSessionCookie(w, cookie)
-	h.continueToApplication(w, r, id, nil, sess)
+	if lapsed {
+		// The secure space lists the applications, the one the agent came
+		// from among them, and says the password was changed.
+		http.Redirect(w, r, link(pathSpace, "", paramNotice, "password_changed"), http.StatusSeeOther)
+		return
+	}
+	h.continueToApplication(w, r, id, ar, sess)
 }
 
 // nothingToChange answers a forced change that found nothing left to change.

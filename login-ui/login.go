@@ -18,10 +18,25 @@ const paramNotice = "info"
 // noticeKey is the catalog key of a notice name.
 func noticeKey(name string) (string, bool) {
 	switch name {
-	case "password_changed", "logged_out":
+	case "password_changed", "logged_out", "change_lapsed":
 		return "notice." + name, true
 	}
 	return "", false
+}
+
+// loginNotice is the notice the login page was asked to show, if any.
+// « Vous êtes déconnecté. » and the lapsed change's notice say that the
+// browser holds no session: never shown to one that does, the page then
+// going on as without them. The page of a logout, kept in a tab's history
+// and reloaded once the agent logged in again, told the agent of a shared
+// PC it was logged out while its session went on.
+func loginNotice(r *http.Request, b browserSession) message {
+	name := r.URL.Query().Get(paramNotice)
+	key, ok := noticeKey(name)
+	if !ok || b.Found && name != "password_changed" {
+		return message{}
+	}
+	return msg(key)
 }
 
 // ssoOutcome is what GET /login does with an auth request.
@@ -83,9 +98,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.loginView(id, "")
-	if key, ok := noticeKey(r.URL.Query().Get(paramNotice)); ok {
-		v.Notice = msg(key)
-	}
+	v.Notice = loginNotice(r, b)
 	if id == "" {
 		switch {
 		case b.changing():

@@ -437,7 +437,8 @@ func TestRenderErrorGivesCleanPage(t *testing.T) {
 	b.loginAs(agentPassword)
 	cookie := b.cookie(SessionCookieName(false))
 	e.h.pages["login"] = broken
-	p := b.get("/login?info=logged_out")
+	// A notice a live session is shown: the login page renders.
+	p := b.get("/login?info=password_changed")
 	wantStatus(t, p, http.StatusInternalServerError)
 	wantContains(t, p, "Une erreur technique est survenue.")
 	if strings.Contains(p.body, "début de page") {

@@ -50,6 +50,8 @@ type Accounts interface {
 	// storage.ErrNotFound when unknown or expired, or the agent is gone.
 	SessionAndUser(ctx context.Context, cookieValue string) (storage.Session, storage.User, error)
 	EndSession(ctx context.Context, cookieValue string) error
+	// User returns an agent by id; storage.ErrNotFound when gone.
+	User(ctx context.Context, id string) (storage.User, error)
 	// Policy is the active password policy: the change forms show its
 	// convention as help text.
 	Policy() policy.Policy
@@ -131,7 +133,8 @@ type Deps struct {
 	// knows which proxies to trust); nil means the host of RemoteAddr.
 	ClientIP func(*http.Request) string
 	// ChallengeKey is the HMAC key of the CAPTCHA answer and binding hashes,
-	// shared by every instance (at least 32 bytes).
+	// and of the forced change form's agent field (agentField), shared by
+	// every instance (at least 32 bytes).
 	ChallengeKey []byte
 }
 

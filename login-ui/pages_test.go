@@ -252,7 +252,7 @@ func TestCatalogHasEveryKeyTheTemplatesUse(t *testing.T) {
 	if found < 30 {
 		t.Fatalf("only %d text calls found: the pattern is broken", found)
 	}
-	for _, name := range []string{"password_changed", "logged_out"} {
+	for _, name := range []string{"password_changed", "logged_out", "change_lapsed"} {
 		key, ok := noticeKey(name)
 		if _, err := c.get(key); !ok || err != nil {
 			t.Error(name, err)

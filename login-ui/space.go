@@ -36,6 +36,11 @@ func (h *Handler) spacePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := newView(msg("space.title"), "")
+	if r.URL.Query().Get(paramNotice) == "password_changed" {
+		// A forced change whose request lapsed meanwhile ends here: the
+		// application cannot be answered, the agent goes on from here.
+		v.Notice = msg("space.changed")
+	}
 	v.Data = spacePageData{User: b.User, Clients: clients}
 	h.render(w, r, http.StatusOK, "space", v)
 }

@@ -4,7 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/caf-extranet/idp/storage"
 )
 
 func TestSecureSpaceNeedsActiveSession(t *testing.T) {
@@ -52,4 +55,26 @@ func TestLogoutNeedsCSRF(t *testing.T) {
 	b.loginAs(agentPassword)
 	wantStatus(t, b.post("/logout", url.Values{}), http.StatusForbidden)
 	wantStatus(t, b.get("/espace"), http.StatusOK)
+}
+
+// TestLoggedOutNoticeNeverShownToALiveSession: the page of a logout stays in
+// the tab's history; the agent logs in again from it, then goes back or
+// reloads that tab. « Vous êtes déconnecté. » would then be shown while the
+// session goes on, and on a shared PC the agent would leave it to the next
+// person. The page goes on as without the notice: to the secure space.
+func TestLoggedOutNoticeNeverShownToALiveSession(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	wantRedirect(t, b.loginAs(agentPassword), "/espace")
+	wantRedirect(t, b.get("/login?info=logged_out"), "/espace")
+	wantRedirect(t, b.get("/login?info=change_lapsed"), "/espace")
+
+	// With an auth request whose prompt=login shows the form to a live
+	// session, the form comes without the notice.
+	id := e.addAuthRequest(func(ar *storage.AuthRequest) { ar.Prompt = []string{"login"} })
+	p := b.get("/login?authRequestID=" + id + "&info=logged_out")
+	wantStatus(t, p, http.StatusOK)
+	if strings.Contains(p.text(), "Vous êtes déconnecté.") {
+		t.Error("« Vous êtes déconnecté. » shown to a live session")
+	}
 }
