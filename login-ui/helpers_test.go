@@ -386,6 +386,9 @@ func newEnvBehind(t *testing.T, clientIP func(*http.Request) string, configure .
 	}
 	r := mux.NewRouter()
 	h.Routes(r)
+	// As idp serve's catch-all to the provider, whose router answers an
+	// unknown path as Go's does.
+	r.PathPrefix("/").Handler(h.NotFoundPages(http.NotFoundHandler()))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, h: h, accounts: accounts, requests: requests, store: store, clock: clock}

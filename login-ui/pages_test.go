@@ -42,6 +42,8 @@ func allPages(t *testing.T) map[string]*page {
 	pages["password"] = b.get("/login/password?authRequestID=" + id)
 	pages["expired"] = b.get("/login?authRequestID=inconnu")
 	pages["csrf"] = b.post("/login/password", url.Values{"email": {agentEmail}})
+	pages["not found"] = b.get("/login/")
+	pages["method not allowed"] = b.get("/logout")
 
 	changing := e.browser()
 	p := changing.get("/login?authRequestID=" + id)

@@ -2,18 +2,26 @@ package loginui
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
 
-// Routes registers the pages on r, beside the OpenID provider's endpoints.
-// Every POST goes through postForm: body size limit, form parsing, CSRF.
-func (h *Handler) Routes(r *mux.Router) {
-	routes := []struct {
-		method  string
-		path    string
-		handler http.HandlerFunc
-	}{
+// route is one page: a method on a path.
+type route struct {
+	method  string
+	path    string
+	handler http.HandlerFunc
+}
+
+// routes are the pages. Every POST goes through postForm: body size limit,
+// form parsing, CSRF.
+func (h *Handler) routes() []route {
+	return []route{
+		// The procedure sends agents to the portal's bare address
+		// (« via l'adresse services.caf.fr »): the login page decides from
+		// there (the form, or the secure space for a live session).
+		{http.MethodGet, pathRoot, h.siteRoot},
 		{http.MethodGet, pathLogin, h.loginPage},
 		{http.MethodPost, pathLogin, h.postForm(h.loginSubmit)},
 		{http.MethodGet, pathForgot, h.forgotPage},
@@ -28,13 +36,35 @@ func (h *Handler) Routes(r *mux.Router) {
 		{http.MethodPost, pathLogout, h.postForm(h.logoutSubmit)},
 		{http.MethodGet, pathStylesheet, h.stylesheet},
 	}
-	for _, rt := range routes {
+}
+
+// Routes registers the pages on r, beside the OpenID provider's endpoints.
+func (h *Handler) Routes(r *mux.Router) {
+	for _, rt := range h.routes() {
 		r.Handle(rt.path, SecurityHeaders(rt.handler, h.cfg.SecureCookies)).Methods(rt.method)
 	}
 }
 
+// allowed lists the methods of the pages at path ("" when none is there),
+// as the Allow header of a 405 writes them.
+func (h *Handler) allowed(path string) string {
+	var methods []string
+	for _, rt := range h.routes() {
+		if rt.path == path {
+			methods = append(methods, rt.method)
+		}
+	}
+	return strings.Join(methods, ", ")
+}
+
+// siteRoot is GET /: the login page.
+func (h *Handler) siteRoot(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, pathLogin, http.StatusSeeOther)
+}
+
 // The pages' paths.
 const (
+	pathRoot       = "/"
 	pathLogin      = "/login"
 	pathForgot     = "/login/forgot"
 	pathForgotSent = "/login/forgot/sent"

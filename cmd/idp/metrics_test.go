@@ -74,7 +74,7 @@ func labelValues(fams map[string]*dto.MetricFamily, name, label string) []string
 
 // knownRoutes is every value the route label may take.
 var knownRoutes = map[string]bool{
-	"/healthz": true, "/readyz": true, "/metrics": true,
+	"/": true, "/healthz": true, "/readyz": true, "/metrics": true,
 	"/login": true, "/login/forgot": true, "/login/forgot/sent": true, "/login/change": true,
 	"/login/password": true, "/espace": true, "/logout": true, "/static/style.css": true,
 	"other": true, unmatchedRoute: true,

@@ -195,9 +195,11 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	// The library's callback would give a new code for any completed request
 	// to whoever knows its id; the login pages answer the code themselves
 	// (provider.Finish), so nothing leads there.
-	r.Handle("/authorize/callback", http.NotFoundHandler())
+	r.Handle("/authorize/callback", http.HandlerFunc(ui.NotFound))
 	r.Handle("/end_session", ui.OAuthErrorPages(s.provider.OneValueEach(ui.ConfirmLogout(op), loginui.LogoutFormFields()...)))
-	r.PathPrefix("/").Handler(op).Name(providerRouteName)
+	// The library's answer to a path of none of its endpoints, and to a
+	// page's path with another method, is a French page (ui.NotFoundPages).
+	r.PathPrefix("/").Handler(ui.NotFoundPages(op)).Name(providerRouteName)
 	s.handler = observe(s.log, s.metrics, proxies, loginui.SecurityHeaders(r, secure))
 	return nil
 }
