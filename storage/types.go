@@ -10,7 +10,6 @@ package storage
 
 import (
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -38,12 +37,6 @@ var (
 	// without importing the provider.
 	ErrNotHabilitated = errors.New("storage: agent not habilitated for this client")
 )
-
-// NormaliseEmail is the one form in which e-mail addresses are stored and
-// looked up: trimmed and lowercased.
-func NormaliseEmail(email string) string {
-	return strings.ToLower(strings.TrimSpace(email))
-}
 
 // User is an agent of a partner organisation.
 type User struct {
