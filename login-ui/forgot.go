@@ -110,10 +110,24 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	wrongKey := "captcha:wrong:" + h.clientKey(r)
 	// The challenge is spent, whatever comes next, in the read of the
 	// address's wrong-answer throttle.
-	challenge, wrong, err := h.challenges.TakeChallenge(ctx, challengeParam(f.get("challenge")), wrongKey, h.now())
+	challengeID := challengeParam(f.get("challenge"))
+	challenge, wrong, err := h.challenges.TakeChallenge(ctx, challengeID, wrongKey, h.now())
 	if err != nil {
 		h.internalError(w, r, "taking the challenge and its throttle", err)
 		return
+	}
+	if challenge == nil {
+		// Spent: by this very form, accepted moments ago (receipt.go)?
+		again, err := h.postedAgain(ctx, challengeID, token, email, f.get("captcha"))
+		if err != nil {
+			h.internalError(w, r, "reading the challenge's receipt", err)
+			return
+		}
+		if again {
+			h.log.InfoContext(ctx, "recovery form posted again once accepted: the same confirmation, nothing queued")
+			http.Redirect(w, r, link(pathForgotSent, id), http.StatusSeeOther)
+			return
+		}
 	}
 	if account.TooSoon(wrong.LastFailureAt, h.now(), account.ThrottleDelay(wrong.DecayedAt(h.now(), account.AddressDecay), freeWrongAnswers)) {
 		// Too soon after too many wrong answers: the challenge is spent
@@ -162,6 +176,7 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "recording recovery request", err)
 		return
 	}
+	h.recordReceipt(r, challenge.ID, token, email, f.get("captcha"))
 	http.Redirect(w, r, link(pathForgotSent, id), http.StatusSeeOther)
 }
 

@@ -2,6 +2,7 @@ package loginui
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/caf-extranet/idp/account"
 )
 
 func (a *fakeAccounts) recoveryCalls() []string {
@@ -117,18 +120,80 @@ func TestForgotWrongAnswers(t *testing.T) {
 	}
 }
 
+// TestForgotReplayedChallengeFails: a challenge is spent by its first
+// submission. Posted again by the browser that solved it, with the same
+// address and answer, moments later, the form gets the same confirmation
+// (TestForgotDoubleClickShowsTheConfirmation); from another browser, with
+// another address or answer, or once resubmitWindow is over, it is a wrong
+// answer, and nothing more is queued.
 func TestForgotReplayedChallengeFails(t *testing.T) {
 	e := newEnv(t)
-	b := e.browser()
+	b, other := e.browser(), e.browser()
 	p := b.get("/login/forgot")
+	other.get("/login/forgot")
 	values := url.Values{"csrf": {b.cookie("idp_csrf")}, "email": {agentEmail}, "captcha": {testAnswer}, "challenge": {challengeID(t, p)}}
 	wantRedirect(t, b.post("/login/forgot", values), "/login/forgot/sent")
-	res := b.post("/login/forgot", values)
-	if got := res.fieldErrors(t, "captcha"); !slices.Equal(got, []string{"la vérification du texte a échoué"}) {
-		t.Fatalf("replay accepted: %d %q", res.resp.StatusCode, got)
+	with := func(field, value string) url.Values {
+		v := maps.Clone(values)
+		v.Set(field, value)
+		return v
+	}
+	for _, c := range []struct {
+		name   string
+		b      *browser
+		values url.Values
+		later  time.Duration
+	}{
+		{"from another browser", other, with("csrf", other.cookie("idp_csrf")), 0},
+		{"with another address", b, with("email", "autre@caf.example"), 0},
+		{"with another answer", b, with("captcha", testAnswer+"x"), 0},
+		{"once the window is over", b, values, resubmitWindow},
+	} {
+		e.clock.Advance(c.later)
+		res := c.b.post("/login/forgot", c.values)
+		if res.doc == nil {
+			t.Errorf("replay %s accepted: %d to %q", c.name, res.resp.StatusCode, res.resp.Header.Get("Location"))
+		} else if got := res.fieldErrors(t, "captcha"); !slices.Equal(got, []string{"la vérification du texte a échoué"}) {
+			t.Errorf("replay %s: %d %q, want a wrong answer", c.name, res.resp.StatusCode, got)
+		}
 	}
 	if got := e.accounts.recoveryCalls(); len(got) != 1 {
 		t.Fatalf("RequestRecovery calls %q", got)
+	}
+}
+
+// TestForgotDoubleClickShowsTheConfirmation: a double click on « Valider »
+// posts the same form twice, and the browser shows the answer to the
+// second. The first was accepted (a provisional password is on its way);
+// the second, and a third, get the same 303 to the confirmation, not « la
+// vérification du texte a échoué » with a new image (solved again, it
+// would replace the first password, whose mail may be delivered already).
+// Nothing more is queued and no wrong answer is counted.
+func TestForgotDoubleClickShowsTheConfirmation(t *testing.T) {
+	e := newEnv(t)
+	id := e.addAuthRequest(nil)
+	b := e.browser()
+	p := b.get("/login/forgot?authRequestID=" + id)
+	values := url.Values{"email": {agentEmail}, "captcha": {testAnswer}}
+	wantRedirect(t, b.submit(p, "/login/forgot", values), "/login/forgot/sent?authRequestID="+id)
+	for _, click := range []string{"second", "third"} {
+		e.clock.Advance(resubmitWindow / 3)
+		res := b.submit(p, "/login/forgot", values) // the same form
+		if res.resp.StatusCode != http.StatusSeeOther {
+			var errs []string
+			if res.doc != nil {
+				errs = res.summary()
+			}
+			t.Fatalf("%s click: %d %q, want the same 303 to the confirmation", click, res.resp.StatusCode, errs)
+		}
+		wantRedirect(t, res, "/login/forgot/sent?authRequestID="+id)
+	}
+	if got := e.accounts.recoveryCalls(); len(got) != 1 {
+		t.Errorf("recoveries %q, want one", got)
+	}
+	th, err := e.store.GetThrottle(t.Context(), "captcha:wrong:"+account.ClientKey("127.0.0.1"))
+	if err != nil || th.Failures != 0 {
+		t.Errorf("wrong answers counted: %+v, %v", th, err)
 	}
 }
 

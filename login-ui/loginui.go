@@ -93,6 +93,10 @@ type Challenges interface {
 	// TakeChallenge consumes the challenge (nil when there is none to
 	// take) and reads key's throttle.
 	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error)
+	// AddChallengeReceipt and ChallengeReceipt keep the receipts of
+	// accepted forms (receipt.go).
+	AddChallengeReceipt(ctx context.Context, id string, expiresAt time.Time) error
+	ChallengeReceipt(ctx context.Context, id string, now time.Time) (bool, error)
 	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error)
 	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
 }

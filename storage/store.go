@@ -175,6 +175,14 @@ type Store interface {
 	// whatever the throttle says. The challenge is nil when unknown,
 	// already taken or expired (deleted all the same).
 	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*Challenge, Throttle, error)
+	// AddChallengeReceipt records the receipt id until expiresAt: a
+	// challenge was solved and the request it guarded accepted, so that the
+	// same form posted again gets the same answer. An id already there
+	// keeps the later expiry.
+	AddChallengeReceipt(ctx context.Context, id string, expiresAt time.Time) error
+	// ChallengeReceipt tells whether the receipt id is there and not
+	// expired at now.
+	ChallengeReceipt(ctx context.Context, id string, now time.Time) (bool, error)
 
 	// Recovery jobs. A « Mot de passe oublié ? » request is one write when
 	// queued and a share of one when dropped.
@@ -320,8 +328,8 @@ type Store interface {
 	// PurgeExpired deletes expired auth requests once every code issued from
 	// them has expired too (a code is issued by a login up to the request's
 	// expiry and lives its own TTL from then; its exchange needs the
-	// request), codes (expired more than an hour ago), sessions, challenges,
-	// provisional passwords, tokens expired or revoked, rate-limit counters
+	// request), codes (expired more than an hour ago), sessions, challenges
+	// and their receipts, provisional passwords, tokens expired or revoked, rate-limit counters
 	// whose window has ended, unlocked throttles whose last failure is older
 	// than ThrottleForgetAfter, reservations older than
 	// ReservationForgetAfter, sent mails older than mailBefore, and audit

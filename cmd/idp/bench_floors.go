@@ -322,6 +322,12 @@ func (floorChallenges) TakeChallenge(_ context.Context, _, key string, _ time.Ti
 	return nil, storage.Throttle{Key: key}, nil
 }
 
+func (floorChallenges) AddChallengeReceipt(context.Context, string, time.Time) error { return nil }
+
+func (floorChallenges) ChallengeReceipt(context.Context, string, time.Time) (bool, error) {
+	return false, nil
+}
+
 // ceilingNotes says, for login and forgot, what their unavoidable work alone
 // reaches on every core at once, against the bound (cores ÷ one floor) and
 // against the scenario's own rate: the cores share the memory bus and the

@@ -32,6 +32,7 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		{"auth codes", `DELETE FROM auth_codes WHERE expires_at <= $1`, []any{now.Add(-codeReplayWindow)}},
 		{"sessions", `DELETE FROM sessions WHERE LEAST(idle_expires_at, absolute_expires_at) <= $1`, []any{now}},
 		{"challenges", `DELETE FROM challenges WHERE expires_at <= $1`, []any{now}},
+		{"challenge receipts", `DELETE FROM challenge_receipts WHERE expires_at <= $1`, []any{now}},
 		{"provisional passwords", `DELETE FROM provisional_passwords WHERE expires_at <= $1`, []any{now}},
 		{"access tokens", `DELETE FROM access_tokens WHERE expires_at <= $1 OR revoked`, []any{now}},
 		{"refresh tokens", `DELETE FROM refresh_tokens WHERE expires_at <= $1 OR revoked`, []any{now}},

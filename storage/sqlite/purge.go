@@ -18,7 +18,7 @@ const purgeBatch = 2000
 
 // PurgeExpired deletes expired auth requests (once every code issued from
 // them has expired too), codes (expired more than an hour ago), sessions,
-// challenges, provisional passwords, tokens expired or revoked, counters
+// challenges and their receipts, provisional passwords, tokens expired or revoked, counters
 // whose window has ended, unlocked throttles idle for
 // storage.ThrottleForgetAfter, reservations older than
 // storage.ReservationForgetAfter, sent mails older than mailBefore and audit
@@ -44,6 +44,7 @@ func (s *Store) PurgeExpired(ctx context.Context, now, mailBefore, auditBefore t
 		// The expression of sessions_expiry_idx.
 		{"sessions", "sessions", `min(idle_expires_at, absolute_expires_at) <= ?`, []any{ms(now)}},
 		{"challenges", "challenges", `expires_at <= ?`, []any{ms(now)}},
+		{"challenge receipts", "challenge_receipts", `expires_at <= ?`, []any{ms(now)}},
 		{"provisional passwords", "provisional_passwords", `expires_at <= ?`, []any{ms(now)}},
 		{"expired access tokens", "access_tokens", `expires_at <= ?`, []any{ms(now)}},
 		{"revoked access tokens", "access_tokens", `revoked = 1`, nil},

@@ -17,6 +17,34 @@ func challengeBehaviours() []behaviour {
 		{"Counted", testChallengeCounted},
 		{"TakeWithItsThrottle", testChallengeTake},
 		{"ConcurrentTakersOneWinner", testChallengeTakeRace},
+		{"ReceiptUntilItsExpiry", testChallengeReceipt},
+	}
+}
+
+// testChallengeReceipt: a receipt is there until its expiry, excluded; one
+// added again keeps the later expiry; an unknown one is not there.
+func testChallengeReceipt(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	has := func(id string, at time.Time) bool {
+		t.Helper()
+		ok, err := s.ChallengeReceipt(ctx, id, at)
+		mustOK(t, err, "ChallengeReceipt "+id)
+		return ok
+	}
+	expires := now.Add(2 * time.Minute)
+	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-1", expires), "AddChallengeReceipt")
+	if !has("receipt-1", now) || !has("receipt-1", expires.Add(-time.Millisecond)) {
+		t.Error("receipt not there before its expiry")
+	}
+	if has("receipt-1", expires) || has("receipt-unknown", now) {
+		t.Error("a receipt at its expiry, or an unknown one, is there")
+	}
+	// Added again: the later expiry stands, whichever comes second.
+	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-1", expires.Add(time.Minute)), "AddChallengeReceipt later")
+	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-1", expires), "AddChallengeReceipt earlier")
+	if !has("receipt-1", expires.Add(30*time.Second)) || has("receipt-1", expires.Add(time.Minute)) {
+		t.Error("a receipt added again does not keep the later expiry")
 	}
 }
 

@@ -56,6 +56,8 @@ func testPurge(t *testing.T, s storage.Store) {
 	for _, c := range []storage.Challenge{chOld, chLive} {
 		addChallenge(t, s, c)
 	}
+	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-old", now), "AddChallengeReceipt old")
+	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-live", now.Add(time.Second)), "AddChallengeReceipt live")
 
 	// Provisional passwords.
 	provOld := newProvisional("u-1", "$argon2id$old", now.Add(-time.Hour))
@@ -118,6 +120,13 @@ func testPurge(t *testing.T, s storage.Store) {
 	wantErr(t, err, storage.ErrNotFound, "expired challenge after purge")
 	_, err = s.ConsumeChallenge(ctx, chLive.ID, now)
 	mustOK(t, err, "live challenge after purge")
+	// Read before its expiry: only a deletion explains its absence.
+	if ok, err := s.ChallengeReceipt(ctx, "receipt-old", now.Add(-time.Second)); err != nil || ok {
+		t.Errorf("expired challenge receipt after purge: %v, %v; want gone", ok, err)
+	}
+	if ok, err := s.ChallengeReceipt(ctx, "receipt-live", now); err != nil || !ok {
+		t.Errorf("live challenge receipt after purge: %v, %v; want there", ok, err)
+	}
 
 	_, err = s.GetProvisionalPassword(ctx, "u-1", provOld.ExpiresAt.Add(-time.Minute))
 	wantErr(t, err, storage.ErrNotFound, "expired provisional password after purge")
