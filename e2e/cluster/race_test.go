@@ -199,20 +199,22 @@ func TestRacesAcrossInstances(t *testing.T) {
 			if resp.StatusCode == http.StatusSeeOther && strings.HasSuffix(resp.Header.Get("Location"), "/login/forgot/sent") {
 				return true
 			}
-			// A loser sees the CAPTCHA error, or, once ten losers have
-			// failed from this one address, the wrong-answer throttle
-			// (429), which spends the challenge unread: either way no
-			// second request is recorded.
+			// A loser sees the confirmation too once the winner recorded
+			// its receipt (the same form from the same browser: a double
+			// click), and before that the CAPTCHA error, or, once ten
+			// losers have failed from this one address, the wrong-answer
+			// throttle (429), which spends the challenge unread: either
+			// way no second request is recorded (the mails, below).
 			throttled := resp.StatusCode == http.StatusTooManyRequests && strings.Contains(string(raw), "Trop de tentatives")
 			if !throttled && !strings.Contains(string(raw), "la vérification du texte a échoué") {
 				t.Errorf("a losing answer got %d without the CAPTCHA error: %.500s", resp.StatusCode, raw)
 			}
 			return false
 		})
-		if wins != 1 {
-			t.Fatalf("%d answers to one CAPTCHA were accepted, want exactly 1", wins)
+		if wins < 1 {
+			t.Fatalf("no answer to the CAPTCHA was accepted")
 		}
-		// One request recorded, hence one mail (the per-account limit, 3 an
+		// One request recorded, whatever the confirmations, hence one mail (the per-account limit, 3 an
 		// hour, would let duplicates through).
 		c.waitProvisional(email, 1)
 		time.Sleep(time.Second) // several poll intervals of both workers
