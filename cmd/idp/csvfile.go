@@ -2,36 +2,36 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"io"
-	"os"
 	"strings"
 )
 
 // readCSVHeader reads the header row of f, a CSV file an administrator
 // exported from a spreadsheet, and returns the reader of the rows after it.
 // Spreadsheets start UTF-8 files with a byte-order mark, which is skipped;
-// French ones separate with semicolons, which a header that is one field
-// holding semicolons gives away. The header's cells are trimmed and
-// lower-cased, as an administrator would read them. The reader reuses its
-// records (ReuseRecord) and accepts any number of fields: each import
-// checks its rows itself, to list every problem at once.
-func readCSVHeader(f *os.File) (*csv.Reader, []string, error) {
+// French ones separate with semicolons (headerComma tells which from the
+// raw first line). The header's cells are trimmed and lower-cased, as an
+// administrator would read them. The reader reuses its records
+// (ReuseRecord) and accepts any number of fields: each import checks its
+// rows itself, to list every problem at once.
+func readCSVHeader(f io.Reader) (*csv.Reader, []string, error) {
 	br := bufio.NewReaderSize(f, 1<<16)
-	r := csvReader(br, ',')
+	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
+		_, _ = br.Discard(3)
+	}
+	// Peek fails short of a full buffer (a small file): what it has is
+	// what it returns.
+	first, _ := br.Peek(br.Size())
+	if i := bytes.IndexByte(first, '\n'); i >= 0 {
+		first = first[:i]
+	}
+	r := csv.NewReader(br)
+	r.Comma, r.FieldsPerRecord, r.ReuseRecord = headerComma(first), -1, true
 	header, err := r.Read()
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(header) == 1 && strings.Contains(header[0], ";") {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, nil, err
-		}
-		br.Reset(f)
-		r = csvReader(br, ';')
-		if header, err = r.Read(); err != nil {
-			return nil, nil, err
-		}
 	}
 	// A copy: the reader reuses header's slice for the next rows.
 	cells := make([]string, len(header))
@@ -41,12 +41,26 @@ func readCSVHeader(f *os.File) (*csv.Reader, []string, error) {
 	return r, cells, nil
 }
 
-// csvReader reads br, past its byte-order mark if it has one.
-func csvReader(br *bufio.Reader, comma rune) *csv.Reader {
-	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
-		_, _ = br.Discard(3)
+// headerComma is ';' when the header line separates its cells with
+// semicolons and holds no comma, outside double quotes both: the header is
+// then one cell for a ',' reader, and when its cells are quoted
+// ("email";"name", PowerShell's Export-Csv -Delimiter ';', LibreOffice)
+// not even valid CSV for it. Otherwise ','.
+func headerComma(line []byte) rune {
+	quoted, commas, semicolons := false, 0, 0
+	for _, c := range line {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == ',':
+			commas++
+		case c == ';':
+			semicolons++
+		}
 	}
-	r := csv.NewReader(br)
-	r.Comma, r.FieldsPerRecord, r.ReuseRecord = comma, -1, true
-	return r
+	if semicolons > 0 && commas == 0 {
+		return ';'
+	}
+	return ','
 }

@@ -297,6 +297,10 @@ func importHabilitations(ctx context.Context, bulk storage.BulkImporter, s stora
 			break
 		}
 		if err != nil {
+			if p := csvProblem(err); p != nil {
+				problems = append(problems, p.String()) // as user import: every line's problem
+				continue
+			}
 			return fmt.Errorf("%s: nothing imported: %w", path, err)
 		}
 		line, _ := r.FieldPos(0)

@@ -231,6 +231,28 @@ func TestHabilitationImportRefusesDuplicateRows(t *testing.T) {
 	}
 }
 
+// TestHabilitationImportListsEveryProblemDespiteABareQuote: as user
+// import, a line that is not valid CSV is that line's problem; the lines
+// before and after it are still checked and listed.
+func TestHabilitationImportListsEveryProblemDespiteABareQuote(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+	c.ok("client", "add", "--id", "caf-pro", "--name", "CAF Pro", "--redirect-uri", "https://pro.example.fr/cb")
+	file := writeFile(t, "habs.csv", "email,client,roles,until\n"+
+		"inconnu@mairie.fr,caf-pro,consultation,\n"+ // 2: no such agent
+		"claire@mairie.fr,caf-pro,con\"sultation,\n"+ // 3: bare quote
+		"claire@mairie.fr,caf-pro,consultation,2020-01-01\n") // 4: in the past
+	code, _, errs := c.run("habilitation", "import", "--file", file)
+	if code == 0 {
+		t.Fatal("imported")
+	}
+	for _, want := range []string{"line 2: no user with e-mail", "line 3: not valid CSV", "line 4: --until"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q: %s", want, errs)
+		}
+	}
+}
+
 // clientRemovedMeanwhile is another administrator removing an application
 // of the file while it is imported, after its rows were checked.
 type clientRemovedMeanwhile struct {

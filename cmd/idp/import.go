@@ -150,9 +150,10 @@ func importUsersFile(ctx context.Context, bulk storage.BulkImporter, store stora
 	return imported, withHash, nil
 }
 
-// readImportFile yields the file's validated rows; a wrong row is yielded
-// as an *importProblem error (and reading goes on), a file that cannot be
-// read or parsed as CSV as another error (and reading stops).
+// readImportFile yields the file's validated rows; a wrong row (a line
+// that is not valid CSV included) is yielded as an *importProblem error and
+// reading goes on; a file that cannot be read, or whose header is wrong, is
+// yielded as another error and reading stops.
 func readImportFile(path string) iter.Seq2[importRow, error] {
 	return func(yield func(importRow, error) bool) {
 		f, err := os.Open(path)
@@ -178,12 +179,16 @@ func readImportFile(path string) iter.Seq2[importRow, error] {
 				return
 			}
 			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) {
-					yield(importRow{}, fmt.Errorf("user import: %s: line %d: not valid CSV: %w", path, pe.Line, pe.Err))
-				} else {
-					yield(importRow{}, fmt.Errorf("user import: %s: %w", path, err))
+				// A line that is not valid CSV (a bare quote in a name) is
+				// that line's problem: the reader goes on at the next one,
+				// and the other problems of the file are listed with it.
+				if problem := csvProblem(err); problem != nil {
+					if !yield(importRow{}, problem) {
+						return
+					}
+					continue
 				}
+				yield(importRow{}, fmt.Errorf("user import: %s: %w", path, err))
 				return
 			}
 			line, _ := r.FieldPos(0)
@@ -269,3 +274,18 @@ func validateImportRow(line int, rec []string, col map[string]int, width int) (i
 }
 
 func (p *importProblem) Error() string { return p.String() }
+
+// csvProblem is the problem of the record a csv.Reader refused (nil for an
+// error that is not the file's content, which stops the reading): its line
+// is the record's first.
+func csvProblem(err error) *importProblem {
+	var pe *csv.ParseError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	msg := "not valid CSV: " + pe.Err.Error()
+	if errors.Is(pe.Err, csv.ErrBareQuote) || errors.Is(pe.Err, csv.ErrQuote) {
+		msg += " (a value holding a double quote must be in double quotes, its quotes doubled: \"Jean \"\"Jojo\"\" Martin\")"
+	}
+	return &importProblem{pe.StartLine, msg}
+}
