@@ -28,17 +28,41 @@ func cmdMigrate(ctx context.Context, args, environ []string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	s, err := openMigrated(ctx, c.DatabaseURL)
+	s, err := openStore(ctx, c.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	// A schema that newer servers migrated has nothing to gain from this
+	// binary's migrations, and "schema at version N" would tell the
+	// operator, whom the other commands sent here, that it is now current.
 	v, err := s.SchemaVersion(ctx)
 	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	latest, err := latestMigration(c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	if v > latest {
+		return &newerSchemaError{version: v, latest: latest}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	if v, err = s.SchemaVersion(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "schema at version %d\n", v)
 	return nil
+}
+
+// newerSchemaError: the database was migrated by a newer idp than this one.
+type newerSchemaError struct{ version, latest int }
+
+func (e *newerSchemaError) Error() string {
+	return fmt.Sprintf("schema at version %d, newer than this binary (its latest migration is %d): nothing done; "+
+		"run the idp of the servers that migrated it", e.version, e.latest)
 }
 
 const userUsage = `Usage: idp user <subcommand> [flags]

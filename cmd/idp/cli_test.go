@@ -469,3 +469,27 @@ func TestConfigCheckRefusesLocalhostNamesForARemoteRelay(t *testing.T) {
 	c.environ = append(c.environ, "IDP_SMTP_HELO=idp.services.caf.fr", "IDP_MAIL_FROM=Portail Extranet <ne-pas-repondre@services.caf.fr>")
 	c.ok("config", "check")
 }
+
+// TestMigrateRefusesANewerSchema (review): an older `idp migrate` run
+// against a database that newer servers migrated printed "schema at
+// version N" and exited 0, though this binary expects an older version;
+// the other commands, refused, tell the operator to run `idp migrate`,
+// which then "succeeds" and changes nothing.
+func TestMigrateRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "idp.db")
+	c := newCLI(t, "sqlite:"+path)
+	c.ok("migrate")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from_the_future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := c.run("migrate")
+	if code != 1 || out != "" || !strings.Contains(errs, "newer than this binary") {
+		t.Fatalf("idp migrate on a schema newer than the binary: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
