@@ -82,9 +82,12 @@ func ValidateText(field, v string, required bool) (string, error) {
 	return v, nil
 }
 
-// CreateUser creates an agent's account. With a password, it must satisfy
-// the active policy; without one, a provisional password is mailed.
-func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storage.User, error) {
+// CheckNewUser applies CreateUser's rules to nu, pol being the password
+// policy, without the store: the admin command refuses a wrong command
+// line with it before it opens (or creates) the database. It returns nu
+// normalised (e-mail, trimmed texts), or every problem at once, each an
+// *InputError (errors.Join).
+func CheckNewUser(nu NewUser, pol policy.Policy) (NewUser, error) {
 	email, err := ValidateEmail(nu.Email)
 	var problems []error
 	if err != nil {
@@ -99,15 +102,25 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storag
 		problems = append(problems, err)
 	}
 	if nu.Password != "" {
-		if v := s.policy.Check(nu.Password, nu.Password, "", email); len(v) > 0 {
+		if v := pol.Check(nu.Password, nu.Password, "", email); len(v) > 0 {
 			problems = append(problems, &InputError{"password", "breaks the password policy: " + joinViolations(v)})
 		}
 	}
 	if len(problems) > 0 {
-		return storage.User{}, errors.Join(problems...)
+		return NewUser{}, errors.Join(problems...)
+	}
+	return NewUser{Email: email, Name: name, Organisation: org, Password: nu.Password}, nil
+}
+
+// CreateUser creates an agent's account. With a password, it must satisfy
+// the active policy; without one, a provisional password is mailed.
+func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storage.User, error) {
+	nu, err := CheckNewUser(nu, s.policy)
+	if err != nil {
+		return storage.User{}, err
 	}
 	now := s.now()
-	u := storage.User{ID: storage.NewID(), Email: email, Name: name, Organisation: org, CreatedAt: now, UpdatedAt: now}
+	u := storage.User{ID: storage.NewID(), Email: nu.Email, Name: nu.Name, Organisation: nu.Organisation, CreatedAt: now, UpdatedAt: now}
 	if nu.Password != "" {
 		if u.PasswordHash, err = s.hasher.Hash(ctx, policy.Normalize(nu.Password)); err != nil {
 			return storage.User{}, fmt.Errorf("account: hashing password: %w", err)
@@ -115,7 +128,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storag
 	}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrDuplicate) {
-			return storage.User{}, &InputError{"email", fmt.Sprintf("an account with e-mail %s already exists", email)}
+			return storage.User{}, &InputError{"email", fmt.Sprintf("an account with e-mail %s already exists", u.Email)}
 		}
 		return storage.User{}, fmt.Errorf("account: creating user: %w", err)
 	}

@@ -76,6 +76,13 @@ func withStore(ctx context.Context, configPath string, environ []string, fn func
 	if err != nil {
 		return err
 	}
+	return withStoreOf(ctx, c, fn)
+}
+
+// withStoreOf is withStore for a command that loaded the configuration
+// itself, to check its command line against it (the password policy)
+// before the database is opened.
+func withStoreOf(ctx context.Context, c config.Config, fn func(config.Config, migratingStore) error) error {
 	store, err := openCurrent(ctx, c.DatabaseURL)
 	if err != nil {
 		return err

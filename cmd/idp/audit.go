@@ -41,13 +41,14 @@ func cmdAudit(ctx context.Context, args, environ []string, stdout io.Writer) err
 	fs, configPath := newFlagSet("audit list", "audit list [--email E] [--since D] [--limit N]", stdout)
 	email := fs.String("email", "", "only the events of this e-mail address")
 	since := fs.String("since", "", "only events at or after this RFC 3339 date/time, or this long ago (24h, 7d)")
-	limit := fs.Int("limit", defaultAuditLimit, "at most this many events (1 to 10000)")
+	limit := decimalFlag(defaultAuditLimit)
+	fs.Var(&limit, "limit", "at most this many events (1 to 10000)")
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
-	f := storage.AuditFilter{Email: storage.NormaliseEmail(*email), Limit: *limit}
-	if *limit < 1 || *limit > 10000 {
-		return &usageError{fmt.Sprintf("audit list: --limit %d: must be between 1 and 10000", *limit)}
+	f := storage.AuditFilter{Email: storage.NormaliseEmail(*email), Limit: int(limit)}
+	if limit < 1 || limit > 10000 {
+		return &usageError{fmt.Sprintf("audit list: --limit %d: must be between 1 and 10000", limit)}
 	}
 	if *since != "" {
 		if f.Since, err = parseSince(*since, time.Now()); err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -201,5 +203,19 @@ func TestParseSince(t *testing.T) {
 		if _, err := parseSince(bad, now); err == nil {
 			t.Errorf("parseSince(%q) accepted", bad)
 		}
+	}
+}
+
+// TestAuditListLimitIsDecimal (review): --limit is a flag.Int, which reads
+// "010" as octal (8) and accepts "0x10" (16): `idp audit list --limit 010`
+// shows 8 events.
+func TestAuditListLimitIsDecimal(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	for i := range 12 {
+		c.ok("user", "add", "--email", fmt.Sprintf("agent%d@mairie.fr", i), "--name", "Agent", "--password", "secret12")
+	}
+	out := c.ok("audit", "list", "--limit", "010")
+	if rows := strings.Count(out, "\n") - 1; rows != 10 {
+		t.Fatalf("audit list --limit 010 listed %d events, want 10:\n%s", rows, out)
 	}
 }

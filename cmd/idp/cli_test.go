@@ -79,7 +79,7 @@ func TestAdminCommands(t *testing.T) {
 		c.fails("already exists", "user", "add", "--email", "agent@partenaire.fr", "--name", "Double")
 		c.fails("not a valid e-mail", "user", "add", "--email", "pas-une-adresse", "--name", "X")
 		c.fails("outside ASCII", "user", "add", "--email", "hélène@mairie.fr", "--name", "Hélène")
-		c.fails("name: is required", "user", "add", "--email", "x@partenaire.fr")
+		c.fails("--name is required", "user", "add", "--email", "x@partenaire.fr")
 		c.fails("password policy", "user", "add", "--email", "y@partenaire.fr", "--name", "Y", "--password", "short")
 		c.fails("no user with e-mail", "user", "disable", "--email", "inconnu@partenaire.fr")
 		c.fails("--email is required", "user", "disable")
@@ -491,5 +491,76 @@ func TestMigrateRefusesANewerSchema(t *testing.T) {
 	code, out, errs := c.run("migrate")
 	if code != 1 || out != "" || !strings.Contains(errs, "newer than this binary") {
 		t.Fatalf("idp migrate on a schema newer than the binary: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// TestRefusedCommandLineChangesNothing (review): a command line missing a
+// required flag or holding an invalid value is refused only after the
+// database was opened, and on a fresh path set up (created and migrated):
+// the refused command leaves a new database behind, and its exit status is
+// 1 where `idp user disable` without --email gets 2.
+func TestRefusedCommandLineChangesNothing(t *testing.T) {
+	for _, args := range [][]string{
+		{"user", "add", "--name", "Claire"},            // no --email
+		{"user", "add", "--email", "claire@mairie.fr"}, // no --name
+		{"habilitation", "grant"},                      // no --email, no --client
+		{"habilitation", "grant", "--email", "claire@mairie.fr"},
+		{"habilitation", "revoke", "--client", "caf-pro"},                                     // no --email
+		{"user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "x"}, // against the policy
+	} {
+		path := filepath.Join(t.TempDir(), "idp.db")
+		c := newCLI(t, "sqlite:"+path)
+		code, _, errs := c.run(args...)
+		if code != 2 {
+			t.Errorf("idp %s: exit %d (%q), want 2 for a wrong command line", strings.Join(args, " "), code, errs)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Errorf("idp %s was refused but created and migrated the database %s", strings.Join(args, " "), path)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "idp.db")
+	c := newCLI(t, "sqlite:"+path)
+	c.fails("not a valid e-mail", "user", "add", "--email", "pas-une-adresse", "--name", "X")
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("a refused user add created and migrated the database %s", path)
+	}
+}
+
+// TestWrongFlagPrintsNothingOnStdout (review): the flag package calls
+// Usage on a parse error, and Usage prints the whole flag list to stdout:
+// a script capturing a command's output gets the usage text besides the
+// one-line error on stderr.
+func TestWrongFlagPrintsNothingOnStdout(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	for _, args := range [][]string{
+		{"user", "add", "--emial", "claire@mairie.fr"},
+		{"audit", "list", "--limit", "abc"},
+		{"habilitation", "revoke", "--role", "x"},
+	} {
+		code, out, _ := c.run(args...)
+		if code != 2 || out != "" {
+			t.Errorf("idp %s: exit %d, stdout %q; want exit 2 and nothing on stdout", strings.Join(args, " "), code, out)
+		}
+	}
+}
+
+// TestFlagsOfOtherSubcommandsAreRefused (review): --email, --client, --id
+// and --by are defined before the subcommand is known, so that a
+// subcommand that has no use for them accepts and ignores them: `idp user
+// list --email E` lists everyone, `idp habilitation import --file F
+// --client C` imports rows for other clients too.
+func TestFlagsOfOtherSubcommandsAreRefused(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+	c.ok("user", "add", "--email", "paul@mairie.fr", "--name", "Paul", "--password", "secret12")
+	for _, args := range [][]string{
+		{"user", "list", "--email", "claire@mairie.fr"},
+		{"client", "list", "--id", "caf-pro"},
+		{"habilitation", "list", "--by", "someone"},
+		{"habilitation", "import", "--file", writeFile(t, "h.csv", "email,client,roles,until\n"), "--client", "caf-pro"},
+	} {
+		if code, out, _ := c.run(args...); code != 2 {
+			t.Errorf("idp %s: exit %d (stdout %q), want a usage error", strings.Join(args, " "), code, out)
+		}
 	}
 }

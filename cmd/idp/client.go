@@ -35,10 +35,11 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Each subcommand defines the flags it uses, and only those.
 	fs, configPath := newFlagSet("client "+sub, "client "+sub+" [flags]", stdout)
-	id := fs.String("id", "", "client id")
 	switch sub {
 	case "add":
+		id := fs.String("id", "", "client id")
 		name := fs.String("name", "", "display name of the application")
 		var redirects, postLogout listFlag
 		fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeatable)")
@@ -104,6 +105,7 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 			return tw.Flush()
 		})
 	case "restrict":
+		id := fs.String("id", "", "client id")
 		open := fs.Bool("open", false, "open the client to every active agent again")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
@@ -127,6 +129,7 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 			return nil
 		})
 	case "remove":
+		id := fs.String("id", "", "client id")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}

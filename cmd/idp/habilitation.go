@@ -38,20 +38,30 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	// Each subcommand defines the flags it uses, and only those.
 	fs, configPath := newFlagSet("habilitation "+sub, "habilitation "+sub+" [flags]", stdout)
-	email := fs.String("email", "", "the agent's e-mail address")
-	clientID := fs.String("client", "", "the relying application's client id")
-	by := fs.String("by", osUser(), "who makes the change (recorded in the audit trail)")
+	emailFlag := func() *string { return fs.String("email", "", "the agent's e-mail address") }
+	clientFlag := func() *string { return fs.String("client", "", "the relying application's client id") }
+	byFlag := func() *string {
+		return fs.String("by", osUser(), "who makes the change (recorded in the audit trail)")
+	}
 	switch sub {
 	case "grant":
+		email, clientID, by := emailFlag(), clientFlag(), byFlag()
 		var roles listFlag
 		fs.Var(&roles, "role", "a role in the application (repeatable)")
 		until := fs.String("until", "", "last day of validity (YYYY-MM-DD) or an RFC 3339 time")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
+		// Checked before the database is opened: a wrong command line
+		// creates or migrates nothing.
+		now := time.Now()
+		if _, _, problems := checkGrant(*email, *clientID, roles, *until, *by, now); len(problems) > 0 {
+			return &usageError{"habilitation grant: " + strings.Join(problems, "; ")}
+		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
-			h, err := buildHabilitation(ctx, s, *email, *clientID, roles, *until, *by, time.Now())
+			h, err := buildHabilitation(ctx, s, *email, *clientID, roles, *until, *by, now)
 			if err != nil {
 				return err
 			}
@@ -63,8 +73,12 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 			return nil
 		})
 	case "revoke":
+		email, clientID, by := emailFlag(), clientFlag(), byFlag()
 		if err := parseFlags(fs, rest); err != nil {
 			return err
+		}
+		if problems := checkAgentAndClient(*email, *clientID); len(problems) > 0 {
+			return &usageError{"habilitation revoke: " + strings.Join(problems, "; ")}
 		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
 			u, c, err := agentAndClient(ctx, s, *email, *clientID)
@@ -82,6 +96,7 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 			return nil
 		})
 	case "list":
+		email, clientID := emailFlag(), clientFlag()
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
@@ -89,6 +104,7 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 			return listHabilitations(ctx, s, *email, *clientID, stdout)
 		})
 	case "import":
+		by := byFlag()
 		file := fs.String("file", "", "CSV file: email,client,roles,until")
 		if err := parseFlags(fs, rest); err != nil {
 			return err
@@ -114,8 +130,9 @@ func osUser() string {
 	return "cli"
 }
 
-// agentAndClient resolves both names, reporting both problems at once.
-func agentAndClient(ctx context.Context, s storage.Store, email, clientID string) (storage.User, storage.Client, error) {
+// checkAgentAndClient checks the names of an agent and an application as
+// given, before any lookup.
+func checkAgentAndClient(email, clientID string) []string {
 	var problems []string
 	if email == "" {
 		problems = append(problems, "--email is required")
@@ -123,9 +140,15 @@ func agentAndClient(ctx context.Context, s storage.Store, email, clientID string
 	if clientID == "" {
 		problems = append(problems, "--client is required")
 	}
-	if len(problems) > 0 {
+	return problems
+}
+
+// agentAndClient resolves both names, reporting both problems at once.
+func agentAndClient(ctx context.Context, s storage.Store, email, clientID string) (storage.User, storage.Client, error) {
+	if problems := checkAgentAndClient(email, clientID); len(problems) > 0 {
 		return storage.User{}, storage.Client{}, &usageError{strings.Join(problems, "; ")}
 	}
+	var problems []string
 	u, uerr := s.GetUserByEmail(ctx, email)
 	c, cerr := s.GetClient(ctx, clientID)
 	for _, e := range []struct {
@@ -140,10 +163,15 @@ func agentAndClient(ctx context.Context, s storage.Store, email, clientID string
 		}
 	}
 	if len(problems) > 0 {
-		return u, c, errors.New(strings.Join(problems, "; "))
+		return u, c, &unknownNamesError{problems}
 	}
 	return u, c, nil
 }
+
+// unknownNamesError: the agent, the application or both do not exist.
+type unknownNamesError struct{ problems []string }
+
+func (e *unknownNamesError) Error() string { return strings.Join(e.problems, "; ") }
 
 // parseUntil reads the last day of validity: a date means through the end
 // of that day in Paris, where the agents work.
@@ -168,12 +196,11 @@ func parseUntil(v string, now time.Time) (*time.Time, error) {
 	return &t, nil
 }
 
-func buildHabilitation(ctx context.Context, s storage.Store, email, clientID string, roles []string, until, by string, now time.Time) (storage.Habilitation, error) {
-	var problems []string
-	u, c, err := agentAndClient(ctx, s, email, clientID)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+// checkGrant checks a habilitation as given, before any lookup: the
+// command refuses a wrong command line before it opens the database. It
+// returns the roles trimmed and the end of validity, or the problems.
+func checkGrant(email, clientID string, roles []string, until, by string, now time.Time) ([]string, *time.Time, []string) {
+	problems := checkAgentAndClient(email, clientID)
 	end, err := parseUntil(until, now)
 	if err != nil {
 		problems = append(problems, err.Error())
@@ -186,6 +213,26 @@ func buildHabilitation(ctx context.Context, s storage.Store, email, clientID str
 			continue
 		}
 		clean = append(clean, r)
+	}
+	return clean, end, problems
+}
+
+// buildHabilitation checks a habilitation (checkGrant) and resolves its
+// agent and application; every problem at once.
+func buildHabilitation(ctx context.Context, s storage.Store, email, clientID string, roles []string, until, by string, now time.Time) (storage.Habilitation, error) {
+	clean, end, problems := checkGrant(email, clientID, roles, until, by, now)
+	var u storage.User
+	var c storage.Client
+	if email != "" && clientID != "" {
+		var err error
+		var unknown *unknownNamesError
+		u, c, err = agentAndClient(ctx, s, email, clientID)
+		switch {
+		case errors.As(err, &unknown):
+			problems = append(unknown.problems, problems...)
+		case err != nil:
+			return storage.Habilitation{}, err // the database's, not the habilitation's
+		}
 	}
 	if len(problems) > 0 {
 		return storage.Habilitation{}, errors.New(strings.Join(problems, "; "))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,74 +35,128 @@ func cmdUser(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fs, configPath := newFlagSet("user "+sub, "user "+sub+" [flags]", stdout)
-	email := fs.String("email", "", "the agent's e-mail address")
 	switch sub {
 	case "import":
 		return cmdUserImport(ctx, rest, environ, stdout)
 	case "add":
-		name := fs.String("name", "", "display name")
-		org := fs.String("organisation", "", "partner organisation")
-		password := fs.String("password", "", "personal password (default: a provisional one is mailed)")
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		return withAccounts(ctx, *configPath, environ, func(c config.Config, s migratingStore, a *account.Service) error {
-			u, err := a.CreateUser(ctx, account.NewUser{Email: *email, Name: *name, Organisation: *org, Password: *password}, adminMeta)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "user %s created (id %s)\n", u.Email, u.ID)
-			if *password == "" {
-				deliverNow(ctx, c, s, u.Email, stdout)
-			}
-			return nil
-		})
+		return cmdUserAdd(ctx, rest, environ, stdout)
 	case "list":
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
-			users, err := s.ListUsers(ctx)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "EMAIL\tNAME\tORGANISATION\tSTATE\tID")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Email, u.Name, u.Organisation, userState(u), u.ID)
-			}
-			return tw.Flush()
-		})
+		return cmdUserList(ctx, rest, environ, stdout)
 	case "disable", "enable", "reset":
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		if *email == "" {
-			return &usageError{"user " + sub + ": --email is required"}
-		}
-		return withAccounts(ctx, *configPath, environ, func(c config.Config, s migratingStore, a *account.Service) error {
-			var err error
-			switch sub {
-			case "reset":
-				err = a.ResetPassword(ctx, *email, adminMeta)
-			default:
-				err = a.SetDisabled(ctx, *email, sub == "disable", adminMeta)
-			}
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no user with e-mail %s", storage.NormaliseEmail(*email))
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "user %s: %s done\n", storage.NormaliseEmail(*email), sub)
-			if sub == "reset" {
-				deliverNow(ctx, c, s, storage.NormaliseEmail(*email), stdout)
-			}
-			return nil
-		})
+		return cmdUserState(ctx, sub, rest, environ, stdout)
 	}
 	return &usageError{fmt.Sprintf("user: unknown subcommand %q (see idp user --help)", sub)}
+}
+
+func cmdUserAdd(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	fs, configPath := newFlagSet("user add", "user add --email E --name N [--organisation O] [--password P]", stdout)
+	email := fs.String("email", "", "the agent's e-mail address")
+	name := fs.String("name", "", "display name")
+	org := fs.String("organisation", "", "partner organisation")
+	password := fs.String("password", "", "personal password (default: a provisional one is mailed)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	pol, err := c.Password.Policy.Rules()
+	if err != nil {
+		return err
+	}
+	// Checked before the database is opened: a wrong command line creates
+	// or migrates nothing.
+	nu, err := account.CheckNewUser(account.NewUser{Email: *email, Name: *name, Organisation: *org, Password: *password}, pol)
+	if err != nil {
+		return &usageError{"user add: " + flagProblems(err)}
+	}
+	return withAccounts(ctx, c, func(s migratingStore, a *account.Service) error {
+		u, err := a.CreateUser(ctx, nu, adminMeta)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s created (id %s)\n", u.Email, u.ID)
+		if nu.Password == "" {
+			deliverNow(ctx, c, s, u.Email, stdout)
+		}
+		return nil
+	})
+}
+
+func cmdUserList(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	fs, configPath := newFlagSet("user list", "user list", stdout)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
+		users, err := s.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "EMAIL\tNAME\tORGANISATION\tSTATE\tID")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Email, u.Name, u.Organisation, userState(u), u.ID)
+		}
+		return tw.Flush()
+	})
+}
+
+// cmdUserState is user disable, enable and reset.
+func cmdUserState(ctx context.Context, sub string, args, environ []string, stdout io.Writer) error {
+	fs, configPath := newFlagSet("user "+sub, "user "+sub+" --email E", stdout)
+	email := fs.String("email", "", "the agent's e-mail address")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return &usageError{"user " + sub + ": --email is required"}
+	}
+	c, err := loadConfig(*configPath, environ)
+	if err != nil {
+		return err
+	}
+	return withAccounts(ctx, c, func(s migratingStore, a *account.Service) error {
+		var err error
+		switch sub {
+		case "reset":
+			err = a.ResetPassword(ctx, *email, adminMeta)
+		default:
+			err = a.SetDisabled(ctx, *email, sub == "disable", adminMeta)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no user with e-mail %s", storage.NormaliseEmail(*email))
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s: %s done\n", storage.NormaliseEmail(*email), sub)
+		if sub == "reset" {
+			deliverNow(ctx, c, s, storage.NormaliseEmail(*email), stdout)
+		}
+		return nil
+	})
+}
+
+// flagProblems words the account rules' refusals (*account.InputError,
+// joined) as the flags that carried the values: "--email is required;
+// --name contains control characters or invalid UTF-8".
+func flagProblems(err error) string {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		var ie *account.InputError
+		if errors.As(e, &ie) {
+			msgs[i] = "--" + ie.Field + " " + ie.Message
+		} else {
+			msgs[i] = e.Error()
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func userState(u storage.User) string {
@@ -116,15 +171,15 @@ func userState(u storage.User) string {
 	return "active"
 }
 
-// withAccounts is withStore plus the account service.
-func withAccounts(ctx context.Context, configPath string, environ []string, fn func(config.Config, migratingStore, *account.Service) error) error {
-	return withStore(ctx, configPath, environ, func(c config.Config, s migratingStore) error {
+// withAccounts is withStoreOf plus the account service.
+func withAccounts(ctx context.Context, c config.Config, fn func(migratingStore, *account.Service) error) error {
+	return withStoreOf(ctx, c, func(c config.Config, s migratingStore) error {
 		log := newLogger(c, io.Discard)
 		a, err := newAccounts(c, s, time.Now, log, nil)
 		if err != nil {
 			return err
 		}
-		return fn(c, s, a)
+		return fn(s, a)
 	})
 }
 
