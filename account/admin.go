@@ -68,18 +68,27 @@ func ValidateEmail(email string) (string, error) {
 }
 
 // ValidateText is the rule for names and organisations: trimmed, valid
-// UTF-8, no line break or NUL, at most 200 characters.
+// UTF-8, no control character, at most 200 characters.
 func ValidateText(field, v string, required bool) (string, error) {
 	v = strings.TrimSpace(v)
 	switch {
 	case required && v == "":
 		return "", &InputError{field, "is required"}
-	case !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n\x00"):
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, isControl):
 		return "", &InputError{field, "contains control characters or invalid UTF-8"}
 	case utf8.RuneCountInString(v) > 200:
 		return "", &InputError{field, "is longer than 200 characters"}
 	}
 	return v, nil
+}
+
+// isControl tells the characters a name must not hold: controls (escape
+// sequences and bells replayed by idp user list to the administrator's
+// terminal, tabs that shift its columns), invisible format characters
+// (bidirectional overrides that reorder a name in ID tokens and mails),
+// line and paragraph separators.
+func isControl(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // CheckNewUser applies CreateUser's rules to nu, pol being the password

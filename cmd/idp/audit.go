@@ -50,6 +50,9 @@ func cmdAudit(ctx context.Context, args, environ []string, stdout io.Writer) err
 	if limit < 1 || limit > 10000 {
 		return &usageError{fmt.Sprintf("audit list: --limit %d: must be between 1 and 10000", limit)}
 	}
+	if p := emailLookupProblem(*email); p != "" {
+		return &usageError{"audit list: " + p}
+	}
 	if *since != "" {
 		if f.Since, err = parseSince(*since, time.Now()); err != nil {
 			return &usageError{"audit list: --since " + err.Error()}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -563,4 +564,72 @@ func TestFlagsOfOtherSubcommandsAreRefused(t *testing.T) {
 			t.Errorf("idp %s: exit %d (stdout %q), want a usage error", strings.Join(args, " "), code, out)
 		}
 	}
+}
+
+// TestClientAddValidatesItsTexts (review): the name of a client is only
+// checked for emptiness and redirect URIs only parsed: invalid UTF-8 is
+// stored on SQLite (and is a raw "SQLSTATE 22021" on PostgreSQL), line
+// breaks and tabs break `idp client list`, and a redirect URI holding a
+// space (not a URI, and ambiguous in the space-separated list) is
+// registered.
+func TestClientAddValidatesItsTexts(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	for i, args := range [][]string{
+		{"--name", "Portail\xff", "--redirect-uri", "https://rh.example.fr/cb"},
+		{"--name", "Portail\nRH", "--redirect-uri", "https://rh.example.fr/cb"},
+		{"--name", "Portail RH", "--redirect-uri", "https://rh.example.fr/c b"},
+	} {
+		id := fmt.Sprintf("app%d", i)
+		if code, out, _ := c.run(append([]string{"client", "add", "--id", id}, args...)...); code == 0 {
+			t.Errorf("idp client add %q: accepted (%q)", args, out)
+		}
+	}
+	if list := c.ok("client", "list"); strings.Count(list, "\n") != 1 {
+		t.Errorf("client list after refused additions:\n%s", list)
+	}
+}
+
+// TestHabilitationGrantValidatesRolesAndBy (review): a role that is not
+// UTF-8 is stored on SQLite (a raw SQLSTATE error on PostgreSQL) and goes
+// into ID tokens; an empty --by records a grant made by nobody.
+func TestHabilitationGrantValidatesRolesAndBy(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+	c.ok("client", "add", "--id", "caf-pro", "--name", "CAF Pro", "--redirect-uri", "https://pro.example.fr/cb")
+	if code, _, _ := c.run("habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--role", "lect\xffeur"); code == 0 {
+		t.Error("a role that is not UTF-8 was granted")
+	}
+	if code, _, _ := c.run("habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--by", ""); code == 0 {
+		t.Error("a grant by nobody (--by \"\") was recorded")
+	}
+}
+
+// TestNamesNobodyHasAreRefusedBeforeTheDatabase: an id, an e-mail, a name
+// or a role that is not UTF-8 went to the database, which PostgreSQL
+// answers with a raw "SQLSTATE 22021" (SQLite with "no client with id"):
+// each is a wrong command line, refused on both engines before the
+// database is opened.
+func TestNamesNobodyHasAreRefusedBeforeTheDatabase(t *testing.T) {
+	engines(t, func(t *testing.T, dbURL string) {
+		c := newCLI(t, dbURL)
+		c.ok("user", "add", "--email", "claire@mairie.fr", "--name", "Claire", "--password", "secret12")
+		c.ok("client", "add", "--id", "caf-pro", "--name", "CAF Pro", "--redirect-uri", "https://pro.example.fr/cb")
+		for _, args := range [][]string{
+			{"client", "remove", "--id", "caf\xff"},
+			{"client", "restrict", "--id", "caf\xff"},
+			{"client", "add", "--id", "app", "--name", "Portail\xff", "--redirect-uri", "https://rh.example.fr/cb"},
+			{"client", "add", "--id", "app", "--name", "Portail", "--redirect-uri", "https://rh.example.fr/\xff"},
+			{"user", "disable", "--email", "claire\xff@mairie.fr"},
+			{"audit", "list", "--email", "claire\xff@mairie.fr"},
+			{"habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--role", "lect\xffeur"},
+			{"habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf-pro", "--by", "moi\xff"},
+			{"habilitation", "grant", "--email", "claire@mairie.fr", "--client", "caf\xff"},
+			{"habilitation", "revoke", "--email", "claire\xff@mairie.fr", "--client", "caf-pro"},
+			{"habilitation", "list", "--client", "caf\xff"},
+		} {
+			if code, _, errs := c.run(args...); code != 2 || strings.Contains(errs, "SQLSTATE") {
+				t.Errorf("idp %q: exit %d, stderr %q; want 2 and a word of ours", args, code, errs)
+			}
+		}
+	})
 }

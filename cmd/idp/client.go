@@ -12,7 +12,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/config"
 	"github.com/caf-extranet/idp/storage"
 )
@@ -29,6 +32,29 @@ Subcommands:
 `
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// checkClientID refuses, as a wrong command line, an --id that is missing
+// or that no client can have (clientIDProblem).
+func checkClientID(cmd, id string) error {
+	if id == "" {
+		return &usageError{cmd + ": --id is required"}
+	}
+	if p := clientIDProblem("--id", id); p != "" {
+		return &usageError{cmd + ": " + p}
+	}
+	return nil
+}
+
+// clientIDProblem is what is wrong with id, given by flag to look a client
+// up: client add has always enforced the pattern, so an id outside it is
+// nobody's, and PostgreSQL would answer one that is not UTF-8 with a raw
+// SQLSTATE error.
+func clientIDProblem(flag, id string) string {
+	if clientIDPattern.MatchString(id) {
+		return ""
+	}
+	return fmt.Sprintf("%s %q is not a client id (letters, digits, '.', '_' or '-', 1 to 64 characters)", flag, id)
+}
 
 func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	sub, rest, err := subcommand("client", args, stdout, clientUsage)
@@ -110,8 +136,8 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
-		if *id == "" {
-			return &usageError{"client restrict: --id is required"}
+		if err := checkClientID("client restrict", *id); err != nil {
+			return err
 		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
 			if err := s.SetClientRestricted(ctx, *id, !*open); err != nil {
@@ -133,8 +159,8 @@ func cmdClient(ctx context.Context, args, environ []string, stdout io.Writer) er
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
-		if *id == "" {
-			return &usageError{"client remove: --id is required"}
+		if err := checkClientID("client remove", *id); err != nil {
+			return err
 		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
 			if err := s.DeleteClient(ctx, *id); err != nil {
@@ -157,8 +183,11 @@ func newClient(id, name string, redirects, postLogout []string, home string, pub
 	if !clientIDPattern.MatchString(id) {
 		problems = append(problems, fmt.Sprintf("--id %q: letters, digits, '.', '_' or '-', 1 to 64 characters", id))
 	}
-	if strings.TrimSpace(name) == "" {
-		problems = append(problems, "--name is required")
+	// The name is shown in client list, on the login pages and in mails:
+	// the rule of an agent's name.
+	name, err := account.ValidateText("name", name, true)
+	if err != nil {
+		problems = append(problems, flagProblems(err))
 	}
 	if len(redirects) == 0 {
 		problems = append(problems, "at least one --redirect-uri is required")
@@ -181,13 +210,21 @@ func newClient(id, name string, redirects, postLogout []string, home string, pub
 	if len(problems) > 0 {
 		return storage.Client{}, &usageError{"client add: " + strings.Join(problems, "; ")}
 	}
-	return storage.Client{ID: id, Name: strings.TrimSpace(name), Public: public, RedirectURIs: redirects,
+	return storage.Client{ID: id, Name: name, Public: public, RedirectURIs: redirects,
 		PostLogoutRedirectURIs: postLogout, HomeURL: home, AllowRefresh: allowRefresh}, nil
 }
 
 // checkRedirectURI accepts absolute https URLs, and http ones on loopback
 // hosts (development), without fragment.
 func checkRedirectURI(raw string) error {
+	// url.Parse takes spaces, invalid UTF-8 and controls in a path: none
+	// is a URI, and a space would be ambiguous in client list's
+	// space-separated list.
+	if !utf8.ValidString(raw) || strings.ContainsFunc(raw, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf)
+	}) {
+		return fmt.Errorf("%q is not a URI: it holds spaces, control characters or invalid UTF-8 (percent-encode them)", raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute URL", raw)

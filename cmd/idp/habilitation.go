@@ -10,7 +10,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/config"
 	"github.com/caf-extranet/idp/storage"
 )
@@ -77,7 +80,7 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
-		if problems := checkAgentAndClient(*email, *clientID); len(problems) > 0 {
+		if problems := append(checkAgentAndClient(*email, *clientID), checkBy(*by)...); len(problems) > 0 {
 			return &usageError{"habilitation revoke: " + strings.Join(problems, "; ")}
 		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
@@ -100,6 +103,9 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 		if err := parseFlags(fs, rest); err != nil {
 			return err
 		}
+		if problems := lookupProblems(*email, *clientID); len(problems) > 0 {
+			return &usageError{"habilitation list: " + strings.Join(problems, "; ")}
+		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
 			return listHabilitations(ctx, s, *email, *clientID, stdout)
 		})
@@ -111,6 +117,9 @@ func cmdHabilitation(ctx context.Context, args, environ []string, stdout io.Writ
 		}
 		if *file == "" {
 			return &usageError{"habilitation import: --file is required"}
+		}
+		if problems := checkBy(*by); len(problems) > 0 {
+			return &usageError{"habilitation import: " + strings.Join(problems, "; ")}
 		}
 		return withStore(ctx, *configPath, environ, func(_ config.Config, s migratingStore) error {
 			bulk, ok := s.(storage.BulkImporter)
@@ -140,14 +149,33 @@ func checkAgentAndClient(email, clientID string) []string {
 	if clientID == "" {
 		problems = append(problems, "--client is required")
 	}
+	return append(problems, lookupProblems(email, clientID)...)
+}
+
+// lookupProblems are the names given, when given, that nobody can have.
+func lookupProblems(email, clientID string) []string {
+	var problems []string
+	if p := emailLookupProblem(email); email != "" && p != "" {
+		problems = append(problems, p)
+	}
+	if p := clientIDProblem("--client", clientID); clientID != "" && p != "" {
+		problems = append(problems, p)
+	}
 	return problems
 }
 
-// agentAndClient resolves both names, reporting both problems at once.
-func agentAndClient(ctx context.Context, s storage.Store, email, clientID string) (storage.User, storage.Client, error) {
-	if problems := checkAgentAndClient(email, clientID); len(problems) > 0 {
-		return storage.User{}, storage.Client{}, &usageError{strings.Join(problems, "; ")}
+// checkBy checks --by, recorded in the audit trail and in the grant:
+// someone, as an agent's name is.
+func checkBy(by string) []string {
+	if _, err := account.ValidateText("by", by, true); err != nil {
+		return []string{flagProblems(err)}
 	}
+	return nil
+}
+
+// agentAndClient resolves both names, checked (checkAgentAndClient),
+// reporting both problems at once.
+func agentAndClient(ctx context.Context, s storage.Store, email, clientID string) (storage.User, storage.Client, error) {
 	var problems []string
 	u, uerr := s.GetUserByEmail(ctx, email)
 	c, cerr := s.GetClient(ctx, clientID)
@@ -208,13 +236,20 @@ func checkGrant(email, clientID string, roles []string, until, by string, now ti
 	clean := make([]string, 0, len(roles))
 	for _, r := range roles {
 		r = strings.TrimSpace(r)
-		if r == "" || len(r) > 64 || strings.ContainsAny(r, " ,;\r\n\t\x00") {
-			problems = append(problems, fmt.Sprintf("--role %q: 1 to 64 characters, no spaces, commas or semicolons", r))
+		if !validRole(r) {
+			problems = append(problems, fmt.Sprintf("--role %q: 1 to 64 characters of UTF-8, no spaces, commas, semicolons or control characters", r))
 			continue
 		}
 		clean = append(clean, r)
 	}
-	return clean, end, problems
+	return clean, end, append(problems, checkBy(by)...)
+}
+
+// validRole: a role goes into ID tokens and is listed ';'-separated.
+func validRole(r string) bool {
+	return r != "" && len(r) <= 64 && utf8.ValidString(r) && !strings.ContainsFunc(r, func(c rune) bool {
+		return c == ',' || c == ';' || unicode.IsSpace(c) || unicode.In(c, unicode.Cc, unicode.Cf)
+	})
 }
 
 // buildHabilitation checks a habilitation (checkGrant) and resolves its
@@ -223,7 +258,7 @@ func buildHabilitation(ctx context.Context, s storage.Store, email, clientID str
 	clean, end, problems := checkGrant(email, clientID, roles, until, by, now)
 	var u storage.User
 	var c storage.Client
-	if email != "" && clientID != "" {
+	if len(checkAgentAndClient(email, clientID)) == 0 { // else among the problems
 		var err error
 		var unknown *unknownNamesError
 		u, c, err = agentAndClient(ctx, s, email, clientID)

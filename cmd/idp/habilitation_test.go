@@ -241,12 +241,14 @@ func TestHabilitationImportListsEveryProblemDespiteABareQuote(t *testing.T) {
 	file := writeFile(t, "habs.csv", "email,client,roles,until\n"+
 		"inconnu@mairie.fr,caf-pro,consultation,\n"+ // 2: no such agent
 		"claire@mairie.fr,caf-pro,con\"sultation,\n"+ // 3: bare quote
-		"claire@mairie.fr,caf-pro,consultation,2020-01-01\n") // 4: in the past
+		"claire@mairie.fr,caf-pro,consultation,2020-01-01\n"+ // 4: in the past
+		"claire@mairie.fr,caf pro,consultation,2020-01-01\n") // 5: no client has such an id, in the past
 	code, _, errs := c.run("habilitation", "import", "--file", file)
 	if code == 0 {
 		t.Fatal("imported")
 	}
-	for _, want := range []string{"line 2: no user with e-mail", "line 3: not valid CSV", "line 4: --until"} {
+	for _, want := range []string{"line 2: no user with e-mail", "line 3: not valid CSV", "line 4: --until",
+		`line 5: --client "caf pro" is not a client id (letters, digits, '.', '_' or '-', 1 to 64 characters); --until "2020-01-01" is in the past`} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q: %s", want, errs)
 		}

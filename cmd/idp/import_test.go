@@ -222,3 +222,27 @@ func TestUserImportListsEveryProblemDespiteABareQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesWithControlCharactersAreRefused (review): ValidateText says
+// "contains control characters" but only refuses CR, LF and NUL: an escape
+// sequence, a tab or a bell in a name or an organisation (typed, or in an
+// imported file) is stored and replayed raw by `idp user list` (terminal
+// escapes, shifted columns), into ID tokens and mails.
+func TestNamesWithControlCharactersAreRefused(t *testing.T) {
+	c := newCLI(t, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	code, _, _ := c.run("user", "add", "--email", "esc@mairie.fr", "--name", "Evil\x1b[2J\x1b[31mRed", "--password", "secret12")
+	if code == 0 {
+		t.Error("user add accepted a name holding an escape sequence")
+	}
+	code, _, _ = c.run("user", "add", "--email", "tab@mairie.fr", "--name", "Tab", "--organisation", "Mairie\tde Lyon\a", "--password", "secret12")
+	if code == 0 {
+		t.Error("user add accepted an organisation holding a tab and a bell")
+	}
+	file := writeFile(t, "agents.csv", "email,name,organisation\nbidi@mairie.fr,\"Claire\x1b]0;pwned\x07\",Mairie\n")
+	if code, _, _ := c.run("user", "import", "--file", file); code == 0 {
+		t.Error("user import accepted a name holding an escape sequence")
+	}
+	if list := c.ok("user", "list"); strings.ContainsAny(list, "\x1b\a") {
+		t.Errorf("user list replays control characters: %q", list)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/config"
@@ -113,6 +114,9 @@ func cmdUserState(ctx context.Context, sub string, args, environ []string, stdou
 	if *email == "" {
 		return &usageError{"user " + sub + ": --email is required"}
 	}
+	if p := emailLookupProblem(*email); p != "" {
+		return &usageError{"user " + sub + ": " + p}
+	}
 	c, err := loadConfig(*configPath, environ)
 	if err != nil {
 		return err
@@ -137,6 +141,17 @@ func cmdUserState(ctx context.Context, sub string, args, environ []string, stdou
 		}
 		return nil
 	})
+}
+
+// emailLookupProblem is what is wrong with --email, given to look an agent
+// up: an address no account can have, that PostgreSQL would answer with a
+// raw SQLSTATE error (invalid UTF-8, NUL). Only that: the agents imported
+// under older rules stay within reach.
+func emailLookupProblem(email string) string {
+	if utf8.ValidString(email) && !strings.ContainsRune(email, 0) {
+		return ""
+	}
+	return fmt.Sprintf("--email %q is not a valid e-mail address", email)
 }
 
 // flagProblems words the account rules' refusals (*account.InputError,
