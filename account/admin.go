@@ -130,10 +130,14 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storag
 	}
 	now := s.now()
 	u := storage.User{ID: storage.NewID(), Email: nu.Email, Name: nu.Name, Organisation: nu.Organisation, CreatedAt: now, UpdatedAt: now}
-	if nu.Password != "" {
-		if u.PasswordHash, err = s.hasher.Hash(ctx, policy.Normalize(nu.Password)); err != nil {
-			return storage.User{}, fmt.Errorf("account: hashing password: %w", err)
+	if nu.Password == "" {
+		if err := s.createWithProvisional(ctx, u, meta); err != nil {
+			return storage.User{}, err
 		}
+		return u, nil
+	}
+	if u.PasswordHash, err = s.hasher.Hash(ctx, policy.Normalize(nu.Password)); err != nil {
+		return storage.User{}, fmt.Errorf("account: hashing password: %w", err)
 	}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrDuplicate) {
@@ -142,13 +146,29 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser, meta Meta) (storag
 		return storage.User{}, fmt.Errorf("account: creating user: %w", err)
 	}
 	s.audit(ctx, "admin.user_created", u, meta, "")
-	if nu.Password == "" {
-		if err := s.issueProvisional(ctx, u, "", idpmail.AccountCreated); err != nil {
-			return u, err
-		}
-		s.audit(ctx, "provisional.issued", u, meta, "account created")
-	}
 	return u, nil
+}
+
+// createWithProvisional writes the account u with its provisional password
+// and the mail that carries it, in one transaction: interrupted (Ctrl-C, a
+// database outage) it leaves no account without a password nor mail, which
+// a second run would find "already exists".
+func (s *Service) createWithProvisional(ctx context.Context, u storage.User, meta Meta) error {
+	issue, err := s.provisionalIssue(ctx, u, idpmail.AccountCreated)
+	if err != nil {
+		return err
+	}
+	issue.NewUser = &u
+	if err := s.store.IssueProvisionalPassword(ctx, issue); err != nil {
+		if errors.Is(err, storage.ErrDuplicate) {
+			return &InputError{"email", fmt.Sprintf("an account with e-mail %s already exists", u.Email)}
+		}
+		return fmt.Errorf("account: creating user with a provisional password: %w", err)
+	}
+	s.wakeMailer()
+	s.audit(ctx, "admin.user_created", u, meta, "")
+	s.audit(ctx, "provisional.issued", u, meta, "account created")
+	return nil
 }
 
 // ResetPassword issues a provisional password to an active agent (helpdesk).

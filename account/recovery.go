@@ -160,26 +160,35 @@ type composeFunc func(p mail.Portal, to, displayName, password string, expires, 
 // policy, and stores its hash with the mail that carries it (and the
 // completion of the job, if any) in one transaction.
 func (s *Service) issueProvisional(ctx context.Context, u storage.User, jobID string, compose composeFunc) error {
-	now := s.now()
-	pw, err := s.policy.Generate(s.cfg.ProvisionalLength)
+	issue, err := s.provisionalIssue(ctx, u, compose)
 	if err != nil {
-		return fmt.Errorf("account: generating provisional password: %w", err)
+		return err
 	}
-	hash, err := s.hasher.Hash(ctx, pw)
-	if err != nil {
-		return fmt.Errorf("account: hashing provisional password: %w", err)
-	}
-	expires := now.Add(s.cfg.ProvisionalTTL)
-	issue := storage.ProvisionalIssue{
-		Password: storage.ProvisionalPassword{UserID: u.ID, Hash: hash, CreatedAt: now, ExpiresAt: expires},
-		Mail:     compose(s.cfg.Portal, u.Email, u.Name, pw, expires, now),
-		JobID:    jobID,
-	}
+	issue.JobID = jobID
 	if err := s.store.IssueProvisionalPassword(ctx, issue); err != nil {
 		return fmt.Errorf("account: storing provisional password of %s: %w", u.ID, err)
 	}
 	s.wakeMailer()
 	return nil
+}
+
+// provisionalIssue generates a provisional password for u, satisfying the
+// active policy, with its hash and the mail that carries it.
+func (s *Service) provisionalIssue(ctx context.Context, u storage.User, compose composeFunc) (storage.ProvisionalIssue, error) {
+	now := s.now()
+	pw, err := s.policy.Generate(s.cfg.ProvisionalLength)
+	if err != nil {
+		return storage.ProvisionalIssue{}, fmt.Errorf("account: generating provisional password: %w", err)
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return storage.ProvisionalIssue{}, fmt.Errorf("account: hashing provisional password: %w", err)
+	}
+	expires := now.Add(s.cfg.ProvisionalTTL)
+	return storage.ProvisionalIssue{
+		Password: storage.ProvisionalPassword{UserID: u.ID, Hash: hash, CreatedAt: now, ExpiresAt: expires},
+		Mail:     compose(s.cfg.Portal, u.Email, u.Name, pw, expires, now),
+	}, nil
 }
 
 // RunRecoveryWorker processes recovery jobs every interval, and at once when

@@ -203,10 +203,11 @@ type Store interface {
 	DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...AuditEvent) error
 
 	// Provisional passwords.
-	// IssueProvisionalPassword, in one transaction: replaces the agent's
-	// provisional password, queues the mail, deletes the recovery job if set,
-	// and gives up the agent's pending mails that carry an older provisional
-	// password (ProvisionalMailSuperseded).
+	// IssueProvisionalPassword, in one transaction: creates the agent when
+	// NewUser is set, replaces the agent's provisional password, queues the
+	// mail, deletes the recovery job if set, and gives up the agent's
+	// pending mails that carry an older provisional password
+	// (ProvisionalMailSuperseded).
 	// When JobID is set but the job no longer exists (another worker, whose
 	// lease had not run out, completed it) it gets ErrConflict and writes
 	// nothing: one job mails one password. When the agent is no longer

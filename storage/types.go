@@ -402,4 +402,9 @@ type ProvisionalIssue struct {
 	// JobID, when set, is the recovery job this issue completes; it is
 	// deleted in the same transaction.
 	JobID string
+	// NewUser, when set, is the agent's account, created in the same
+	// transaction (as CreateUser: ErrDuplicate, and nothing written, when
+	// its id or e-mail is taken): an account created without a password
+	// never exists without its provisional password and its mail.
+	NewUser *User
 }

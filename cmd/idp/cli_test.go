@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/caf-extranet/idp/account"
 	"github.com/caf-extranet/idp/mail"
 	"github.com/caf-extranet/idp/migrations"
 	"github.com/caf-extranet/idp/storage"
@@ -632,4 +633,42 @@ func TestNamesNobodyHasAreRefusedBeforeTheDatabase(t *testing.T) {
 			}
 		}
 	})
+}
+
+// provisionalFails is the store of an `idp user add` interrupted (Ctrl-C,
+// a database outage) after the account was written, while its provisional
+// password was being hashed or stored.
+type provisionalFails struct{ migratingStore }
+
+func (provisionalFails) IssueProvisionalPassword(context.Context, storage.ProvisionalIssue) error {
+	return context.Canceled
+}
+
+// TestUserAddInterruptedLeavesNoAccount (review): `idp user add` without
+// --password writes the account, then hashes and stores its provisional
+// password in a second step; when that step fails the command exits 1 with
+// "account: storing provisional password of <id>: context canceled", yet
+// the account stays, with no password and no mail, and running the command
+// again answers "already exists".
+func TestUserAddInterruptedLeavesNoAccount(t *testing.T) {
+	ctx := context.Background()
+	s, err := openCurrent(ctx, "sqlite:"+filepath.Join(t.TempDir(), "idp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAccounts(c, provisionalFails{s}, time.Now, newLogger(c, io.Discard), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateUser(ctx, account.NewUser{Email: "claire@mairie.fr", Name: "Claire"}, adminMeta); err == nil {
+		t.Fatal("the failure was not reported")
+	}
+	if u, err := s.GetUserByEmail(ctx, "claire@mairie.fr"); err == nil {
+		t.Fatalf("user add failed but left the account %s (state %s)", u.ID, userState(u))
+	}
 }

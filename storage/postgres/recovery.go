@@ -77,8 +77,9 @@ func (s *Store) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...s
 	return s.withAudit(ctx, "delete recovery jobs", audit, `DELETE FROM recovery_jobs WHERE id = ANY($1)`, ids)
 }
 
-// IssueProvisionalPassword, in one transaction: replaces the agent's
-// provisional password, queues the mail, deletes the recovery job if set.
+// IssueProvisionalPassword, in one transaction: creates the agent if
+// NewUser is set, replaces the agent's provisional password, queues the
+// mail, deletes the recovery job if set.
 // The job is deleted first: when it is already gone, another worker (whose
 // lease had not run out) completed it, and this issue gets ErrConflict and
 // writes nothing, so the agent is not mailed a second password. Two workers
@@ -92,6 +93,11 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 			}
 			if tag.RowsAffected() == 0 {
 				return conflict("issue provisional password: recovery job already completed")
+			}
+		}
+		if p.NewUser != nil {
+			if err := insertUser(ctx, tx, *p.NewUser); err != nil {
+				return err
 			}
 		}
 		pp := p.Password

@@ -23,7 +23,12 @@ func scanUser(row rowScanner) (storage.User, error) {
 // CreateUser stores u with its e-mail normalised; ErrDuplicate when the id or
 // the e-mail is taken.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
+	return insertUser(ctx, s.pool, u)
+}
+
+// insertUser is CreateUser on q, the pool or a transaction.
+func insertUser(ctx context.Context, q querier, u storage.User) error {
+	_, err := q.Exec(ctx, `INSERT INTO users (`+userColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		u.ID, storage.NormaliseEmail(u.Email), u.Name, u.Organisation, u.PasswordHash,
 		u.PendingPasswordChange, u.Disabled, u.CreatedAt, u.UpdatedAt)

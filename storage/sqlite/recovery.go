@@ -76,8 +76,9 @@ func (s *Store) DeleteRecoveryJobs(ctx context.Context, ids []string, audit ...s
 	})
 }
 
-// IssueProvisionalPassword, in one transaction: replaces the agent's
-// provisional password, queues the mail, deletes the recovery job if set.
+// IssueProvisionalPassword, in one transaction: creates the agent if
+// NewUser is set, replaces the agent's provisional password, queues the
+// mail, deletes the recovery job if set.
 // The job is deleted first: when it is already gone, another worker (whose
 // lease had not run out) completed it, and this issue gets ErrConflict and
 // writes nothing, so the agent is not mailed a second password. The agent
@@ -89,6 +90,11 @@ func (s *Store) IssueProvisionalPassword(ctx context.Context, p storage.Provisio
 		if p.JobID != "" {
 			res, err := tx.ExecContext(ctx, `DELETE FROM recovery_jobs WHERE id = ?`, p.JobID)
 			if err := requireChange(what+": recovery job already completed", res, err); err != nil {
+				return err
+			}
+		}
+		if p.NewUser != nil {
+			if err := insertUser(ctx, tx, *p.NewUser); err != nil {
 				return err
 			}
 		}

@@ -22,7 +22,12 @@ func scanUser(row rowScanner) (storage.User, error) {
 // CreateUser stores u with its e-mail normalised; ErrDuplicate when the id or
 // the e-mail is taken.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	return exec(ctx, s.w, "create user", `INSERT INTO users (`+userColumns+`)
+	return insertUser(ctx, s.w, u)
+}
+
+// insertUser is CreateUser on q, a transaction's or the writer's.
+func insertUser(ctx context.Context, q querier, u storage.User) error {
+	return exec(ctx, q, "create user", `INSERT INTO users (`+userColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, storage.NormaliseEmail(u.Email), u.Name, u.Organisation, u.PasswordHash,
 		boolInt(u.PendingPasswordChange), boolInt(u.Disabled), ms(u.CreatedAt), ms(u.UpdatedAt))

@@ -265,6 +265,7 @@ func testRecoveryClaimRace(t *testing.T, s storage.Store) {
 func provisionalBehaviours() []behaviour {
 	return []behaviour{
 		{"IssueStoresQueuesMailDeletesJob", testProvisionalIssue},
+		{"IssueCreatesItsNewAgentOrNothing", testProvisionalIssueNewUser},
 		{"SecondIssueReplacesFirst", testProvisionalReplace},
 		{"Expiry", testProvisionalExpiry},
 		{"Delete", testProvisionalDelete},
@@ -486,6 +487,41 @@ func testProvisionalIssue(t *testing.T, s storage.Store) {
 	jobs, err := s.ClaimRecoveryJobs(ctx, now, time.Minute, 10)
 	mustOK(t, err, "ClaimRecoveryJobs")
 	assertIDSet(t, "jobs left after issue", jobs, "job-2")
+}
+
+// testProvisionalIssueNewUser: an account created without a password is
+// written with its provisional password and its mail, in one transaction;
+// when its e-mail is taken, nothing is: not the account, not a provisional
+// password, not a mail.
+func testProvisionalIssueNewUser(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	now := start()
+	created := newUser("u-new", "nouveau@example.fr", now)
+	created.PasswordHash = ""
+	issue := storage.ProvisionalIssue{Password: newProvisional("u-new", "$argon2id$prov-new", now),
+		Mail: newMail("mail-new", "nouveau@example.fr", now), NewUser: &created}
+	mustOK(t, s.IssueProvisionalPassword(ctx, issue), "IssueProvisionalPassword with a new agent")
+	got, err := s.GetUser(ctx, "u-new")
+	mustOK(t, err, "GetUser of the new agent")
+	assertSame(t, "new agent", got, created)
+	prov, err := s.GetProvisionalPassword(ctx, "u-new", now)
+	mustOK(t, err, "GetProvisionalPassword of the new agent")
+	assertSame(t, "new agent's provisional password", prov, issue.Password)
+
+	addUser(t, s, "u-1", "agent@example.fr", now)
+	taken := newUser("u-taken", "agent@example.fr", now)
+	wantErr(t, s.IssueProvisionalPassword(ctx, storage.ProvisionalIssue{Password: newProvisional("u-taken", "$argon2id$prov-taken", now),
+		Mail: newMail("mail-taken", "agent@example.fr", now), NewUser: &taken}), storage.ErrDuplicate,
+		"IssueProvisionalPassword with a new agent whose e-mail is taken")
+	_, err = s.GetUser(ctx, "u-taken")
+	wantErr(t, err, storage.ErrNotFound, "GetUser of the refused new agent")
+	for _, u := range []string{"u-taken", "u-1"} {
+		_, err = s.GetProvisionalPassword(ctx, u, now)
+		wantErr(t, err, storage.ErrNotFound, "GetProvisionalPassword of "+u+" after the refused issue")
+	}
+	mails, err := s.ListMails(ctx, "", 10)
+	mustOK(t, err, "ListMails")
+	assertIDs(t, "outbox after the refused issue", mails, "mail-new")
 }
 
 func testProvisionalReplace(t *testing.T, s storage.Store) {
