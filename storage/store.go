@@ -23,6 +23,10 @@ type Store interface {
 	// candidate first when there is none. Concurrent callers with different
 	// candidates all get the one value that was stored first.
 	GetOrCreateSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
+	// GetSecret returns the secret stored under name, ErrNotFound when
+	// there is none; it never stores one (a command that may be refused
+	// reads with it, so as to write nothing then).
+	GetSecret(ctx context.Context, name string) ([]byte, error)
 
 	// Users. Emails are stored normalised (NormaliseEmail); lookups normalise.
 	CreateUser(ctx context.Context, u User) error // ErrDuplicate on e-mail or id

@@ -85,7 +85,7 @@ func cmdKeys(ctx context.Context, args, environ []string, stdout io.Writer) erro
 			return err
 		}
 		defer store.Close()
-		srv, err := newServerOn(ctx, c, store, time.Now, newLogger(c, io.Discard))
+		srv, err := newServerOn(ctx, c, rotateStore{store}, time.Now, newLogger(c, io.Discard))
 		if err != nil {
 			return err
 		}
@@ -118,3 +118,35 @@ func cmdKeys(ctx context.Context, args, environ []string, stdout io.Writer) erro
 	}
 	return &usageError{fmt.Sprintf("keys: unknown subcommand %q (see idp keys --help)", sub)}
 }
+
+// rotateStore is the store idp keys rotate builds the provider on, so that
+// a refused rotation writes nothing. The secrets that serve only HTTP
+// requests (cookies, CAPTCHAs) are read when stored, never created: the
+// command serves none. The key-encryption key, when none is stored, is
+// created only in a database without signing keys, the first of which it
+// then encrypts: next to existing keys, encrypted with the servers'
+// configured secrets.key_encryption_key, a new one could not decrypt them.
+type rotateStore struct{ migratingStore }
+
+func (s rotateStore) GetOrCreateSecret(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	v, err := s.GetSecret(ctx, name)
+	if !errors.Is(err, storage.ErrNotFound) {
+		return v, err
+	}
+	if name != secretKEK {
+		return candidate, nil
+	}
+	keys, err := s.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
+		return nil, errNoKEKHere
+	}
+	return s.migratingStore.GetOrCreateSecret(ctx, name, candidate)
+}
+
+// errNoKEKHere: the signing keys were encrypted with a configured
+// key-encryption key that this shell lacks.
+var errNoKEKHere = errors.New("the signing keys cannot be decrypted: none is stored with them, so the servers set " +
+	"secrets.key_encryption_key, and this shell does not (IDP_SECRETS_KEY_ENCRYPTION_KEY, or the servers' --config); nothing done")

@@ -635,6 +635,75 @@ func TestNamesNobodyHasAreRefusedBeforeTheDatabase(t *testing.T) {
 	})
 }
 
+// TestRefusedKeysRotateStoresNoSecret (review): run from a shell without
+// the servers' secrets.key_encryption_key, `idp keys rotate` is refused
+// (the keys cannot be decrypted) but first stores a key-encryption key of
+// its own in the database.
+func TestRefusedKeysRotateStoresNoSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "idp.db")
+	c := newCLI(t, "sqlite:"+path)
+	kek := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("k"), 32))
+	servers := &cli{t: t, environ: append(slices.Clone(c.environ), "IDP_SECRETS_KEY_ENCRYPTION_KEY="+kek)}
+	servers.ok("keys", "rotate")
+	count := func() int {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM secrets WHERE name = 'key_encryption_key'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	c.fails("cannot be decrypted", "keys", "rotate")
+	if after := count(); after != before {
+		t.Fatalf("the refused keys rotate stored a key_encryption_key (%d row(s) before, %d after)", before, after)
+	}
+}
+
+// TestKeysRotateWithAWrongKEKStoresNothing: with the servers' crypto key
+// configured, `idp keys rotate` from a shell holding another
+// key-encryption key stored an op_crypto_key of its own before it found
+// the signing keys undecryptable.
+func TestKeysRotateWithAWrongKEKStoresNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "idp.db")
+	c := newCLI(t, "sqlite:"+path)
+	key := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	servers := &cli{t: t, environ: append(slices.Clone(c.environ),
+		"IDP_SECRETS_KEY_ENCRYPTION_KEY="+key('k'), "IDP_SECRETS_CRYPTO_KEY="+key('c'))}
+	servers.ok("keys", "rotate")
+	secrets := func() []string {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.Query(`SELECT name FROM secrets ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		return names
+	}
+	before := secrets()
+	shell := &cli{t: t, environ: append(slices.Clone(c.environ), "IDP_SECRETS_KEY_ENCRYPTION_KEY="+key('w'))}
+	shell.fails("cannot be decrypted", "keys", "rotate")
+	if after := secrets(); !slices.Equal(after, before) {
+		t.Fatalf("the refused keys rotate stored secrets: %q before, %q after", before, after)
+	}
+}
+
 // provisionalFails is the store of an `idp user add` interrupted (Ctrl-C,
 // a database outage) after the account was written, while its provisional
 // password was being hashed or stored.

@@ -107,15 +107,15 @@ func newServerOn(ctx context.Context, c config.Config, store migratingStore, now
 func (s *server) build(ctx context.Context, now func() time.Time) error {
 	c := s.cfg
 	secure := strings.HasPrefix(c.Issuer, "https://")
-	cryptoKey, err := secretKey(ctx, s.store, "op_crypto_key", c.Secrets.CryptoKey)
+	cryptoKey, err := secretKey(ctx, s.store, secretCrypto, c.Secrets.CryptoKey)
 	if err != nil {
 		return err
 	}
-	kek, err := secretKey(ctx, s.store, "key_encryption_key", c.Secrets.KeyEncryptionKey)
+	kek, err := secretKey(ctx, s.store, secretKEK, c.Secrets.KeyEncryptionKey)
 	if err != nil {
 		return err
 	}
-	captchaKey, err := secretKey(ctx, s.store, "captcha_key", "")
+	captchaKey, err := secretKey(ctx, s.store, secretCaptcha, "")
 	if err != nil {
 		return err
 	}

@@ -91,3 +91,12 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, candidate []
 	}
 	return stored, nil
 }
+
+// GetSecret returns the secret stored under name; ErrNotFound when none.
+func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
+	var value []byte
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&value); err != nil {
+		return nil, notFoundOr("get secret", err)
+	}
+	return value, nil
+}

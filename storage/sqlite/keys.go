@@ -24,6 +24,15 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, candidate []
 	return value, nil
 }
 
+// GetSecret returns the secret stored under name; ErrNotFound when none.
+func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
+	var value []byte
+	if err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&value); err != nil {
+		return nil, dbError("get secret", err)
+	}
+	return value, nil
+}
+
 // HitCounter counts one hit on key in a fixed window and returns the count in
 // the current window. One upsert statement: SQLite evaluates every SET
 // expression on the row as it was, so the window restarts (count 1) on the

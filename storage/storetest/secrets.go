@@ -12,7 +12,30 @@ func secretBehaviours() []behaviour {
 	return []behaviour{
 		{"FirstCandidateWins", testSecretFirstCandidateWins},
 		{"ConcurrentCallersGetOneValue", testSecretConcurrentCallers},
+		{"GetSecretStoresNothing", testGetSecret},
 	}
+}
+
+// testGetSecret: GetSecret reads the stored secret, and without one answers
+// ErrNotFound and stores nothing: the next GetOrCreateSecret stores its
+// candidate.
+func testGetSecret(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	_, err := s.GetSecret(ctx, "cookie-key")
+	wantErr(t, err, storage.ErrNotFound, "GetSecret on an empty store")
+	stored := []byte("\x00 stored \xff")
+	got, err := s.GetOrCreateSecret(ctx, "cookie-key", stored)
+	mustOK(t, err, "GetOrCreateSecret after GetSecret")
+	if !bytes.Equal(got, stored) {
+		t.Errorf("GetOrCreateSecret after GetSecret = %q, want its candidate %q (GetSecret stored something)", got, stored)
+	}
+	got, err = s.GetSecret(ctx, "cookie-key")
+	mustOK(t, err, "GetSecret of a stored secret")
+	if !bytes.Equal(got, stored) {
+		t.Errorf("GetSecret = %q, want %q", got, stored)
+	}
+	_, err = s.GetSecret(ctx, "key-encryption")
+	wantErr(t, err, storage.ErrNotFound, "GetSecret under another name")
 }
 
 func testSecretFirstCandidateWins(t *testing.T, s storage.Store) {
