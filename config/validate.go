@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Bounds shared with the code that uses the values.
@@ -343,12 +345,40 @@ func databaseURLProblem(s string) string {
 		return ""
 	}
 	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
-		if _, err := url.Parse(s); err != nil {
+		u, err := url.Parse(s)
+		if err != nil {
 			return "is not a valid postgres:// URL"
 		}
-		return ""
+		return postgresURLProblem(s, u)
 	}
 	return "must be sqlite:PATH or a postgres:// URL"
+}
+
+// postgresURLProblem asks the driver, which refuses what net/url lets
+// through (a misspelt sslmode, a connect_timeout or pool_max_conns that
+// is not a number): otherwise the configuration is "valid" and every
+// command fails with the store's "invalid connection URL", naming neither
+// the key nor the parameter. The driver's message quotes the URL, its
+// password masked at best: only what follows the quote is kept, and
+// nothing of it if it still holds the password.
+func postgresURLProblem(s string, u *url.URL) string {
+	_, err := pgxpool.ParseConfig(s)
+	if err == nil {
+		return ""
+	}
+	why := err.Error()
+	if i := strings.LastIndex(why, "`: "); i >= 0 {
+		why = why[i+len("`: "):]
+	} else {
+		why = ""
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(why, pw) {
+		why = ""
+	}
+	if why == "" {
+		return "is refused by the PostgreSQL driver"
+	}
+	return "is refused by the PostgreSQL driver: " + why
 }
 
 // secretKeyProblem checks an optional base64 key and returns its bytes when

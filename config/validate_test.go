@@ -228,3 +228,34 @@ func TestMailDir(t *testing.T) {
 		t.Fatalf("MailDir = %q", got)
 	}
 }
+
+// TestDatabaseURLTheDriverRefusesIsAProblem (review): `idp config check`
+// accepts any postgres:// URL that net/url parses, so a URL the driver
+// refuses (a misspelt sslmode, a connect_timeout that is not a number) is
+// "configuration valid", and every command then fails with "postgres:
+// invalid connection URL (expected postgres://user@host:port/db?...)",
+// which names neither the key nor the parameter.
+//
+// The problem names the parameter, and never the password.
+func TestDatabaseURLTheDriverRefusesIsAProblem(t *testing.T) {
+	for _, r := range []struct{ url, param string }{
+		{"postgres://idp@db:5432/idp?sslmode=requir", "sslmode"},
+		{"postgres://idp@db:5432/idp?connect_timeout=ten", "connect_timeout"},
+		{"postgres://idp@db:5432/idp?pool_max_conns=many", "pool_max_conns"},
+		{"postgres://idp:s3cret-pw@db:5432/idp?sslmode=requir", "sslmode"},
+	} {
+		c := Default()
+		c.DatabaseURL = r.url
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), "database_url") || !strings.Contains(err.Error(), r.param) {
+			t.Errorf("database_url %q: Validate() = %v, want a database_url problem naming %s", r.url, err, r.param)
+		} else if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("database_url %q: the problem shows the password: %v", r.url, err)
+		}
+	}
+	c := Default()
+	c.DatabaseURL = "postgres://idp:s3cret-pw@db:5432/idp?sslmode=verify-full&pool_max_conns=8"
+	if err := c.Validate(); err != nil {
+		t.Errorf("a URL the driver takes: %v", err)
+	}
+}
