@@ -126,7 +126,7 @@ func (f *fixture) mailsTo(to string) []storage.OutboxMail {
 func (f *fixture) recover(email string) string {
 	f.t.Helper()
 	f.advance(time.Second) // mails are ordered by time: keep them apart
-	if err := f.svc.RequestRecovery(f.ctx, email, meta); err != nil {
+	if err := f.svc.RequestRecovery(f.ctx, email, meta, storage.ChallengeReceipt{}); err != nil {
 		f.t.Fatal(err)
 	}
 	if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {
@@ -183,6 +183,20 @@ func TestProvisionalPasswordRules(t *testing.T) {
 	})
 }
 
+// TestRecoveryRequestKeepsItsReceipt: a request's receipt (the login
+// pages' answer to the same form posted again) is written with its job.
+func TestRecoveryRequestKeepsItsReceipt(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		r := storage.ChallengeReceipt{ID: "receipt-of-the-form", ExpiresAt: f.now.Add(2 * time.Minute)}
+		if err := f.svc.RequestRecovery(f.ctx, "inconnu@mairie.fr", meta, r); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := f.st.ChallengeReceipt(f.ctx, r.ID, f.now); err != nil || !ok {
+			t.Fatalf("receipt after the request: %v, %v", ok, err)
+		}
+	})
+}
+
 func TestRecoveryThrottlesAndSilence(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
@@ -191,13 +205,13 @@ func TestRecoveryThrottlesAndSilence(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, addr := range []string{"inconnu@mairie.fr", "parti@mairie.fr"} {
-			if err := f.svc.RequestRecovery(f.ctx, addr, meta); err != nil {
+			if err := f.svc.RequestRecovery(f.ctx, addr, meta, storage.ChallengeReceipt{}); err != nil {
 				t.Fatalf("%s: %v", addr, err)
 			}
 		}
 		// At most 3 mails per account per hour; the answer never changes.
 		for range 5 {
-			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "198.51.100.7"}); err != nil {
+			if err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "198.51.100.7"}, storage.ChallengeReceipt{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -218,7 +232,7 @@ func TestRecoveryThrottlesAndSilence(t *testing.T) {
 		// At most 20 requests per IP per hour: beyond, nothing is even
 		// recorded, and the caller is told so (no mail must be promised).
 		for i := range 25 {
-			err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "203.0.113.9"})
+			err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: "203.0.113.9"}, storage.ChallengeReceipt{})
 			wantQuota(t, i, 20, err)
 		}
 		jobs, err := f.st.ClaimRecoveryJobs(f.ctx, f.clock(), time.Minute, 100)
@@ -250,7 +264,7 @@ func TestRecoveryQuotaCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		for i := range 25 {
-			err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: fmt.Sprintf("2001:db8:1:2::%x", i+1)})
+			err := f.svc.RequestRecovery(f.ctx, "claire@mairie.fr", account.Meta{ClientIP: fmt.Sprintf("2001:db8:1:2::%x", i+1)}, storage.ChallengeReceipt{})
 			wantQuota(t, i, 20, err)
 		}
 		jobs, err := f.st.ClaimRecoveryJobs(f.ctx, f.clock(), time.Minute, 100)
@@ -615,7 +629,7 @@ func TestRecoveryWorkerGathersABurst(t *testing.T) {
 		const burst = 30
 		for i := range burst {
 			m := account.Meta{ClientIP: fmt.Sprintf("192.0.2.%d", i)}
-			if err := svc.RequestRecovery(f.ctx, fmt.Sprintf("inconnu%d@example.fr", i), m); err != nil {
+			if err := svc.RequestRecovery(f.ctx, fmt.Sprintf("inconnu%d@example.fr", i), m, storage.ChallengeReceipt{}); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Millisecond)
@@ -760,7 +774,7 @@ func TestRecoveryWorkerSkipsAnAccountDisabledMeanwhile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := svc.RequestRecovery(f.ctx, "claire@mairie.fr", meta); err != nil {
+		if err := svc.RequestRecovery(f.ctx, "claire@mairie.fr", meta, storage.ChallengeReceipt{}); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := svc.ProcessRecoveryJobs(f.ctx); err != nil || n != 1 {
@@ -836,7 +850,7 @@ func TestRecoveryWorkerDropsAClaimInOneWrite(t *testing.T) {
 			t.Helper()
 			for _, a := range addrs {
 				f.advance(time.Millisecond) // claimed oldest first: in this order
-				if err := svc.RequestRecovery(f.ctx, a, meta); err != nil {
+				if err := svc.RequestRecovery(f.ctx, a, meta, storage.ChallengeReceipt{}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -22,15 +22,17 @@ const recoveryLease = 2 * time.Minute
 // Beyond the per-IP hourly limit nothing is queued and it returns
 // ErrThrottled: the agent must not be told that a mail is on its way, and
 // since the limit depends on the client address only, saying so tells
-// nothing about the e-mail address.
-func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta) error {
+// nothing about the e-mail address. receipt, when set, is recorded with a
+// queued job (the login pages' answer to the same form posted again).
+func (s *Service) RequestRecovery(ctx context.Context, email string, meta Meta, receipt storage.ChallengeReceipt) error {
 	now := s.now()
 	email = storage.NormaliseEmail(email)
 	job := storage.RecoveryJob{
 		ID: storage.NewID(), Email: email, ClientIP: meta.ClientIP,
-		AuthRequestID: meta.AuthRequestID, RequestedAt: now,
+		AuthRequestID: meta.AuthRequestID, RequestedAt: now, Receipt: receipt,
 	}
-	// The per-address count, the job and its audit event in one write.
+	// The per-address count, the job, its receipt and its audit event in one
+	// write.
 	n, err := s.store.EnqueueRecoveryJob(ctx, "recovery:ip:"+ClientKey(meta.ClientIP), time.Hour, int64(s.cfg.MaxRequestsPerIPPerHour),
 		job, s.auditEvent("recovery.requested", storage.User{Email: email}, meta, ""))
 	if err != nil {

@@ -163,7 +163,7 @@ func TestChangeFormCostsTheSameForEveryAddress(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		f.agent("claire@mairie.fr", "secret12")
 		f.agent("paul@mairie.fr", "secret34")
-		if err := f.svc.RequestRecovery(f.ctx, "paul@mairie.fr", meta); err != nil {
+		if err := f.svc.RequestRecovery(f.ctx, "paul@mairie.fr", meta, storage.ChallengeReceipt{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {
@@ -442,7 +442,7 @@ func TestOverlongAddressIsAnUnknownOne(t *testing.T) {
 		if err := f.svc.ChangePassword(f.ctx, long, "mauvais", "nouveau12", "nouveau12", meta); !errors.As(err, &ce) || !ce.CurrentWrong {
 			t.Fatalf("voluntary change: %v, want the current password wrong", err)
 		}
-		if err := f.svc.RequestRecovery(f.ctx, long, meta); err != nil {
+		if err := f.svc.RequestRecovery(f.ctx, long, meta, storage.ChallengeReceipt{}); err != nil {
 			t.Fatalf("recovery request: %v", err)
 		}
 		if _, err := f.svc.ProcessRecoveryJobs(f.ctx); err != nil {

@@ -164,7 +164,6 @@ func (noChallenges) HitCounter(context.Context, string, time.Duration, time.Time
 func (noChallenges) TakeChallenge(context.Context, string, string, time.Time) (*storage.Challenge, storage.Throttle, error) {
 	return nil, storage.Throttle{}, errBoom
 }
-func (noChallenges) AddChallengeReceipt(context.Context, string, time.Time) error { return errBoom }
 func (noChallenges) ChallengeReceipt(context.Context, string, time.Time) (bool, error) {
 	return false, errBoom
 }

@@ -165,7 +165,7 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderForgot(w, r, v, kind, token, false, true)
 		return
 	}
-	err = h.accounts.RequestRecovery(ctx, email, h.meta(r, id))
+	err = h.accounts.RequestRecovery(ctx, email, h.meta(r, id), h.receipt(challenge.ID, token, email, f.get("captcha")))
 	if errors.Is(err, account.ErrThrottled) {
 		// Nothing was queued: the confirmation page would promise a mail
 		// that never comes.
@@ -176,7 +176,6 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "recording recovery request", err)
 		return
 	}
-	h.recordReceipt(r, challenge.ID, token, email, f.get("captcha"))
 	http.Redirect(w, r, link(pathForgotSent, id), http.StatusSeeOther)
 }
 

@@ -157,13 +157,13 @@ func (c *fuzzChallenges) TakeChallenge(ctx context.Context, id, key string, now 
 
 // Receipts are kept as the store keeps them, without expiry: the fuzzer
 // reaches the resubmission's branch too.
-func (c *fuzzChallenges) AddChallengeReceipt(_ context.Context, id string, _ time.Time) error {
+func (c *fuzzChallenges) addReceipt(r storage.ChallengeReceipt) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.receipts == nil || len(c.receipts) > 1000 {
 		c.receipts = map[string]bool{}
 	}
-	c.receipts[id] = true
+	c.receipts[r.ID] = true
 	return nil
 }
 
@@ -195,8 +195,10 @@ func FuzzPostedForms(f *testing.F) {
 	requests := newFakeRequests()
 	requests.add(storage.AuthRequest{ID: "ar1", ClientID: "rsa", RedirectURI: "https://rsa.example/cb", State: "s",
 		CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)})
+	challenges := &fuzzChallenges{challenges: map[string]storage.Challenge{}}
+	accounts.recordReceipt = challenges.addReceipt
 	h, err := New(Deps{
-		Accounts: accounts, AuthRequests: requests, Challenges: &fuzzChallenges{challenges: map[string]storage.Challenge{}},
+		Accounts: accounts, AuthRequests: requests, Challenges: challenges,
 		Config: Config{CaptchaLength: 5, CaptchaTTL: 10 * time.Minute, CaptchaTestAnswer: testAnswer, PortalName: "services.caf.fr"},
 		Now:    clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ChallengeKey: make([]byte, 32),
 	})

@@ -62,6 +62,9 @@ type fakeAccounts struct {
 	forcedCalls   []string // user ids
 	changeCalls   []string // e-mails
 	endedSessions []string
+	// recordReceipt, when set, keeps a request's receipt where the pages
+	// read it, as the real service's write does.
+	recordReceipt func(storage.ChallengeReceipt) error
 	// forcedErr / changeErr are what the change methods return; loginErr,
 	// when set, what LogIn returns.
 	forcedErr error
@@ -139,10 +142,13 @@ func (a *fakeAccounts) authenticate(email, password string) (account.Login, erro
 	return account.Login{}, account.ErrInvalidCredentials
 }
 
-func (a *fakeAccounts) RequestRecovery(_ context.Context, email string, _ account.Meta) error {
+func (a *fakeAccounts) RequestRecovery(_ context.Context, email string, _ account.Meta, receipt storage.ChallengeReceipt) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.recoveries = append(a.recoveries, email)
+	if a.recordReceipt != nil && receipt.ID != "" {
+		return a.recordReceipt(receipt)
+	}
 	return nil
 }
 
@@ -365,6 +371,11 @@ func newEnvBehind(t *testing.T, clientIP func(*http.Request) string, configure .
 	clock := &testClock{t: time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)}
 	accounts := newFakeAccounts(clock)
 	accounts.addUser(storage.User{ID: agentID, Email: agentEmail, Name: "Camille Martin", Organisation: "Mairie de Lille"}, agentPassword, provisional)
+	accounts.recordReceipt = func(r storage.ChallengeReceipt) error {
+		_, err := store.EnqueueRecoveryJob(ctx, "test:receipt", time.Hour, 1<<40,
+			storage.RecoveryJob{ID: storage.NewID(), Email: agentEmail, RequestedAt: clock.Now(), Receipt: r})
+		return err
+	}
 	requests := newFakeRequests()
 	requests.clients = []storage.Client{
 		{ID: "rsa", Name: "Portail RSA", HomeURL: "https://rsa.example/"},

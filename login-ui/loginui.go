@@ -35,7 +35,7 @@ type Accounts interface {
 	// RequestRecovery only records a job: same outcome whatever the address;
 	// account.ErrThrottled, recording nothing, past the client address's
 	// quota of requests.
-	RequestRecovery(ctx context.Context, email string, meta account.Meta) error
+	RequestRecovery(ctx context.Context, email string, meta account.Meta, receipt storage.ChallengeReceipt) error
 	// CompleteForcedChange: current is the provisional password.
 	// *account.ChangeError lists every problem at once; account.ErrNotPending
 	// when there is nothing left to change.
@@ -93,9 +93,8 @@ type Challenges interface {
 	// TakeChallenge consumes the challenge (nil when there is none to
 	// take) and reads key's throttle.
 	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*storage.Challenge, storage.Throttle, error)
-	// AddChallengeReceipt and ChallengeReceipt keep the receipts of
+	// ChallengeReceipt reads the receipts of
 	// accepted forms (receipt.go).
-	AddChallengeReceipt(ctx context.Context, id string, expiresAt time.Time) error
 	ChallengeReceipt(ctx context.Context, id string, now time.Time) (bool, error)
 	AddDecayingFailure(ctx context.Context, key string, every time.Duration, now time.Time) (storage.Throttle, error)
 	HitCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)

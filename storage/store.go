@@ -179,13 +179,8 @@ type Store interface {
 	// whatever the throttle says. The challenge is nil when unknown,
 	// already taken or expired (deleted all the same).
 	TakeChallenge(ctx context.Context, id, key string, now time.Time) (*Challenge, Throttle, error)
-	// AddChallengeReceipt records the receipt id until expiresAt: a
-	// challenge was solved and the request it guarded accepted, so that the
-	// same form posted again gets the same answer. An id already there
-	// keeps the later expiry.
-	AddChallengeReceipt(ctx context.Context, id string, expiresAt time.Time) error
 	// ChallengeReceipt tells whether the receipt id is there and not
-	// expired at now.
+	// expired at now (EnqueueRecoveryJob records them).
 	ChallengeReceipt(ctx context.Context, id string, now time.Time) (bool, error)
 
 	// Recovery jobs. A « Mot de passe oublié ? » request is one write when
@@ -194,7 +189,9 @@ type Store interface {
 	// HitCounter, at j.RequestedAt) and, when the count is at most max,
 	// queues j, unleased, with the audit events given; all in one write. It
 	// returns the count: over max nothing else is stored. The job keeps
-	// j.Email normalised (NormaliseEmail).
+	// j.Email normalised (NormaliseEmail). A queued job's j.Receipt, when
+	// set, is recorded in the same write (an id already there keeps the
+	// later expiry).
 	EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j RecoveryJob, audit ...AuditEvent) (int64, error)
 	// ClaimRecoveryJobs leases up to limit jobs not leased by anyone else
 	// (or whose lease ran out) until now+lease. Concurrent claimers never get

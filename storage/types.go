@@ -305,6 +305,18 @@ type RecoveryJob struct {
 	ClientIP      string
 	AuthRequestID string // the pending auth request, if any (informational)
 	RequestedAt   time.Time
+	// Receipt, when set, is recorded with the job, in the same write: the
+	// receipt of the challenge the request answered (ChallengeReceipt).
+	// Not read back with the job.
+	Receipt ChallengeReceipt
+}
+
+// ChallengeReceipt says that a challenge was solved and the request it
+// guarded accepted, until ExpiresAt, so that the same form posted again
+// gets the same answer. The zero value is no receipt.
+type ChallengeReceipt struct {
+	ID        string
+	ExpiresAt time.Time
 }
 
 // ProvisionalPassword is an auto-generated password mailed to the agent. At

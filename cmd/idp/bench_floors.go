@@ -322,8 +322,6 @@ func (floorChallenges) TakeChallenge(_ context.Context, _, key string, _ time.Ti
 	return nil, storage.Throttle{Key: key}, nil
 }
 
-func (floorChallenges) AddChallengeReceipt(context.Context, string, time.Time) error { return nil }
-
 func (floorChallenges) ChallengeReceipt(context.Context, string, time.Time) (bool, error) {
 	return false, nil
 }

@@ -13,18 +13,24 @@ import (
 )
 
 // EnqueueRecoveryJob counts the hit and, unless the count is over max,
-// queues the job with its audit events, in one statement: the job's insert
-// reads the count, the events' insert the job's.
+// queues the job with its receipt and audit events, in one statement: the
+// job's insert reads the count, the receipt's and the events' the job's.
 func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j storage.RecoveryJob, audit ...storage.AuditEvent) (int64, error) {
 	args := []any{key, j.RequestedAt, j.RequestedAt.Add(window), max,
-		j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, j.RequestedAt}
+		j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, j.RequestedAt,
+		j.Receipt.ID, j.Receipt.ExpiresAt}
 	auditCTE, args := auditsAfter("job", args, audit)
 	var n int64
+	// An id already there keeps the later expiry.
 	err := s.pool.QueryRow(ctx, hitCounter+`, job AS (
 			INSERT INTO recovery_jobs (id, email, client_ip, auth_request_id, requested_at)
 			SELECT $5::text, $6::text, $7::text, $8::text, $9::timestamptz
 			FROM hit WHERE hit.count <= $4
 			RETURNING id
+		), receipt AS (
+			INSERT INTO challenge_receipts (id, expires_at)
+			SELECT $10::text, $11::timestamptz FROM job WHERE $10::text <> ''
+			ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(challenge_receipts.expires_at, EXCLUDED.expires_at)
 		)`+auditCTE+`
 		SELECT count FROM hit`, args...).Scan(&n)
 	if err != nil {

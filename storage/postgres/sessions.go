@@ -145,17 +145,6 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 	return c, nil
 }
 
-// AddChallengeReceipt records the receipt; an id already there keeps the
-// later expiry.
-func (s *Store) AddChallengeReceipt(ctx context.Context, id string, expiresAt time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO challenge_receipts (id, expires_at) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(challenge_receipts.expires_at, EXCLUDED.expires_at)`, id, expiresAt)
-	if err != nil {
-		return dbError("add challenge receipt", err)
-	}
-	return nil
-}
-
 // ChallengeReceipt reads the receipt.
 func (s *Store) ChallengeReceipt(ctx context.Context, id string, now time.Time) (bool, error) {
 	var found bool

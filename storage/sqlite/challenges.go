@@ -84,15 +84,6 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 	return c, nil
 }
 
-// AddChallengeReceipt records the receipt; an id already there keeps the
-// later expiry.
-func (s *Store) AddChallengeReceipt(ctx context.Context, id string, expiresAt time.Time) error {
-	return s.write(ctx, func(q querier) error {
-		return exec(ctx, q, "add challenge receipt", `INSERT INTO challenge_receipts (id, expires_at) VALUES (?, ?)
-			ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, id, ms(expiresAt))
-	})
-}
-
 // ChallengeReceipt reads the receipt on a reader.
 func (s *Store) ChallengeReceipt(ctx context.Context, id string, now time.Time) (bool, error) {
 	var found bool

@@ -16,7 +16,7 @@ import (
 const recoveryJobColumns = `id, email, client_ip, auth_request_id, requested_at`
 
 // EnqueueRecoveryJob counts the hit and queues the job, unleased, with its
-// audit events unless the count is over max, in one transaction.
+// receipt and audit events unless the count is over max, in one transaction.
 func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.Duration, max int64, j storage.RecoveryJob, audit ...storage.AuditEvent) (int64, error) {
 	if j.ID == "" {
 		j.ID = newID()
@@ -25,6 +25,13 @@ func (s *Store) EnqueueRecoveryJob(ctx context.Context, key string, window time.
 		if err := exec(ctx, q, "enqueue recovery job", `INSERT INTO recovery_jobs (`+recoveryJobColumns+`)
 			VALUES (?, ?, ?, ?, ?)`, j.ID, storage.NormaliseEmail(j.Email), j.ClientIP, j.AuthRequestID, ms(j.RequestedAt)); err != nil {
 			return err
+		}
+		if r := j.Receipt; r.ID != "" {
+			// An id already there keeps the later expiry.
+			if err := exec(ctx, q, "add challenge receipt", `INSERT INTO challenge_receipts (id, expires_at) VALUES (?, ?)
+				ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, r.ID, ms(r.ExpiresAt)); err != nil {
+				return err
+			}
 		}
 		return insertAudits(ctx, q, audit)
 	})

@@ -21,8 +21,9 @@ func challengeBehaviours() []behaviour {
 	}
 }
 
-// testChallengeReceipt: a receipt is there until its expiry, excluded; one
-// added again keeps the later expiry; an unknown one is not there.
+// testChallengeReceipt: a queued recovery job records its receipt, which
+// is there until its expiry, excluded; one recorded again keeps the later
+// expiry; an unknown one, or one whose job the count dropped, is not there.
 func testChallengeReceipt(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	now := start()
@@ -32,19 +33,37 @@ func testChallengeReceipt(t *testing.T, s storage.Store) {
 		mustOK(t, err, "ChallengeReceipt "+id)
 		return ok
 	}
+	withReceipt := func(jobID, id string, expires time.Time) storage.RecoveryJob {
+		j := newRecoveryJob(jobID, "agent@example.fr", now)
+		j.Receipt = storage.ChallengeReceipt{ID: id, ExpiresAt: expires}
+		return j
+	}
 	expires := now.Add(2 * time.Minute)
-	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-1", expires), "AddChallengeReceipt")
+	mustOK(t, enqueue(s, ctx, withReceipt("job-r1", "receipt-1", expires)), "EnqueueRecoveryJob with a receipt")
 	if !has("receipt-1", now) || !has("receipt-1", expires.Add(-time.Millisecond)) {
 		t.Error("receipt not there before its expiry")
 	}
 	if has("receipt-1", expires) || has("receipt-unknown", now) {
 		t.Error("a receipt at its expiry, or an unknown one, is there")
 	}
-	// Added again: the later expiry stands, whichever comes second.
-	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-1", expires.Add(time.Minute)), "AddChallengeReceipt later")
-	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-1", expires), "AddChallengeReceipt earlier")
+	// Recorded again: the later expiry stands, whichever comes second.
+	mustOK(t, enqueue(s, ctx, withReceipt("job-r2", "receipt-1", expires.Add(time.Minute))), "receipt later")
+	mustOK(t, enqueue(s, ctx, withReceipt("job-r3", "receipt-1", expires)), "receipt earlier")
 	if !has("receipt-1", expires.Add(30*time.Second)) || has("receipt-1", expires.Add(time.Minute)) {
-		t.Error("a receipt added again does not keep the later expiry")
+		t.Error("a receipt recorded again does not keep the later expiry")
+	}
+	// Over the count nothing is queued, and no receipt either: the request
+	// was not accepted.
+	const key = "recovery:ip:192.0.2.77"
+	for i, id := range []string{"receipt-counted", "receipt-dropped"} {
+		n, err := s.EnqueueRecoveryJob(ctx, key, time.Hour, 1, withReceipt(fmt.Sprintf("job-c%d", i), id, expires), newAuditEvent("recovery.requested", "agent@example.fr", now))
+		mustOK(t, err, "EnqueueRecoveryJob counted")
+		if n != int64(i+1) {
+			t.Fatalf("count %d, want %d", n, i+1)
+		}
+	}
+	if !has("receipt-counted", now) || has("receipt-dropped", now) {
+		t.Error("a receipt follows its job: recorded when queued, not when dropped")
 	}
 }
 

@@ -56,8 +56,13 @@ func testPurge(t *testing.T, s storage.Store) {
 	for _, c := range []storage.Challenge{chOld, chLive} {
 		addChallenge(t, s, c)
 	}
-	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-old", now), "AddChallengeReceipt old")
-	mustOK(t, s.AddChallengeReceipt(ctx, "receipt-live", now.Add(time.Second)), "AddChallengeReceipt live")
+	for id, expires := range map[string]time.Time{"receipt-old": now, "receipt-live": now.Add(time.Second)} {
+		j := newRecoveryJob("job-"+id, "agent@example.fr", now)
+		j.Receipt = storage.ChallengeReceipt{ID: id, ExpiresAt: expires}
+		mustOK(t, enqueue(s, ctx, j), "EnqueueRecoveryJob with "+id)
+		// The receipt outlives its job, which the worker deletes at once.
+		mustOK(t, s.DeleteRecoveryJobs(ctx, []string{j.ID}), "DeleteRecoveryJobs "+j.ID)
+	}
 
 	// Provisional passwords.
 	provOld := newProvisional("u-1", "$argon2id$old", now.Add(-time.Hour))
