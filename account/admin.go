@@ -49,10 +49,11 @@ func ValidateEmail(email string) (string, error) {
 	if e == "" {
 		return "", &InputError{"email", "is required"}
 	}
-	// The address as given: NormaliseEmail turns an accented domain into
+	// The address as given, trimmed (a spreadsheet cell's non-breaking
+	// space is no part of it): NormaliseEmail turns an accented domain into
 	// its ASCII form, which an administrator is asked to give, so that the
 	// address of an account is the one the agency's records hold.
-	for _, c := range email {
+	for _, c := range strings.TrimSpace(email) {
 		if c > unicode.MaxASCII {
 			return "", &InputError{"email", fmt.Sprintf("%q has characters outside ASCII, which the mails cannot carry: give its ASCII form (a domain with accents in punycode, e.g. xn--socit-esab.fr)", email)}
 		}

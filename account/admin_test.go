@@ -23,3 +23,18 @@ func TestValidateTextRefusesControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateEmailTrimsUnicodeSpaces (review): an address pasted from a
+// spreadsheet or a web page often ends with a non-breaking space. It was
+// trimmed (NormaliseEmail) and accepted before ValidateEmail started
+// checking the address "as given"; now user add and user import refuse it
+// as "characters outside ASCII", though the address stored would be the
+// same ASCII one.
+func TestValidateEmailTrimsUnicodeSpaces(t *testing.T) {
+	for _, v := range []string{"agent@mairie.fr\u00a0", "\u00a0agent@mairie.fr", "agent@mairie.fr\u3000", "agent@mairie.fr\u0085"} {
+		got, err := account.ValidateEmail(v)
+		if err != nil || got != "agent@mairie.fr" {
+			t.Errorf("ValidateEmail(%q) = %q, %v; want agent@mairie.fr", v, got, err)
+		}
+	}
+}

@@ -15,19 +15,22 @@ import (
 // it as typed. Such a domain is converted as a resolver would look it up
 // (IDNA, UTS #46 ToASCII), so that it finds agent@xn--socit-esab.fr at
 // login, « Mot de passe oublié ? » and the change forms alike. A domain that
-// does not convert stays as typed, and matches no account. The local part
-// is left alone: it is the receiving server's to interpret.
+// does not convert stays as typed, lowercased, and matches no account. The
+// local part is only lowercased: it is the receiving server's to interpret.
+// The domain goes to the conversion as typed, which maps its case itself as
+// a resolver does: lowercased first, ẞ became ß, which the conversion keeps
+// (xn--strae-oqa.de) where a resolver maps ẞ to ss (strasse.de).
 func NormaliseEmail(email string) string {
-	e := strings.ToLower(strings.TrimSpace(email))
+	e := strings.TrimSpace(email)
 	at := strings.LastIndexByte(e, '@')
 	if at < 0 || isASCII(e[at+1:]) {
-		return e
+		return strings.ToLower(e)
 	}
 	domain, err := idna.Lookup.ToASCII(e[at+1:])
 	if err != nil {
-		return e
+		return strings.ToLower(e)
 	}
-	return e[:at+1] + domain
+	return strings.ToLower(e[:at+1]) + domain
 }
 
 func isASCII(s string) bool {

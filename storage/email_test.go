@@ -1,6 +1,10 @@
 package storage
 
-import "testing"
+import (
+	"testing"
+
+	"golang.org/x/net/idna"
+)
 
 // TestNormaliseEmail: an address is trimmed and lowercased, and a domain
 // typed with its accents takes the ASCII form the account holds; one that
@@ -26,6 +30,26 @@ func TestNormaliseEmail(t *testing.T) {
 		}
 		if again := NormaliseEmail(got); again != got {
 			t.Errorf("NormaliseEmail(%q) = %q, not its own normal form", got, again)
+		}
+	}
+}
+
+// TestNormaliseEmailMapsTheDomainAsAResolver (review): NormaliseEmail says
+// it converts the domain "as a resolver would look it up (IDNA, UTS #46
+// ToASCII)", but it lowercases the whole address with strings.ToLower
+// first. Go's simple lowercase of ẞ (U+1E9E) is ß, which non-transitional
+// UTS #46 keeps (xn--strae-oqa.de), while UTS #46 maps ẞ itself to "ss"
+// (strasse.de): an agent typing AGENT@STRAẞE.DE is looked up, throttled and
+// audited as the holder of agent@xn--strae-oqa.de, another domain than the
+// one its mail would go to.
+func TestNormaliseEmailMapsTheDomainAsAResolver(t *testing.T) {
+	for _, domain := range []string{"STRA\u1E9EE.de", "\u1E9E.de"} {
+		want, err := idna.Lookup.ToASCII(domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NormaliseEmail("agent@" + domain); got != "agent@"+want {
+			t.Errorf("NormaliseEmail(%q) = %q, want agent@%s (the domain a resolver looks up)", "agent@"+domain, got, want)
 		}
 	}
 }
