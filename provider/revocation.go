@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -24,7 +25,8 @@ func (p *Provider) revocationWithoutHint(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A form that does not parse is left for the library to refuse.
 		if r.URL.Path == p.op.RevocationEndpoint().Relative() && r.ParseForm() == nil {
-			if r.Form.Get("token") == "" {
+			// Under any spelling, as the library's decoder reads it.
+			if !slices.ContainsFunc(valuesOf(r.Form, "token"), func(v string) bool { return v != "" }) {
 				op.RevocationRequestError(w, r, oidc.ErrInvalidRequest().WithDescription("token is required"))
 				return
 			}

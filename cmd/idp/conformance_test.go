@@ -93,6 +93,15 @@ func TestRevocationWithoutTokenIsInvalidRequest(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_request" {
 		t.Fatalf("revocation without token: %d %v; want 400 invalid_request", resp.StatusCode, body)
 	}
+	resp, body = postForm(t, e, "/revoke", "app1", secret1, url.Values{"token": {""}})
+	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("revocation with an empty token: %d %v; want 400 invalid_request", resp.StatusCode, body)
+	}
+	// The library's decoder takes the name in any case: so does the check.
+	resp, body = postForm(t, e, "/revoke", "app1", secret1, url.Values{"Token": {"unknown"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocation of an unknown Token: %d %v; want 200", resp.StatusCode, body)
+	}
 }
 
 // TestRevocationOfAnotherClientsTokenIsInvalidGrant: RFC
