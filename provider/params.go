@@ -46,10 +46,12 @@ func (p *Provider) OneValueEach(next http.Handler, own ...string) http.Handler {
 		}
 		name, repeated := repeatedParam(r.Form, defined)
 		if !repeated {
-			if e := authorizationProblem(r.Form); authorization && e != nil {
-				p.log.InfoContext(r.Context(), "authorization request refused", "error", e.ErrorType, "description", e.Description)
-				p.refuseAuthorization(w, r, e)
-				return
+			if authorization {
+				if e := authorizationProblem(r.Form); e != nil {
+					p.log.InfoContext(r.Context(), "authorization request refused", "error", e.ErrorType, "description", e.Description)
+					p.refuseAuthorization(w, r, e)
+					return
+				}
 			}
 			next.ServeHTTP(w, r)
 			return
