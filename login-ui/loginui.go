@@ -153,6 +153,9 @@ type Handler struct {
 	captcha    *captchaMaker
 	pages      map[string]*template.Template
 	catalog    catalog
+	// allow is the Allow header of each page's path (allowedMethods): the
+	// catch-all asks it of every request the pages did not take.
+	allow map[string]string
 }
 
 // minChallengeKey: a shorter HMAC key would make the stored answer hashes
@@ -195,6 +198,7 @@ func New(deps Deps) (*Handler, error) {
 	if h.clientIP == nil {
 		h.clientIP = remoteHost
 	}
+	h.allow = allowedMethods(h.routes())
 	return h, nil
 }
 

@@ -15,7 +15,7 @@ import (
 // JSON errors included, goes through untouched.
 func (h *Handler) NotFoundPages(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow := h.allowed(r.URL.Path); allow != "" {
+		if allow := h.allow[r.URL.Path]; allow != "" {
 			w.Header().Set("Allow", allow)
 			h.renderMessage(w, r, http.StatusMethodNotAllowed, msg("method.title"), messagePage{
 				Paragraphs: []message{msg("method.text")},

@@ -2,7 +2,6 @@ package loginui
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -45,16 +44,18 @@ func (h *Handler) Routes(r *mux.Router) {
 	}
 }
 
-// allowed lists the methods of the pages at path ("" when none is there),
-// as the Allow header of a 405 writes them.
-func (h *Handler) allowed(path string) string {
-	var methods []string
-	for _, rt := range h.routes() {
-		if rt.path == path {
-			methods = append(methods, rt.method)
+// allowedMethods lists, for each page's path, its methods as the Allow
+// header of a 405 writes them. Built once (New): every request to the
+// OpenID endpoints goes through the catch-all that reads it.
+func allowedMethods(routes []route) map[string]string {
+	allow := map[string]string{}
+	for _, rt := range routes {
+		if allow[rt.path] != "" {
+			allow[rt.path] += ", "
 		}
+		allow[rt.path] += rt.method
 	}
-	return strings.Join(methods, ", ")
+	return allow
 }
 
 // siteRoot is GET /: the login page.
